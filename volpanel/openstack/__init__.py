@@ -1,0 +1,1 @@
+"""Thin typed clients for the OpenStack services volpanel uses; they know nothing of Django."""

@@ -1,0 +1,28 @@
+"""Read-only Django admin for audit rows: no add, change or delete."""
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from volpanel.models import AuditEntry
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ("requested_at", "actor_name", "project_name", "action", "volume_name", "outcome", "request_id")
+    list_filter = ("outcome", "action", "is_admin")
+    search_fields = ("volume_id", "volume_name", "request_id", "actor_name")
+    date_hierarchy = "requested_at"
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,59 @@
+"""The signed-in cloud user, kept in the server-side session: Keystone credentials never reach the browser."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+
+from volpanel.openstack.session import Credentials
+
+CREDENTIALS_KEY = "volpanel.credentials"
+PROJECTS_KEY = "volpanel.projects"
+
+
+def credentials(request: HttpRequest) -> Credentials | None:
+    cached = getattr(request, "_volpanel_credentials", None)
+    if cached is not None:
+        return cached
+    raw = request.session.get(CREDENTIALS_KEY)
+    if not raw:
+        return None
+    creds = Credentials.from_json(raw)
+    request._volpanel_credentials = creds  # type: ignore[attr-defined]
+    return creds
+
+
+def sign_in(request: HttpRequest, creds: Credentials, projects: list[dict[str, str]]) -> None:
+    # A new session key at login: a session id planted before login is worth nothing after it.
+    request.session.cycle_key()
+    request.session[CREDENTIALS_KEY] = creds.to_json()
+    request.session[PROJECTS_KEY] = projects
+    request._volpanel_credentials = creds  # type: ignore[attr-defined]
+
+
+def sign_out(request: HttpRequest) -> None:
+    request.session.flush()
+    request._volpanel_credentials = None  # type: ignore[attr-defined]
+
+
+def login_redirect(request: HttpRequest) -> HttpResponse:
+    target = reverse("login") + "?" + urlencode({"next": request.get_full_path()})
+    if getattr(request, "htmx", False):
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = target
+        return response
+    return HttpResponseRedirect(target)
+
+
+def login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if credentials(request) is None:
+            return login_redirect(request)
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,176 @@
+"""One form per action. Each checks what volpanel can know before calling the cloud, in words a tenant
+understands; the cloud's own refusals are shown as they come."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from volpanel.services import VolumePage
+
+# Cinder's limits: names and mountpoints 1–255 characters; sizes are whole GiB.
+MAX_NAME = 255
+MAX_SIZE_GIB = 2**31 - 1
+DISK_FORMATS = ["qcow2", "raw", "vmdk", "vdi", "vhd", "vhdx", "ploop"]
+CONTAINER_FORMATS = ["bare", "ovf", "ova", "docker"]
+VISIBILITIES = ["private", "shared", "community", "public"]
+no_control_chars = RegexValidator(r"^[^\x00-\x1f\x7f]*$", "Use printable characters only (no control characters).")
+
+
+class VolumeActionForm(forms.Form):
+    """Base: knows the page it was rendered on, so it can check the volume's current state."""
+
+    action_name = ""
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        self.page = page
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        availability = self.page.availability[self.action_name]
+        if not availability.enabled:
+            raise forms.ValidationError(availability.reason)
+        return cleaned
+
+
+class ExtendForm(VolumeActionForm):
+    action_name = "extend"
+    new_size = forms.IntegerField(
+        label="New size (GiB)", min_value=1, max_value=MAX_SIZE_GIB,
+        error_messages={
+            "invalid": "Enter the new size as a whole number of GiB.",
+            "required": "Enter the new size in GiB.",
+            "min_value": "The new size must be at least 1 GiB.",
+            "max_value": f"The new size can be at most {MAX_SIZE_GIB} GiB.",
+        },
+    )
+
+    def clean_new_size(self) -> int:
+        size = self.cleaned_data["new_size"]
+        current = self.page.volume.size
+        if size <= current:
+            raise forms.ValidationError(f"The new size must be larger than the current {current} GiB.")
+        limits = self.page.limits
+        if limits and limits.gigabytes_left is not None and size - current > limits.gigabytes_left:
+            raise forms.ValidationError(
+                f"Extending to {size} GiB needs {size - current} GiB more; your project has "
+                f"{limits.gigabytes_left} GiB of quota left."
+            )
+        return size
+
+
+class AttachServerForm(VolumeActionForm):
+    action_name = "attach_server"
+    server_id = forms.ChoiceField(label="Server", error_messages={
+        "required": "Choose a server.", "invalid_choice": "Choose one of your project's servers."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.fields["server_id"].choices = [(s.id, f"{s.name} ({s.status})") for s in page.servers]
+
+
+class AttachHostForm(VolumeActionForm):
+    action_name = "attach_host"
+    host_name = forms.CharField(label="Host name", max_length=MAX_NAME, validators=[no_control_chars],
+                                error_messages={"required": "Enter the host name.",
+                                                "max_length": f"The host name can be at most {MAX_NAME} characters."})
+    mountpoint = forms.CharField(label="Mountpoint", max_length=MAX_NAME, initial="/dev/vdb",
+                                 validators=[no_control_chars],
+                                 error_messages={"required": "Enter the mountpoint, e.g. /dev/vdb.",
+                                                 "max_length": f"The mountpoint can be at most {MAX_NAME} characters."})
+    mode = forms.ChoiceField(label="Access mode", choices=[("rw", "Read/write"), ("ro", "Read-only")], initial="rw")
+
+
+class DetachForm(VolumeActionForm):
+    action_name = "detach"
+    attachment_id = forms.ChoiceField(label="Attachment", error_messages={
+        "required": "Choose the attachment to detach.",
+        "invalid_choice": "That attachment is not on this volume (any more); reload the page."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        names = page.server_names
+        choices = []
+        for a in page.volume.attachments:
+            where = (f"server {names.get(a.server_id, a.server_id)}" if a.server_id else f"host {a.host_name}")
+            choices.append((a.attachment_id, f"{where} at {a.device or '?'}"))
+        self.fields["attachment_id"].choices = choices
+
+
+class RetypeForm(VolumeActionForm):
+    action_name = "retype"
+    new_type = forms.ChoiceField(label="New type", error_messages={
+        "required": "Choose the new volume type.", "invalid_choice": "Choose one of the cloud's volume types."})
+    migration_policy = forms.ChoiceField(
+        label="Migration policy",
+        choices=[("never", "Never migrate (fails if the backend cannot change type in place)"),
+                 ("on-demand", "Migrate to another backend if needed")],
+        initial="never",
+    )
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.fields["new_type"].choices = [(t.name, t.name) for t in page.types if t.name != page.volume.volume_type]
+
+
+class UploadForm(VolumeActionForm):
+    action_name = "upload"
+    image_name = forms.CharField(label="Image name", max_length=MAX_NAME, validators=[no_control_chars],
+                                 error_messages={"required": "Enter a name for the image.",
+                                                 "max_length": f"The image name can be at most {MAX_NAME} characters."})
+    disk_format = forms.ChoiceField(label="Disk format", choices=[(f, f) for f in DISK_FORMATS], initial="qcow2")
+    container_format = forms.ChoiceField(label="Container format", choices=[(f, f) for f in CONTAINER_FORMATS],
+                                         initial="bare")
+    visibility = forms.ChoiceField(label="Visibility", choices=[(v, v) for v in VISIBILITIES], initial="private")
+    protected = forms.BooleanField(label="Protected (cannot be deleted until unprotected)", required=False)
+
+    def clean_image_name(self) -> str:
+        name = self.cleaned_data["image_name"].strip()
+        if not name:
+            raise forms.ValidationError("Enter a name for the image.")
+        return name
+
+
+class UploadSnapshotForm(UploadForm):
+    action_name = "upload_snapshot"
+    snapshot_id = forms.ChoiceField(label="Snapshot", error_messages={
+        "required": "Choose the snapshot to upload.", "invalid_choice": "Choose one of this volume's snapshots."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.fields["snapshot_id"].choices = [
+            (s.id, f"{s.name or s.id} ({s.created_at[:16].replace('T', ' ')})")
+            for s in page.snapshots if s.status == "available"
+        ]
+
+
+class RevertForm(VolumeActionForm):
+    action_name = "revert"
+    snapshot_id = forms.CharField(widget=forms.HiddenInput, error_messages={"required": "Choose the snapshot."})
+    confirm = forms.BooleanField(
+        label="I understand that every change made to the volume after this snapshot is lost.",
+        error_messages={"required": "Tick the box to confirm: reverting discards later changes."},
+    )
+
+    def clean_snapshot_id(self) -> str:
+        snapshot_id = self.cleaned_data["snapshot_id"]
+        latest = self.page.latest_snapshot
+        if latest is None or snapshot_id != latest.id:
+            raise forms.ValidationError("Cinder can only revert to the volume's latest snapshot; "
+                                        "that snapshot is not the latest one.")
+        return snapshot_id
+
+
+FORMS: dict[str, type[VolumeActionForm]] = {
+    "extend": ExtendForm,
+    "attach_server": AttachServerForm,
+    "attach_host": AttachHostForm,
+    "detach": DetachForm,
+    "retype": RetypeForm,
+    "upload": UploadForm,
+    "upload_snapshot": UploadSnapshotForm,
+    "revert": RevertForm,
+}

@@ -1,0 +1,338 @@
+"""Cinder v3: the volume facts volpanel shows and the seed's volume actions."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from keystoneauth1 import adapter
+from keystoneauth1 import session as ks_session
+
+from volpanel.openstack.errors import CloudError, fault_from_response, request_id_of
+from volpanel.openstack.session import CloudConfig, call
+
+SERVICE = "volume"
+# The newest microversion this client understands; it asks for min(this, the cloud's maximum).
+CLIENT_MAX_MICROVERSION = (3, 71)
+# Microversions that gate seed features (ACTIONS.md).
+MV_UPLOAD_VISIBILITY = (3, 1)
+MV_MESSAGES = (3, 3)
+MV_REVERT = (3, 40)
+MV_EXTEND_IN_USE = (3, 42)
+
+TRANSITIONAL = frozenset(
+    {
+        "creating", "attaching", "detaching", "extending", "retyping", "uploading", "reverting",
+        "downloading", "reserved", "deleting", "maintenance", "backing-up", "restoring-backup", "awaiting-transfer",
+    }
+)
+
+
+def mv(version: tuple[int, int]) -> str:
+    return f"{version[0]}.{version[1]}"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    attachment_id: str
+    server_id: str | None
+    host_name: str | None
+    device: str | None
+    attached_at: str | None
+
+
+@dataclass(frozen=True)
+class Volume:
+    id: str
+    name: str
+    status: str
+    size: int
+    volume_type: str
+    bootable: bool
+    multiattach: bool
+    project_id: str
+    availability_zone: str
+    created_at: str
+    updated_at: str | None
+    description: str
+    attachments: tuple[Attachment, ...] = ()
+
+    @property
+    def is_transitional(self) -> bool:
+        return self.status in TRANSITIONAL
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    id: str
+    name: str
+    status: str
+    size: int
+    volume_id: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class VolumeType:
+    id: str
+    name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_gigabytes: int
+    used_gigabytes: int
+    max_volumes: int
+    used_volumes: int
+
+    @property
+    def gigabytes_left(self) -> int | None:
+        # -1 means unlimited in Cinder's limits.
+        if self.max_gigabytes < 0:
+            return None
+        return max(self.max_gigabytes - self.used_gigabytes, 0)
+
+
+@dataclass(frozen=True)
+class UserMessage:
+    id: str
+    message: str
+    event_id: str
+    created_at: str
+    request_id: str
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    status: int
+    request_id: str
+    microversion: str
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    min: tuple[int, int]
+    max: tuple[int, int]
+
+    def supports(self, version: tuple[int, int]) -> bool:
+        return self.min <= version <= self.max
+
+
+def _attachment(raw: dict[str, Any]) -> Attachment:
+    return Attachment(
+        attachment_id=str(raw.get("attachment_id") or raw.get("id") or ""),
+        server_id=raw.get("server_id") or None,
+        host_name=raw.get("host_name") or None,
+        device=raw.get("device") or None,
+        attached_at=raw.get("attached_at") or None,
+    )
+
+
+def _volume(raw: dict[str, Any]) -> Volume:
+    try:
+        return Volume(
+            id=str(raw["id"]),
+            name=str(raw.get("name") or ""),
+            status=str(raw["status"]),
+            size=int(raw["size"]),
+            volume_type=str(raw.get("volume_type") or ""),
+            bootable=str(raw.get("bootable", "false")).lower() == "true",
+            multiattach=bool(raw.get("multiattach", False)),
+            project_id=str(raw.get("os-vol-tenant-attr:tenant_id") or ""),
+            availability_zone=str(raw.get("availability_zone") or ""),
+            created_at=str(raw.get("created_at") or ""),
+            updated_at=raw.get("updated_at"),
+            description=str(raw.get("description") or ""),
+            attachments=tuple(_attachment(a) for a in raw.get("attachments") or []),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CloudError("malformed", f"Cinder sent a volume volpanel does not understand ({exc}).", service=SERVICE)
+
+
+def _snapshot(raw: dict[str, Any]) -> Snapshot:
+    try:
+        return Snapshot(
+            id=str(raw["id"]),
+            name=str(raw.get("name") or ""),
+            status=str(raw["status"]),
+            size=int(raw["size"]),
+            volume_id=str(raw["volume_id"]),
+            created_at=str(raw.get("created_at") or ""),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CloudError("malformed", f"Cinder sent a snapshot volpanel does not understand ({exc}).", service=SERVICE)
+
+
+def _parse_version(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")
+    return int(major), int(minor)
+
+
+# Version documents per endpoint, kept briefly: the range a cloud supports changes only on upgrade.
+_VERSION_TTL = 300.0
+_versions: dict[str, tuple[float, VersionRange]] = {}
+
+
+class CinderClient:
+    def __init__(self, sess: ks_session.Session, config: CloudConfig) -> None:
+        self._config = config
+        self._adapter = adapter.Adapter(
+            sess,
+            service_type="block-storage",
+            interface=config.interface,
+            region_name=config.region_name,
+            raise_exc=False,
+        )
+
+    # --- plumbing -------------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, microversion: str | None = None, json: Any = None) -> Any:
+        kwargs: dict[str, Any] = {"raise_exc": False}
+        if microversion:
+            kwargs["microversion"] = microversion
+            kwargs["microversion_service_type"] = "volume"
+        if json is not None:
+            kwargs["json"] = json
+        return call(SERVICE, lambda: self._adapter.request(path, method, **kwargs))
+
+    def _get(self, path: str, key: str, microversion: str | None = None) -> Any:
+        response = self._request("GET", path, microversion=microversion)
+        if response.status_code != 200:
+            raise fault_from_response(SERVICE, response)
+        try:
+            return response.json()[key]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CloudError("malformed", f"Cinder's answer to GET {path} has no '{key}'.", service=SERVICE) from exc
+
+    def versions(self) -> VersionRange:
+        """The microversion range of this Cinder, from its version document (cached per endpoint)."""
+        endpoint = call(SERVICE, lambda: self._adapter.get_endpoint()) or ""
+        cached = _versions.get(endpoint)
+        if cached and time.monotonic() - cached[0] < _VERSION_TTL:
+            return cached[1]
+        data = call(SERVICE, lambda: self._adapter.get_endpoint_data())
+        if data is None or not data.max_microversion:
+            found = VersionRange(min=(3, 0), max=(3, 0))
+        else:
+            found = VersionRange(
+                min=tuple(data.min_microversion or (3, 0))[:2],  # type: ignore[arg-type]
+                max=tuple(data.max_microversion)[:2],  # type: ignore[arg-type]
+            )
+        _versions[endpoint] = (time.monotonic(), found)
+        return found
+
+    def read_microversion(self) -> str:
+        """The microversion for reads: the newest both sides know, so volume details carry every field."""
+        return mv(min(self.versions().max, CLIENT_MAX_MICROVERSION))
+
+    # --- reads ----------------------------------------------------------------------------------------
+    def list_volumes(self) -> list[Volume]:
+        raw = self._get("/volumes/detail", "volumes", self.read_microversion())
+        return sorted((_volume(v) for v in raw), key=lambda v: (v.name.lower(), v.id))
+
+    def get_volume(self, volume_id: str) -> Volume:
+        return _volume(self._get(f"/volumes/{volume_id}", "volume", self.read_microversion()))
+
+    def list_snapshots(self, volume_id: str) -> list[Snapshot]:
+        raw = self._get(f"/snapshots/detail?volume_id={volume_id}", "snapshots", self.read_microversion())
+        # Newest first: revert may only go to the latest one (Cinder compares created_at).
+        return sorted((_snapshot(s) for s in raw if s.get("volume_id") == volume_id),
+                      key=lambda s: s.created_at, reverse=True)
+
+    def list_types(self) -> list[VolumeType]:
+        raw = self._get("/types", "volume_types")
+        return sorted(
+            (VolumeType(id=str(t["id"]), name=str(t["name"]), description=str(t.get("description") or ""))
+             for t in raw if t.get("name") != "__DEFAULT__"),
+            key=lambda t: t.name,
+        )
+
+    def get_limits(self) -> Limits:
+        absolute = self._get("/limits", "limits").get("absolute", {})
+        try:
+            return Limits(
+                max_gigabytes=int(absolute.get("maxTotalVolumeGigabytes", -1)),
+                used_gigabytes=int(absolute.get("totalGigabytesUsed", 0)),
+                max_volumes=int(absolute.get("maxTotalVolumes", -1)),
+                used_volumes=int(absolute.get("totalVolumesUsed", 0)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise CloudError("malformed", "Cinder's limits were not understood.", service=SERVICE) from exc
+
+    def user_messages(self, resource_uuid: str) -> list[UserMessage]:
+        if not self.versions().supports(MV_MESSAGES):
+            return []
+        raw = self._get(f"/messages?resource_uuid={resource_uuid}", "messages", mv(MV_MESSAGES))
+        messages = [
+            UserMessage(
+                id=str(m.get("id", "")),
+                message=str(m.get("user_message", "")),
+                event_id=str(m.get("event_id", "")),
+                created_at=str(m.get("created_at", "")),
+                request_id=str(m.get("request_id", "")),
+            )
+            for m in raw
+        ]
+        return sorted(messages, key=lambda m: m.created_at, reverse=True)
+
+    # --- actions --------------------------------------------------------------------------------------
+    def action(self, volume_id: str, body: dict[str, Any], microversion: tuple[int, int] = (3, 0)) -> ActionResult:
+        """POST one action; a 202 returns its request id, anything else raises CloudError with the fault."""
+        version = mv(microversion)
+        response = self._request("POST", f"/volumes/{volume_id}/action", microversion=version, json=body)
+        if response.status_code not in (200, 202):
+            raise fault_from_response(SERVICE, response)
+        parsed: dict[str, Any] = {}
+        if response.content:
+            try:
+                parsed = response.json() or {}
+            except ValueError:
+                parsed = {}
+        return ActionResult(
+            status=response.status_code, request_id=request_id_of(response), microversion=version, body=parsed
+        )
+
+    def extend(self, volume_id: str, new_size: int, *, in_use: bool) -> ActionResult:
+        version = MV_EXTEND_IN_USE if in_use else (3, 0)
+        return self.action(volume_id, {"os-extend": {"new_size": new_size}}, version)
+
+    def attach(self, volume_id: str, mountpoint: str, *, instance_uuid: str | None = None,
+               host_name: str | None = None, mode: str = "rw") -> ActionResult:
+        body: dict[str, Any] = {"mountpoint": mountpoint, "mode": mode}
+        if instance_uuid:
+            body["instance_uuid"] = instance_uuid
+        else:
+            body["host_name"] = host_name
+        return self.action(volume_id, {"os-attach": body})
+
+    def detach(self, volume_id: str, attachment_id: str) -> ActionResult:
+        return self.action(volume_id, {"os-detach": {"attachment_id": attachment_id}})
+
+    def retype(self, volume_id: str, new_type: str, migration_policy: str) -> ActionResult:
+        return self.action(volume_id, {"os-retype": {"new_type": new_type, "migration_policy": migration_policy}})
+
+    def upload_to_image(self, volume_id: str, *, image_name: str, disk_format: str, container_format: str,
+                        visibility: str, protected: bool, force: bool = False,
+                        snapshot_id: str | None = None) -> ActionResult:
+        body: dict[str, Any] = {
+            "image_name": image_name,
+            "disk_format": disk_format,
+            "container_format": container_format,
+            "force": force,
+        }
+        version = (3, 0)
+        if self.versions().supports(MV_UPLOAD_VISIBILITY):
+            body.update(visibility=visibility, protected=protected)
+            version = MV_UPLOAD_VISIBILITY
+        if snapshot_id:
+            body["snapshot_id"] = snapshot_id
+        return self.action(volume_id, {"os-volume_upload_image": body}, version)
+
+    def revert(self, volume_id: str, snapshot_id: str) -> ActionResult:
+        return self.action(volume_id, {"revert": {"snapshot_id": snapshot_id}}, MV_REVERT)

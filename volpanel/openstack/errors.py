@@ -1,0 +1,67 @@
+"""The one exception every OpenStack client call raises, carrying what the cloud said."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+# Fault kinds: "fault" (the service answered an error), "auth" (token rejected or expired), "timeout",
+# "connection" (refused, reset, DNS), "catalog" (the service is not in this cloud), "malformed" (an answer
+# that is not what the API documents).
+KINDS = ("fault", "auth", "timeout", "connection", "catalog", "malformed")
+
+
+@dataclass
+class CloudError(Exception):
+    kind: str
+    message: str
+    service: str = ""
+    status: int | None = None
+    fault_name: str = ""
+    request_id: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.service} " if self.service else ""
+        code = f" {self.status}" if self.status else ""
+        name = f" {self.fault_name}" if self.fault_name else ""
+        return f"{where}{self.kind}{code}{name}: {self.message}"
+
+    @property
+    def first_line(self) -> str:
+        # Real Cinder appends a server traceback to some 400s; a tenant needs only the sentence before it.
+        return self.message.split("\n", 1)[0].strip()
+
+
+def request_id_of(response: requests.Response) -> str:
+    headers = response.headers
+    return headers.get("x-openstack-request-id") or headers.get("x-compute-request-id") or ""
+
+
+def fault_from_response(service: str, response: requests.Response) -> CloudError:
+    """Turn an error answer into a CloudError: OpenStack faults are `{"<name>": {"code", "message"}}`,
+    Keystone's are `{"error": {...}}`, Glance answers text; anything else is kept verbatim but bounded."""
+    name, message = "", ""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and len(body) == 1:
+        (key, value), = body.items()
+        if isinstance(value, dict):
+            name = key if key != "error" else str(value.get("title", "error"))
+            message = str(value.get("message", ""))
+        elif isinstance(value, str):
+            name, message = key, value
+    if not message:
+        message = (response.text or response.reason or "").strip()[:500] or f"HTTP {response.status_code}"
+    kind = "auth" if response.status_code == 401 else "fault"
+    return CloudError(
+        kind=kind,
+        message=message,
+        service=service,
+        status=response.status_code,
+        fault_name=name,
+        request_id=request_id_of(response),
+    )

@@ -1,0 +1,47 @@
+"""Glance v2 (subset): the image an upload creates, followed until it is active."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keystoneauth1 import adapter
+from keystoneauth1 import session as ks_session
+
+from volpanel.openstack.errors import CloudError, fault_from_response
+from volpanel.openstack.session import CloudConfig, call
+
+SERVICE = "image"
+
+
+@dataclass(frozen=True)
+class Image:
+    id: str
+    name: str
+    status: str
+    disk_format: str
+    size: int | None
+
+
+class GlanceClient:
+    def __init__(self, sess: ks_session.Session, config: CloudConfig) -> None:
+        self._adapter = adapter.Adapter(
+            sess, service_type="image", interface=config.interface, region_name=config.region_name,
+            raise_exc=False,
+        )
+
+    def get_image(self, image_id: str) -> Image | None:
+        """The image, or None once Glance no longer has it (a failed upload deletes it)."""
+        response = call(SERVICE, lambda: self._adapter.get(f"/v2/images/{image_id}", raise_exc=False))
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise fault_from_response(SERVICE, response)
+        try:
+            raw = response.json()
+            return Image(
+                id=str(raw["id"]), name=str(raw.get("name") or ""), status=str(raw["status"]),
+                disk_format=str(raw.get("disk_format") or ""),
+                size=int(raw["size"]) if raw.get("size") is not None else None,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CloudError("malformed", "Glance's image was not understood.", service=SERVICE) from exc

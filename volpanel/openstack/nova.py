@@ -1,0 +1,102 @@
+"""Nova (subset): the servers a volume can attach to, server attach/detach, and instance actions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from keystoneauth1 import adapter
+from keystoneauth1 import session as ks_session
+
+from volpanel.openstack.errors import CloudError, fault_from_response, request_id_of
+from volpanel.openstack.session import CloudConfig, call
+
+SERVICE = "compute"
+
+
+@dataclass(frozen=True)
+class Server:
+    id: str
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class InstanceAction:
+    action: str
+    request_id: str
+    start_time: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ServerAttachment:
+    id: str
+    server_id: str
+    volume_id: str
+    device: str
+    request_id: str
+
+
+class NovaClient:
+    def __init__(self, sess: ks_session.Session, config: CloudConfig) -> None:
+        self._adapter = adapter.Adapter(
+            sess, service_type="compute", interface=config.interface, region_name=config.region_name,
+            raise_exc=False,
+        )
+
+    def _send(self, method: str, path: str, json: Any = None) -> Any:
+        kwargs: dict[str, Any] = {"raise_exc": False}
+        if json is not None:
+            kwargs["json"] = json
+        response = call(SERVICE, lambda: self._adapter.request(path, method, **kwargs))
+        if response.status_code >= 400:
+            raise fault_from_response(SERVICE, response)
+        return response
+
+    def _json(self, response: Any, key: str) -> Any:
+        try:
+            return response.json()[key]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CloudError("malformed", f"Nova's answer has no '{key}'.", service=SERVICE) from exc
+
+    def available(self) -> bool:
+        """Whether this cloud has Compute at all (storage-only clouds don't)."""
+        try:
+            return call(SERVICE, lambda: self._adapter.get_endpoint()) is not None
+        except CloudError as exc:
+            if exc.kind == "catalog":
+                return False
+            raise
+
+    def list_servers(self) -> list[Server]:
+        raw = self._json(self._send("GET", "/servers/detail"), "servers")
+        return sorted(
+            (Server(id=str(s["id"]), name=str(s.get("name") or ""), status=str(s.get("status") or "")) for s in raw),
+            key=lambda s: (s.name.lower(), s.id),
+        )
+
+    def attach_volume(self, server_id: str, volume_id: str) -> ServerAttachment:
+        response = self._send(
+            "POST", f"/servers/{server_id}/os-volume_attachments", {"volumeAttachment": {"volumeId": volume_id}}
+        )
+        raw = self._json(response, "volumeAttachment")
+        return ServerAttachment(
+            id=str(raw.get("id", "")), server_id=str(raw.get("serverId", server_id)),
+            volume_id=str(raw.get("volumeId", volume_id)), device=str(raw.get("device") or ""),
+            request_id=request_id_of(response),
+        )
+
+    def detach_volume(self, server_id: str, volume_id: str) -> str:
+        response = self._send("DELETE", f"/servers/{server_id}/os-volume_attachments/{volume_id}")
+        return request_id_of(response)
+
+    def instance_actions(self, server_id: str) -> list[InstanceAction]:
+        raw = self._json(self._send("GET", f"/servers/{server_id}/os-instance-actions"), "instanceActions")
+        return [
+            InstanceAction(
+                action=str(a.get("action", "")), request_id=str(a.get("request_id", "")),
+                start_time=str(a.get("start_time", "")), message=str(a.get("message") or ""),
+            )
+            for a in raw
+        ]

@@ -1,0 +1,202 @@
+"""Keystone authentication and the per-user keystoneauth1 session (token, catalog, connection pool)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, TypeVar
+
+import requests
+from keystoneauth1 import exceptions as ks_exc
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
+
+from volpanel.openstack.errors import CloudError, fault_from_response
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CloudConfig:
+    auth_url: str
+    region_name: str | None = None
+    interface: str = "public"
+    user_domain_name: str = "Default"
+    project_domain_name: str = "Default"
+    verify: bool | str = True
+    timeout: float = 15.0
+
+
+@dataclass(frozen=True)
+class Project:
+    id: str
+    name: str
+
+
+@dataclass
+class Credentials:
+    """What a login yields. `auth_state` holds the token and catalog; it stays on the server."""
+
+    auth_state: str
+    user_id: str
+    user_name: str
+    user_domain: str
+    project_id: str
+    project_name: str
+    roles: list[str] = field(default_factory=list)
+    expires_at: datetime | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in self.__dict__.items() if k != "expires_at"}
+        data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, raw: str) -> "Credentials":
+        data = json.loads(raw)
+        expires = data.pop("expires_at", None)
+        return cls(**data, expires_at=datetime.fromisoformat(expires) if expires else None)
+
+
+# One HTTP connection pool for the whole process: each user's keystoneauth session rides on it, so a page
+# reuses warm connections to Cinder instead of opening new ones.
+_pool = requests.Session()
+_pool.mount("http://", requests.adapters.HTTPAdapter(pool_connections=20, pool_maxsize=100))
+_pool.mount("https://", requests.adapters.HTTPAdapter(pool_connections=20, pool_maxsize=100))
+# keystoneauth's discovery cache: version documents fetched once per process, not once per request.
+_discovery_cache: dict[str, Any] = {}
+_discovery_lock = threading.Lock()
+
+
+def call(service: str, fn: Callable[[], T]) -> T:
+    """Run one keystoneauth call, translating its exceptions into CloudError."""
+    try:
+        return fn()
+    except ks_exc.ConnectTimeout as exc:
+        raise CloudError("timeout", f"{service} did not answer in time.", service=service) from exc
+    except ks_exc.ConnectFailure as exc:
+        raise CloudError("connection", f"{service} could not be reached.", service=service) from exc
+    except ks_exc.EndpointNotFound as exc:
+        raise CloudError("catalog", f"This cloud has no {service} endpoint.", service=service) from exc
+    except ks_exc.DiscoveryFailure as exc:
+        raise CloudError("connection", f"{service} version discovery failed: {exc}", service=service) from exc
+    except ks_exc.http.Unauthorized as exc:
+        raise CloudError("auth", "Your session with the cloud has expired.", service=service, status=401) from exc
+    except ks_exc.HttpError as exc:
+        raise CloudError(
+            "fault",
+            str(exc.message or exc),
+            service=service,
+            status=exc.http_status,
+            request_id=exc.request_id or "",
+        ) from exc
+    except (requests.exceptions.Timeout, ks_exc.RetriableConnectionFailure) as exc:
+        raise CloudError("timeout", f"{service} did not answer in time.", service=service) from exc
+    except requests.exceptions.RequestException as exc:
+        raise CloudError("connection", f"{service} could not be reached.", service=service) from exc
+
+
+def _credentials_from(plugin: v3.Password | v3.Token, sess: ks_session.Session) -> Credentials:
+    ref = call("identity", lambda: plugin.get_access(sess))
+    state = plugin.get_auth_state()
+    assert state is not None
+    return Credentials(
+        auth_state=state,
+        user_id=ref.user_id,
+        user_name=ref.username,
+        user_domain=ref.user_domain_name or "",
+        project_id=ref.project_id or "",
+        project_name=ref.project_name or "",
+        roles=list(ref.role_names or []),
+        expires_at=ref.expires,
+    )
+
+
+def _bare_session(config: CloudConfig, auth: Any = None) -> ks_session.Session:
+    return ks_session.Session(
+        auth=auth,
+        session=_pool,
+        verify=config.verify,
+        timeout=config.timeout,
+        discovery_cache=_discovery_cache,
+        app_name="volpanel",
+    )
+
+
+def login(config: CloudConfig, username: str, password: str, project_name: str, domain: str) -> Credentials:
+    """Password login scoped to a project (by name in the given domain). Without a project name the user
+    lands in the first of their projects, as Horizon does."""
+    scope: dict[str, str] = {}
+    if project_name:
+        scope = {"project_name": project_name, "project_domain_name": domain or config.project_domain_name}
+    plugin = v3.Password(
+        auth_url=config.auth_url,
+        username=username,
+        password=password,
+        user_domain_name=domain or config.user_domain_name,
+        **scope,
+    )
+    creds = _credentials_from(plugin, _bare_session(config, plugin))
+    if creds.project_id:
+        return creds
+    projects = list_projects(config, creds)
+    if not projects:
+        raise CloudError("fault", "This user has no project to work in.", service="identity", status=401)
+    return rescope(config, creds, projects[0].id)
+
+
+def rescope(config: CloudConfig, creds: Credentials, project_id: str) -> Credentials:
+    """Exchange the current token for one scoped to another of the user's projects."""
+    token = json.loads(creds.auth_state)["auth_token"]
+    plugin = v3.Token(auth_url=config.auth_url, token=token, project_id=project_id)
+    return _credentials_from(plugin, _bare_session(config, plugin))
+
+
+def user_session(config: CloudConfig, creds: Credentials) -> ks_session.Session:
+    """A keystoneauth session that reuses the stored token and catalog: no Keystone call per request."""
+    token = json.loads(creds.auth_state)["auth_token"]
+    plugin = v3.Token(auth_url=config.auth_url, token=token, project_id=creds.project_id or None,
+                      reauthenticate=False)
+    plugin.set_auth_state(creds.auth_state)
+    return _bare_session(config, plugin)
+
+
+def _identity_url(config: CloudConfig, path: str) -> str:
+    # OS_AUTH_URL names Keystone's v3 root, as the v3 plugins require; identity calls hang off it.
+    return config.auth_url.rstrip("/") + path
+
+
+def list_projects(config: CloudConfig, creds: Credentials) -> list[Project]:
+    sess = user_session(config, creds)
+    response = call(
+        "identity",
+        lambda: sess.get(_identity_url(config, "/auth/projects"), raise_exc=False),
+    )
+    if response.status_code != 200:
+        raise fault_from_response("identity", response)
+    try:
+        projects = response.json()["projects"]
+        return sorted(
+            (Project(id=str(p["id"]), name=str(p["name"])) for p in projects if p.get("enabled", True)),
+            key=lambda p: p.name,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CloudError("malformed", "Keystone's project list was not understood.", service="identity") from exc
+
+
+def revoke(config: CloudConfig, creds: Credentials) -> None:
+    """Revoke the user's token at logout (DELETE /v3/auth/tokens with the token as its own subject)."""
+    token = json.loads(creds.auth_state)["auth_token"]
+    sess = user_session(config, creds)
+    call(
+        "identity",
+        lambda: sess.delete(
+            _identity_url(config, "/auth/tokens"), headers={"X-Subject-Token": token}, raise_exc=False
+        ),
+    )

@@ -1,0 +1,109 @@
+"""When each action may run, and in words a tenant understands why not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from volpanel.openstack.cinder import MV_EXTEND_IN_USE, MV_REVERT, Snapshot, Volume, VersionRange
+
+
+@dataclass(frozen=True)
+class Availability:
+    enabled: bool
+    reason: str = ""
+
+
+OK = Availability(True)
+
+
+def _no(reason: str) -> Availability:
+    return Availability(False, reason)
+
+
+@dataclass(frozen=True)
+class CloudFeatures:
+    versions: VersionRange
+    has_compute: bool
+    has_image: bool
+    snapshot_upload: bool
+
+
+def extend(volume: Volume, cloud: CloudFeatures) -> Availability:
+    if volume.status == "available":
+        return OK
+    if volume.status == "in-use":
+        if cloud.versions.supports(MV_EXTEND_IN_USE):
+            return OK
+        return _no("This cloud does not support extending attached volumes (it needs Cinder API 3.42); "
+                   "detach the volume first.")
+    return _no(f"Extend needs the volume to be available or in use; it is {volume.status}.")
+
+
+def attach(volume: Volume) -> Availability:
+    if volume.status == "available" or (volume.status == "in-use" and volume.multiattach):
+        return OK
+    if volume.status == "in-use":
+        return _no("Attach needs the volume to be available; it is already attached and is not multi-attach.")
+    return _no(f"Attach needs the volume to be available; it is {volume.status}.")
+
+
+def attach_to_server(volume: Volume, cloud: CloudFeatures) -> Availability:
+    if not cloud.has_compute:
+        return _no("This cloud has no Compute service, so volumes cannot be attached to servers here.")
+    return attach(volume)
+
+
+def detach(volume: Volume) -> Availability:
+    if not volume.attachments:
+        return _no("Detach needs an attachment; this volume is not attached.")
+    if volume.status != "in-use":
+        return _no(f"Detach needs the volume to be in use; it is {volume.status}.")
+    return OK
+
+
+def retype(volume: Volume, type_names: list[str]) -> Availability:
+    if volume.status not in ("available", "in-use"):
+        return _no(f"Change type needs the volume to be available or in use; it is {volume.status}.")
+    if not [name for name in type_names if name != volume.volume_type]:
+        return _no("There is no other volume type to change to.")
+    return OK
+
+
+def upload(volume: Volume, cloud: CloudFeatures) -> Availability:
+    if not cloud.has_image:
+        return _no("This cloud has no Image service to upload to.")
+    if volume.status != "available":
+        return _no(f"Upload to image needs the volume to be available; it is {volume.status}.")
+    return OK
+
+
+def upload_snapshot(volume: Volume, snapshots: list[Snapshot], cloud: CloudFeatures) -> Availability:
+    if not cloud.snapshot_upload:
+        return _no("This cloud does not support uploading a snapshot to an image.")
+    if not cloud.has_image:
+        return _no("This cloud has no Image service to upload to.")
+    if volume.status != "available":
+        return _no(f"Upload snapshot to image needs the volume to be available; it is {volume.status}.")
+    if not [s for s in snapshots if s.status == "available"]:
+        return _no("This volume has no available snapshot to upload.")
+    return OK
+
+
+def latest_snapshot(snapshots: list[Snapshot]) -> Snapshot | None:
+    return max(snapshots, key=lambda s: s.created_at) if snapshots else None
+
+
+def revert(volume: Volume, snapshots: list[Snapshot], cloud: CloudFeatures) -> Availability:
+    if not cloud.versions.supports(MV_REVERT):
+        return _no("This cloud does not support reverting to a snapshot (it needs Cinder API 3.40).")
+    latest = latest_snapshot(snapshots)
+    if latest is None:
+        return _no("Revert needs a snapshot; this volume has none.")
+    if volume.status != "available":
+        return _no(f"Revert needs the volume to be available; it is {volume.status}.")
+    if latest.status != "available":
+        return _no(f"Revert needs the latest snapshot to be available; it is {latest.status}.")
+    if latest.size != volume.size:
+        return _no(f"Revert needs the latest snapshot to be the volume's size ({latest.size} GiB vs "
+                   f"{volume.size} GiB); the volume was extended after it was taken.")
+    return OK

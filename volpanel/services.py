@@ -1,0 +1,363 @@
+"""Volume services: every call to the cloud the dashboard makes, and the audit row for every action attempt.
+
+Views call `volume_<action>(*, ...)`; each writes its AuditEntry (pending) before the cloud is called, moves it
+to accepted / rejected / error with the cloud's answer, and hands accepted ones to the watcher that records
+the final outcome once the volume settles."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from django.conf import settings
+from django.utils import timezone
+
+from volpanel import rules
+from volpanel.models import Action, AuditEntry, Outcome
+from volpanel.openstack.cinder import ActionResult, Limits, Snapshot, UserMessage, Volume, VolumeType
+from volpanel.openstack.cloud import Cloud
+from volpanel.openstack.errors import CloudError
+from volpanel.openstack.glance import Image
+from volpanel.openstack.nova import InstanceAction, Server
+from volpanel.openstack.session import CloudConfig, Credentials
+
+log = logging.getLogger(__name__)
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="volpanel-fetch")
+
+
+def cloud_config() -> CloudConfig:
+    o = settings.OPENSTACK
+    return CloudConfig(
+        auth_url=o["auth_url"], region_name=o["region_name"], interface=o["interface"],
+        user_domain_name=o["user_domain_name"], project_domain_name=o["project_domain_name"],
+        verify=o["verify"], timeout=o["timeout"],
+    )
+
+
+def connect(credentials: Credentials) -> Cloud:
+    return Cloud.connect(cloud_config(), credentials)
+
+
+@dataclass(frozen=True)
+class Actor:
+    credentials: Credentials
+    source_ip: str | None
+    user_agent: str
+
+
+# --- reads ----------------------------------------------------------------------------------------------
+def cloud_features(cloud: Cloud) -> rules.CloudFeatures:
+    return rules.CloudFeatures(
+        versions=cloud.cinder.versions(),
+        has_compute=cloud.has_service("compute"),
+        has_image=cloud.has_service("image"),
+        snapshot_upload=settings.VOLPANEL_SNAPSHOT_UPLOAD,
+    )
+
+
+def list_volumes(cloud: Cloud) -> list[Volume]:
+    return cloud.cinder.list_volumes()
+
+
+@dataclass
+class VolumePage:
+    """Everything the volume page shows, fetched concurrently."""
+
+    volume: Volume
+    features: rules.CloudFeatures
+    snapshots: list[Snapshot]
+    types: list[VolumeType]
+    limits: Limits | None
+    servers: list[Server]
+    messages: list[UserMessage]
+    instance_actions: dict[str, list[InstanceAction]] = field(default_factory=dict)
+    images: dict[str, Image | None] = field(default_factory=dict)
+
+    @property
+    def server_names(self) -> dict[str, str]:
+        return {s.id: s.name for s in self.servers}
+
+    @property
+    def latest_snapshot(self) -> Snapshot | None:
+        return rules.latest_snapshot(self.snapshots)
+
+    @property
+    def availability(self) -> dict[str, rules.Availability]:
+        v, f = self.volume, self.features
+        return {
+            "extend": rules.extend(v, f),
+            "attach_server": rules.attach_to_server(v, f),
+            "attach_host": rules.attach(v),
+            "detach": rules.detach(v),
+            "retype": rules.retype(v, [t.name for t in self.types]),
+            "upload": rules.upload(v, f),
+            "upload_snapshot": rules.upload_snapshot(v, self.snapshots, f),
+            "revert": rules.revert(v, self.snapshots, f),
+        }
+
+
+def _optional(fn: Callable[[], Any], default: Any) -> Any:
+    """A side panel the page can live without (quota, servers, messages): its failure must not break the page."""
+    try:
+        return fn()
+    except CloudError as exc:
+        if exc.kind == "auth":
+            raise
+        log.info("optional fetch failed: %s", exc)
+        return default
+
+
+def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | None = None) -> VolumePage:
+    volume_f = _pool.submit(cloud.cinder.get_volume, volume_id)
+    features = cloud_features(cloud)
+    snaps_f = _pool.submit(cloud.cinder.list_snapshots, volume_id)
+    types_f = _pool.submit(cloud.cinder.list_types)
+    limits_f = _pool.submit(_optional, cloud.cinder.get_limits, None)
+    messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), [])
+    servers_f = _pool.submit(_optional, cloud.nova.list_servers, []) if features.has_compute else None
+    volume = volume_f.result()
+    page = VolumePage(
+        volume=volume, features=features, snapshots=snaps_f.result(), types=types_f.result(),
+        limits=limits_f.result(), messages=messages_f.result(), servers=servers_f.result() if servers_f else [],
+    )
+    if features.has_compute and volume.attachments:
+        # Nova's side of an in-use extend (extend_volume) shows on the server's instance actions.
+        for server_id in {a.server_id for a in volume.attachments if a.server_id}:
+            page.instance_actions[server_id] = _optional(lambda: cloud.nova.instance_actions(server_id), [])
+    if features.has_image:
+        for image_id in image_ids or []:
+            page.images[image_id] = _optional(lambda: cloud.glance.get_image(image_id), None)
+    return page
+
+
+# --- actions --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Sent:
+    """What the cloud answered to an accepted action."""
+
+    status: int
+    request_id: str
+    microversion: str = ""
+    image_id: str = ""
+    attachment_id: str = ""
+
+
+def _from_result(result: ActionResult) -> Sent:
+    upload = result.body.get("os-volume_upload_image") or {}
+    return Sent(status=result.status, request_id=result.request_id, microversion=result.microversion,
+                image_id=str(upload.get("image_id") or ""))
+
+
+def _attempt(
+    *, cloud: Cloud, actor: Actor, volume: Volume, action: str, parameters: dict[str, Any],
+    send: Callable[[], Sent], server_id: str = "", attachment_id: str = "", snapshot_id: str = "",
+) -> AuditEntry:
+    creds = actor.credentials
+    entry = AuditEntry(
+        actor_id=creds.user_id, actor_name=creds.user_name, actor_domain=creds.user_domain,
+        project_id=creds.project_id, project_name=creds.project_name, is_admin=creds.is_admin,
+        source_ip=actor.source_ip, user_agent=actor.user_agent[:512], cloud=cloud.config.auth_url,
+        volume_id=volume.id, volume_name=volume.name, action=action, parameters=parameters,
+        server_id=server_id, attachment_id=attachment_id, snapshot_id=snapshot_id,
+        status_before=volume.status,
+    )
+    # Written and committed before the cloud hears of it: no action without its row.
+    entry.save()
+    try:
+        sent = send()
+    except CloudError as exc:
+        outcome = Outcome.REJECTED if exc.kind == "fault" else Outcome.ERROR
+        entry.advance(
+            outcome, answered_at=timezone.now(), http_status=exc.status, request_id=exc.request_id,
+            fault_name=exc.fault_name or exc.kind, detail=exc.first_line, settled_at=timezone.now(),
+            status_after=volume.status,
+        )
+        return entry
+    except BaseException as exc:
+        entry.advance(Outcome.ERROR, answered_at=timezone.now(), settled_at=timezone.now(),
+                      detail=f"volpanel failed before the cloud answered ({type(exc).__name__}).")
+        raise
+    facts: dict[str, Any] = {"answered_at": timezone.now(), "http_status": sent.status,
+                             "request_id": sent.request_id, "microversion": sent.microversion}
+    if sent.image_id:
+        facts["image_id"] = sent.image_id
+    if sent.attachment_id:
+        facts["attachment_id"] = sent.attachment_id
+    entry.advance(Outcome.ACCEPTED, **facts)
+    from volpanel import watchers
+
+    watchers.follow(cloud, entry)
+    return entry
+
+
+def volume_extend(*, cloud: Cloud, actor: Actor, volume: Volume, new_size: int) -> AuditEntry:
+    in_use = volume.status == "in-use"
+    return _attempt(
+        cloud=cloud, actor=actor, volume=volume, action=Action.EXTEND,
+        parameters={"new_size": new_size, "old_size": volume.size},
+        send=lambda: _from_result(cloud.cinder.extend(volume.id, new_size, in_use=in_use)),
+        server_id=next((a.server_id for a in volume.attachments if a.server_id), "") if in_use else "",
+    )
+
+
+def volume_attach_host(*, cloud: Cloud, actor: Actor, volume: Volume, host_name: str, mountpoint: str,
+                       mode: str) -> AuditEntry:
+    return _attempt(
+        cloud=cloud, actor=actor, volume=volume, action=Action.ATTACH,
+        parameters={"host_name": host_name, "mountpoint": mountpoint, "mode": mode},
+        send=lambda: _from_result(cloud.cinder.attach(volume.id, mountpoint, host_name=host_name, mode=mode)),
+    )
+
+
+def volume_attach_instance(*, cloud: Cloud, actor: Actor, volume: Volume, instance_uuid: str, mountpoint: str,
+                           mode: str) -> AuditEntry:
+    """Cinder-only bookkeeping attach by instance UUID (what Nova and bare-metal tooling call)."""
+    return _attempt(
+        cloud=cloud, actor=actor, volume=volume, action=Action.ATTACH,
+        parameters={"instance_uuid": instance_uuid, "mountpoint": mountpoint, "mode": mode},
+        send=lambda: _from_result(cloud.cinder.attach(volume.id, mountpoint, instance_uuid=instance_uuid,
+                                                      mode=mode)),
+        server_id=instance_uuid,
+    )
+
+
+def volume_attach_server(*, cloud: Cloud, actor: Actor, volume: Volume, server_id: str) -> AuditEntry:
+    """Attach to a server through Nova, which owns server attachments in a real cloud."""
+
+    def send() -> Sent:
+        attachment = cloud.nova.attach_volume(server_id, volume.id)
+        return Sent(status=200, request_id=attachment.request_id, attachment_id=attachment.id)
+
+    return _attempt(cloud=cloud, actor=actor, volume=volume, action=Action.SERVER_ATTACH,
+                    parameters={"server_id": server_id}, send=send, server_id=server_id)
+
+
+def volume_detach(*, cloud: Cloud, actor: Actor, volume: Volume, attachment_id: str) -> AuditEntry:
+    """Detach one attachment: through Nova when a server holds it, os-detach for a host attachment."""
+    attachment = next(a for a in volume.attachments if a.attachment_id == attachment_id)
+    if attachment.server_id and cloud_features(cloud).has_compute:
+        server_id = attachment.server_id
+
+        def send() -> Sent:
+            return Sent(status=202, request_id=cloud.nova.detach_volume(server_id, volume.id))
+
+        return _attempt(cloud=cloud, actor=actor, volume=volume, action=Action.SERVER_DETACH,
+                        parameters={"attachment_id": attachment_id, "server_id": server_id}, send=send,
+                        server_id=server_id, attachment_id=attachment_id)
+    return _attempt(
+        cloud=cloud, actor=actor, volume=volume, action=Action.DETACH,
+        parameters={"attachment_id": attachment_id},
+        send=lambda: _from_result(cloud.cinder.detach(volume.id, attachment_id)),
+        attachment_id=attachment_id, server_id=attachment.server_id or "",
+    )
+
+
+def volume_retype(*, cloud: Cloud, actor: Actor, volume: Volume, new_type: str, migration_policy: str) -> AuditEntry:
+    return _attempt(
+        cloud=cloud, actor=actor, volume=volume, action=Action.RETYPE,
+        parameters={"new_type": new_type, "old_type": volume.volume_type, "migration_policy": migration_policy},
+        send=lambda: _from_result(cloud.cinder.retype(volume.id, new_type, migration_policy)),
+    )
+
+
+def volume_upload_image(*, cloud: Cloud, actor: Actor, volume: Volume, image_name: str, disk_format: str,
+                        container_format: str, visibility: str, protected: bool,
+                        snapshot_id: str = "") -> AuditEntry:
+    params = {"image_name": image_name, "disk_format": disk_format, "container_format": container_format,
+              "visibility": visibility, "protected": protected}
+    if snapshot_id:
+        params["snapshot_id"] = snapshot_id
+    return _attempt(
+        cloud=cloud, actor=actor, volume=volume, action=Action.UPLOAD, parameters=params,
+        send=lambda: _from_result(cloud.cinder.upload_to_image(
+            volume.id, image_name=image_name, disk_format=disk_format, container_format=container_format,
+            visibility=visibility, protected=protected, snapshot_id=snapshot_id or None)),
+        snapshot_id=snapshot_id,
+    )
+
+
+def volume_revert(*, cloud: Cloud, actor: Actor, volume: Volume, snapshot_id: str) -> AuditEntry:
+    return _attempt(
+        cloud=cloud, actor=actor, volume=volume, action=Action.REVERT, parameters={"snapshot_id": snapshot_id},
+        send=lambda: _from_result(cloud.cinder.revert(volume.id, snapshot_id)), snapshot_id=snapshot_id,
+    )
+
+
+# --- settling -------------------------------------------------------------------------------------------
+def judge(entry: AuditEntry, volume: Volume | None, image: Image | None = None,
+          messages: list[UserMessage] | None = None) -> tuple[str, str] | None:
+    """The final outcome of an accepted action from the settled result (not the status alone), or None
+    while it is still moving. `volume` None means the volume is gone."""
+    if volume is None:
+        return Outcome.UNKNOWN, "The volume no longer exists."
+    if volume.is_transitional:
+        return None
+    if entry.action == Action.UPLOAD and entry.image_id:
+        if image is not None and image.status not in ("active", "killed", "deleted", "deactivated"):
+            if volume.status in ("available", "in-use"):
+                return None  # Cinder is done; Glance is still saving.
+    failure = _user_message(entry, messages)
+    params = entry.parameters or {}
+    action = entry.action
+    if action == Action.EXTEND:
+        if volume.size >= int(params.get("new_size", 0)) and not volume.status.startswith("error"):
+            return Outcome.SUCCEEDED, f"The volume is now {volume.size} GiB."
+        guidance = EXTEND_GUIDANCE if volume.status == "error_extending" else ""
+        return Outcome.FAILED, " ".join(p for p in (failure or f"The volume is {volume.status} at "
+                                                    f"{volume.size} GiB.", guidance) if p)
+    if action == Action.RETYPE:
+        wanted = str(params.get("new_type", ""))
+        if volume.volume_type == wanted:
+            return Outcome.SUCCEEDED, f"The volume's type is now {wanted}."
+        return Outcome.FAILED, failure or (f"Cinder kept the type {volume.volume_type}: the backend could not "
+                                           f"change it to {wanted}.")
+    if action == Action.REVERT:
+        if volume.status == "available":
+            return Outcome.SUCCEEDED, "The volume was reverted to the snapshot."
+        return Outcome.FAILED, failure or f"The revert left the volume {volume.status}."
+    if action == Action.UPLOAD:
+        if image is not None and image.status == "active":
+            return Outcome.SUCCEEDED, f"Image {image.name} is active."
+        if volume.status.startswith("error"):
+            return Outcome.FAILED, failure or f"The upload left the volume {volume.status}."
+        if image is None:
+            return Outcome.FAILED, failure or "The image service no longer has the image: the upload failed."
+        return Outcome.FAILED, failure or f"The image is {image.status}."
+    if action in (Action.ATTACH, Action.SERVER_ATTACH):
+        target_server = entry.server_id or None
+        target_host = params.get("host_name") or None
+        for a in volume.attachments:
+            if (target_server and a.server_id == target_server) or (target_host and a.host_name == target_host):
+                return Outcome.SUCCEEDED, f"Attached at {a.device or 'an unnamed device'}."
+        return Outcome.FAILED, failure or f"The volume is {volume.status} without that attachment."
+    if action in (Action.DETACH, Action.SERVER_DETACH):
+        still = [a for a in volume.attachments if a.attachment_id == entry.attachment_id]
+        if action == Action.SERVER_DETACH:
+            still = still or [a for a in volume.attachments if a.server_id == entry.server_id]
+        if not still:
+            return Outcome.SUCCEEDED, "Detached."
+        return Outcome.FAILED, failure or "The attachment is still there."
+    return Outcome.UNKNOWN, f"volpanel cannot judge {action}."
+
+
+# Shown with error_extending: what a tenant can do next (the seed's troubleshooting text).
+EXTEND_GUIDANCE = (
+    "The volume is in error_extending: its data is intact but Cinder will refuse further actions on it. "
+    "Ask your cloud administrator to check the volume backend and reset the volume's status to its previous "
+    "state (available or in-use); then try the extend again."
+)
+
+
+def _user_message(entry: AuditEntry, messages: list[UserMessage] | None) -> str:
+    """Cinder's user message for this attempt: the newest one created after the request was made."""
+    if not messages:
+        return ""
+    since = entry.requested_at.strftime("%Y-%m-%dT%H:%M:%S")
+    fresh = [m for m in messages if m.created_at[:19] >= since]
+    return fresh[0].message if fresh else ""
+
+
+def history(project_id: str, volume_id: str, limit: int = 20) -> list[AuditEntry]:
+    return list(AuditEntry.objects.for_volume(project_id, volume_id)[:limit])

@@ -1,0 +1,177 @@
+"""The one settings module: everything a deployment changes comes from the environment and fails loudly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def envstr(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None:
+        raise ImproperlyConfigured(f"Set the environment variable {name}.")
+    return value
+
+
+def envbool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false.")
+
+
+def envfloat(name: str, default: float, *, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def envlist(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# Demo mode: with no cloud configured, volpanel talks to the embedded demo cloud (volpanel.democloud), which
+# `make run` starts on DEMOCLOUD_PORT. Only demo mode may fall back to built-in secrets.
+OS_AUTH_URL = os.environ.get("OS_AUTH_URL", "").strip()
+DEMO_MODE = not OS_AUTH_URL
+DEMOCLOUD_PORT = int(envfloat("DEMOCLOUD_PORT", 8780, minimum=1))
+if DEMO_MODE:
+    OS_AUTH_URL = f"http://127.0.0.1:{DEMOCLOUD_PORT}/identity/v3"
+
+DEBUG = envbool("DJANGO_DEBUG", False)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEMO_MODE:
+        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY: volpanel is pointed at a real cloud (OS_AUTH_URL).")
+    SECRET_KEY = "volpanel-demo-mode-only-not-secret"
+ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# How volpanel reaches OpenStack (keystoneauth1 settings an operator expects).
+OPENSTACK = {
+    "auth_url": OS_AUTH_URL,
+    "region_name": os.environ.get("OS_REGION_NAME", "") or None,
+    "interface": envstr("OS_INTERFACE", "public"),
+    "user_domain_name": envstr("OS_USER_DOMAIN_NAME", "Default"),
+    "project_domain_name": envstr("OS_PROJECT_DOMAIN_NAME", "Default"),
+    "verify": os.environ.get("OS_CACERT", "") or not envbool("OS_INSECURE", False),
+    "timeout": envfloat("VOLPANEL_CLOUD_TIMEOUT", 15.0, minimum=0.5),
+}
+if OPENSTACK["interface"] not in {"public", "internal", "admin"}:
+    raise ImproperlyConfigured("OS_INTERFACE must be public, internal or admin.")
+
+# Upload of a snapshot to an image is a vendor extension (Virtuozzo); upstream Cinder refuses it. The demo cloud
+# has it switched on unless started with --no-snapshot-upload.
+VOLPANEL_SNAPSHOT_UPLOAD = envbool("VOLPANEL_SNAPSHOT_UPLOAD", DEMO_MODE)
+
+# How often a status watcher polls Cinder while a volume moves, and the longest it follows one action.
+VOLPANEL_POLL_INTERVAL = envfloat("VOLPANEL_POLL_INTERVAL", 1.0, minimum=0.05)
+VOLPANEL_SETTLE_TIMEOUT = envfloat("VOLPANEL_SETTLE_TIMEOUT", 900.0, minimum=1.0)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "volpanel",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "volpanel.middleware.content_security_policy",
+]
+
+ROOT_URLCONF = "volpanel.urls"
+WSGI_APPLICATION = "volpanel.wsgi.application"
+ASGI_APPLICATION = "volpanel.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "volpanel.context_processors.cloud_user",
+            ],
+        },
+    }
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", "") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=int(envfloat("DATABASE_CONN_MAX_AGE", 60)),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the settle watchers write while pages read; the timeout rides out short write locks.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = envbool("VOLPANEL_HTTPS", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_AGE = 60 * 60 * 12
+LOGIN_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("VOLPANEL_LOG_LEVEL", "INFO")},
+    # keystoneauth logs request headers at DEBUG, token included: keep it quiet whatever the root level is.
+    "loggers": {"keystoneauth": {"level": "WARNING"}},
+}

@@ -1,0 +1,19 @@
+"""Every route, named."""
+
+from django.contrib import admin
+from django.urls import path
+
+from volpanel import streams, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.login_view, name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("project/", views.switch_project, name="switch_project"),
+    path("volumes/", views.volume_list, name="volume_list"),
+    path("volumes/<uuid:volume_id>/", views.volume_detail, name="volume_detail"),
+    path("volumes/<uuid:volume_id>/stream/", streams.volume_stream, name="volume_stream"),
+    path("volumes/<uuid:volume_id>/<slug:action>/", views.volume_action, name="volume_action"),
+    path("audit/", views.audit_list, name="audit_list"),
+    path("django-admin/", admin.site.urls),
+]

@@ -1,0 +1,295 @@
+"""Thin typed views: pages, htmx partials and action POSTs. They never talk to OpenStack; services do."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable
+from urllib.parse import urlencode
+from uuid import UUID
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from volpanel import auth, services
+from volpanel.forms import FORMS, VolumeActionForm
+from volpanel.models import Action, AuditEntry, Outcome
+from volpanel.openstack import session as os_session
+from volpanel.openstack.errors import CloudError
+
+log = logging.getLogger(__name__)
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def cloud_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """What the cloud's failures look like to a tenant: an expired token sends them to log in again, a volume
+    outside their project is a 404, anything else a page that says what the cloud said — never a traceback."""
+
+    @functools.wraps(view)
+    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except CloudError as exc:
+            if exc.kind == "auth":
+                auth.sign_out(request)
+                messages.info(request, "Your session with the cloud has expired. Log in again to continue.")
+                return auth.login_redirect(request)
+            if exc.status == 404 and exc.service == "volume":
+                raise Http404("No such volume in your project.") from exc
+            log.warning("cloud error on %s: %s", request.path, exc)
+            return render(request, "volpanel/cloud_error.html", {"error": exc}, status=502)
+
+    return wrapper
+
+
+def _actor(request: HttpRequest) -> services.Actor:
+    creds = auth.credentials(request)
+    assert creds is not None
+    return services.Actor(
+        credentials=creds,
+        source_ip=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", ""),
+    )
+
+
+def _cloud(request: HttpRequest) -> Any:
+    creds = auth.credentials(request)
+    assert creds is not None
+    return services.connect(creds)
+
+
+# --- login ----------------------------------------------------------------------------------------------
+@require_http_methods(["GET", "POST"])
+def login_view(request: HtmxHttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = ""
+    context: dict[str, Any] = {"next": next_url, "values": {"domain": "Default"}}
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "").strip() for k in ("username", "project", "domain")}
+        values["domain"] = values["domain"] or "Default"
+        context["values"] = values
+        password = request.POST.get("password", "")
+        if not values["username"] or not password:
+            context["error"] = "Enter your user name and password."
+            return render(request, "volpanel/login.html", context, status=400)
+        config = services.cloud_config()
+        try:
+            creds = os_session.login(config, values["username"], password, values["project"], values["domain"])
+            projects = [{"id": p.id, "name": p.name} for p in os_session.list_projects(config, creds)]
+        except CloudError as exc:
+            if exc.kind in ("auth",) or exc.status in (401, 403):
+                # One message for a wrong user, password or project: it tells an attacker nothing.
+                context["error"] = "The user name, password or project is not right."
+                return render(request, "volpanel/login.html", context, status=401)
+            context["error"] = f"The cloud's identity service could not be reached: {exc.first_line}"
+            return render(request, "volpanel/login.html", context, status=502)
+        auth.sign_in(request, creds, projects)
+        return redirect(next_url or reverse("volume_list"))
+    if auth.credentials(request):
+        return redirect("volume_list")
+    return render(request, "volpanel/login.html", context)
+
+
+@require_POST
+def logout_view(request: HtmxHttpRequest) -> HttpResponse:
+    creds = auth.credentials(request)
+    if creds:
+        try:
+            os_session.revoke(services.cloud_config(), creds)
+        except CloudError as exc:
+            log.info("token revocation at logout failed: %s", exc)
+    auth.sign_out(request)
+    return redirect("login")
+
+
+@require_POST
+@auth.login_required
+@cloud_errors
+def switch_project(request: HtmxHttpRequest) -> HttpResponse:
+    creds = auth.credentials(request)
+    assert creds is not None
+    project_id = request.POST.get("project_id", "")
+    known = request.session.get(auth.PROJECTS_KEY, [])
+    if project_id not in {p["id"] for p in known}:
+        messages.error(request, "You are not a member of that project.")
+        return redirect("volume_list")
+    new = os_session.rescope(services.cloud_config(), creds, project_id)
+    auth.sign_in(request, new, known)
+    messages.success(request, f"Now working in project {new.project_name}.")
+    return redirect("volume_list")
+
+
+@require_GET
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    return redirect("volume_list" if auth.credentials(request) else "login")
+
+
+# --- volumes --------------------------------------------------------------------------------------------
+@require_GET
+@auth.login_required
+@cloud_errors
+def volume_list(request: HtmxHttpRequest) -> HttpResponse:
+    volumes = services.list_volumes(_cloud(request))
+    template = "volpanel/volume_list.html#volumes" if request.htmx else "volpanel/volume_list.html"
+    return render(request, template, {"volumes": volumes})
+
+
+def volume_context(request: HttpRequest, page: services.VolumePage, *, bound: VolumeActionForm | None = None,
+                   entry: AuditEntry | None = None) -> dict[str, Any]:
+    """The context of the volume page and of every partial of it (the stream renders the same)."""
+    creds = auth.credentials(request)
+    assert creds is not None
+    availability = page.availability
+    forms = {}
+    for name, form_class in FORMS.items():
+        if bound is not None and bound.action_name == name:
+            forms[name] = bound
+        elif availability[name].enabled:
+            initial = {}
+            if name == "revert" and page.latest_snapshot:
+                initial = {"snapshot_id": page.latest_snapshot.id}
+            if name == "extend":
+                initial = {"new_size": page.volume.size + 1}
+            forms[name] = form_class(page=page, initial=initial, auto_id=f"id_{name}_%s")
+    history = services.history(creds.project_id, page.volume.id)
+    watching = page.volume.is_transitional or any(not e.is_final for e in history)
+    return {
+        "page": page,
+        "volume": page.volume,
+        "availability": availability,
+        "forms": forms,
+        "open_action": bound.action_name if bound is not None else "",
+        "entry": entry,
+        "history": history,
+        "watching": watching,
+        "server_names": page.server_names,
+        "outcome_labels": dict(Outcome.choices),
+        "action_labels": dict(Action.choices),
+        "action_menu": ACTION_MENU,
+        "extend_guidance": services.EXTEND_GUIDANCE,
+        "flash_level": describe(entry)[0] if entry else "",
+        "flash_text": describe(entry)[1] if entry else "",
+    }
+
+
+# Each action's button label and what it will do, in the order the panel shows them.
+ACTION_MENU = [
+    ("extend", "Extend", "Grow the volume to a larger size. Attached volumes grow online where the cloud allows."),
+    ("attach_server", "Attach to server", "Attach the volume to one of your servers through Compute (Nova)."),
+    ("attach_host", "Attach to host", "Record an attachment to a host by name and mountpoint (os-attach), "
+                                      "for bare-metal or externally managed hosts."),
+    ("detach", "Detach", "Detach the volume from a server (through Compute) or from a host (os-detach)."),
+    ("retype", "Change type", "Move the volume to another volume type (os-retype)."),
+    ("upload", "Upload to image", "Copy the volume into a new image in the Image service."),
+    ("upload_snapshot", "Upload snapshot to image", "Copy one of the volume's snapshots into a new image."),
+    ("revert", "Revert to snapshot", "Roll the volume back to its latest snapshot. Later changes are lost."),
+]
+
+
+@require_GET
+@auth.login_required
+@cloud_errors
+def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
+    page = services.load_volume_page(_cloud(request), str(volume_id))
+    template = "volpanel/volume.html"
+    if request.htmx and request.GET.get("partial") in {"live", "status", "actions", "history"}:
+        template += "#" + request.GET["partial"]
+    return render(request, template, volume_context(request, page))
+
+
+def _run(form: VolumeActionForm, cloud: Any, actor: services.Actor) -> AuditEntry:
+    data = form.cleaned_data
+    page = form.page
+    common = {"cloud": cloud, "actor": actor, "volume": page.volume}
+    match form.action_name:
+        case "extend":
+            return services.volume_extend(**common, new_size=data["new_size"])
+        case "attach_server":
+            return services.volume_attach_server(**common, server_id=data["server_id"])
+        case "attach_host":
+            return services.volume_attach_host(**common, host_name=data["host_name"],
+                                               mountpoint=data["mountpoint"], mode=data["mode"])
+        case "detach":
+            return services.volume_detach(**common, attachment_id=data["attachment_id"])
+        case "retype":
+            return services.volume_retype(**common, new_type=data["new_type"],
+                                          migration_policy=data["migration_policy"])
+        case "upload" | "upload_snapshot":
+            return services.volume_upload_image(
+                **common, image_name=data["image_name"], disk_format=data["disk_format"],
+                container_format=data["container_format"], visibility=data["visibility"],
+                protected=data["protected"], snapshot_id=data.get("snapshot_id", ""))
+        case "revert":
+            return services.volume_revert(**common, snapshot_id=data["snapshot_id"])
+    raise Http404("No such action.")
+
+
+def describe(entry: AuditEntry) -> tuple[str, str]:
+    """The flash level and sentence for an attempt's first answer."""
+    label = dict(Action.choices)[entry.action]
+    if entry.outcome == Outcome.ACCEPTED:
+        return "success", f"{label} accepted by the cloud (request {entry.request_id or 'without id'})."
+    if entry.outcome == Outcome.REJECTED:
+        return "error", f"{label} refused by the cloud: {entry.detail}"
+    return "error", f"{label} did not reach the cloud: {entry.detail}"
+
+
+@require_POST
+@auth.login_required
+@cloud_errors
+def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> HttpResponse:
+    form_class = FORMS.get(action)
+    if form_class is None:
+        raise Http404("No such action.")
+    cloud = _cloud(request)
+    page = services.load_volume_page(cloud, str(volume_id))
+    form = form_class(request.POST, page=page, auto_id=f"id_{action}_%s")
+    detail_url = reverse("volume_detail", args=[volume_id])
+    if not form.is_valid():
+        if request.htmx:
+            # 200 so htmx swaps the form back in with its messages next to the fields.
+            return render(request, "volpanel/volume.html#live", volume_context(request, page, bound=form))
+        return render(request, "volpanel/volume.html", volume_context(request, page, bound=form), status=400)
+    entry = _run(form, cloud, _actor(request))
+    level, text = describe(entry)
+    if not request.htmx:
+        getattr(messages, level)(request, text)
+        return HttpResponseRedirect(detail_url)
+    if entry.outcome == Outcome.ACCEPTED:
+        page = services.load_volume_page(cloud, str(volume_id))
+    return render(request, "volpanel/volume.html#live", volume_context(request, page, entry=entry))
+
+
+# --- audit (admins) -------------------------------------------------------------------------------------
+AUDIT_FILTERS = ("actor_name", "project_name", "volume_id", "action", "outcome")
+
+
+@require_GET
+@auth.login_required
+def audit_list(request: HtmxHttpRequest) -> HttpResponse:
+    creds = auth.credentials(request)
+    assert creds is not None
+    if not creds.is_admin:
+        return render(request, "volpanel/forbidden.html", status=403)
+    rows = AuditEntry.objects.all()
+    filters = {name: request.GET.get(name, "").strip() for name in AUDIT_FILTERS}
+    for name, value in filters.items():
+        if value:
+            rows = rows.filter(**{name: value})
+    page = Paginator(rows, 50).get_page(request.GET.get("page"))
+    query = urlencode({k: v for k, v in filters.items() if v})
+    template = "volpanel/audit.html#rows" if request.htmx else "volpanel/audit.html"
+    return render(request, template, {
+        "page_obj": page, "filters": filters, "query": query,
+        "actions": Action.choices, "outcomes": Outcome.choices,
+    })

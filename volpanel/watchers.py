@@ -1,0 +1,242 @@
+"""Volume watchers: one poller per (cloud, project, volume) in this process, shared by every viewer's stream
+and by the audit rows waiting for that volume to settle. Viewers add no Cinder calls; rows settle whether or
+not anyone watches."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from volpanel import services
+from volpanel.models import AuditEntry, Outcome
+from volpanel.openstack.cinder import Volume
+from volpanel.openstack.cloud import Cloud
+from volpanel.openstack.errors import CloudError
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class State:
+    """One published state of a watched volume."""
+
+    version: int
+    page: services.VolumePage | None
+    settled: bool
+    problem: str = ""  # why the watcher stopped early (expired token, cloud unreachable)
+
+
+class _Subscriber:
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.event = asyncio.Event()
+
+    def wake(self) -> None:
+        self.loop.call_soon_threadsafe(self.event.set)
+
+
+def _signature(volume: Volume | None) -> Any:
+    if volume is None:
+        return None
+    return (volume.status, volume.size, volume.volume_type, volume.attachments)
+
+
+class Watch:
+    def __init__(self, key: Key, cloud: Cloud) -> None:
+        self.key = key
+        self.volume_id = key[2]
+        self.cloud = cloud
+        self.entries: dict[int, AuditEntry] = {}
+        self.subscribers: set[_Subscriber] = set()
+        self.state = State(version=0, page=None, settled=False)
+        self.running = False
+        self.polls = 0  # Cinder volume GETs made by this watcher (benchmarks read it)
+
+    # --- called from request threads / the event loop -------------------------------------------------
+    async def next_state(self, subscriber: _Subscriber, seen: int, timeout: float) -> State | None:
+        """The next state newer than `seen`, or None after `timeout` seconds without one (time for a heartbeat)."""
+        if self.state.version > seen:
+            return self.state
+        subscriber.event.clear()
+        try:
+            await asyncio.wait_for(subscriber.event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return None
+        return self.state if self.state.version > seen else None
+
+    # --- the poller thread ----------------------------------------------------------------------------
+    def run(self) -> None:
+        started = time.monotonic()
+        last_signature: Any = object()
+        failures = 0
+        try:
+            while True:
+                close_old_connections()
+                try:
+                    volume = self._poll()
+                    failures = 0
+                except CloudError as exc:
+                    if exc.kind == "auth":
+                        self._stop(f"Your session with the cloud expired; log in again to follow this volume.")
+                        return
+                    failures += 1
+                    log.warning("watcher %s: %s", self.volume_id, exc)
+                    if time.monotonic() - started > settings.VOLPANEL_SETTLE_TIMEOUT:
+                        self._give_up(f"The cloud stopped answering while the volume was moving ({exc.message}).")
+                        return
+                    time.sleep(min(settings.VOLPANEL_POLL_INTERVAL * (2 ** failures), 15.0))
+                    continue
+                signature = _signature(volume)
+                page = self.state.page
+                if signature != last_signature or page is None or self._waiting_on_image():
+                    page = self._load() if volume is not None else None
+                    if page is not None:
+                        volume = page.volume
+                        signature = _signature(volume)
+                self._resolve(volume, page)
+                with _lock:
+                    settled = (volume is None or not volume.is_transitional) and not self.entries
+                    if signature != last_signature or settled or page is not self.state.page:
+                        self._publish(page, settled)
+                    last_signature = signature
+                    if settled:
+                        self.running = False
+                        _watches.pop(self.key, None)
+                        return
+                if time.monotonic() - started > settings.VOLPANEL_SETTLE_TIMEOUT:
+                    self._give_up("The volume did not settle within the time volpanel follows an action.")
+                    return
+                time.sleep(settings.VOLPANEL_POLL_INTERVAL)
+        except Exception:
+            log.exception("watcher %s crashed", self.volume_id)
+            self._stop("volpanel stopped following this volume after an internal error.")
+        finally:
+            close_old_connections()
+
+    def _poll(self) -> Volume | None:
+        self.polls += 1
+        try:
+            return self.cloud.cinder.get_volume(self.volume_id)
+        except CloudError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def _waiting_on_image(self) -> bool:
+        return any(e.image_id for e in self.entries.values())
+
+    def _load(self) -> services.VolumePage:
+        image_ids = [e.image_id for e in self.entries.values() if e.image_id]
+        return services.load_volume_page(self.cloud, self.volume_id, image_ids=image_ids)
+
+    def _resolve(self, volume: Volume | None, page: services.VolumePage | None) -> None:
+        with _lock:
+            pending = list(self.entries.values())
+        for entry in pending:
+            image = page.images.get(entry.image_id) if page and entry.image_id else None
+            verdict = services.judge(entry, volume, image, page.messages if page else None)
+            if verdict is None:
+                continue
+            outcome, detail = verdict
+            if outcome == Outcome.FAILED and page is not None and not page.messages:
+                # The driver's user message can land just after the status: ask once more before settling.
+                try:
+                    messages = self.cloud.cinder.user_messages(self.volume_id)
+                    outcome, detail = services.judge(entry, volume, image, messages) or verdict
+                except CloudError:
+                    pass
+            entry.advance(outcome, settled_at=timezone.now(), detail=detail,
+                          status_after=volume.status if volume else "")
+            with _lock:
+                self.entries.pop(entry.pk, None)
+
+    def _publish(self, page: services.VolumePage | None, settled: bool, problem: str = "") -> None:
+        self.state = State(version=self.state.version + 1, page=page, settled=settled, problem=problem)
+        for subscriber in list(self.subscribers):
+            subscriber.wake()
+
+    def _give_up(self, reason: str) -> None:
+        with _lock:
+            entries = list(self.entries.values())
+        for entry in entries:
+            entry.advance(Outcome.UNKNOWN, settled_at=timezone.now(), detail=reason)
+        self._stop(reason)
+
+    def _stop(self, problem: str) -> None:
+        # Rows still accepted stay so: the reconciler settles them later with a valid credential.
+        with _lock:
+            self.running = False
+            _watches.pop(self.key, None)
+            self._publish(self.state.page, True, problem)
+
+
+_lock = threading.RLock()
+_watches: dict[Key, Watch] = {}
+
+
+def _key(cloud: Cloud, volume_id: str) -> Key:
+    return (cloud.config.auth_url, cloud.credentials.project_id, volume_id)
+
+
+def _ensure(cloud: Cloud, volume_id: str) -> Watch:
+    """The process's watch of this volume, started if needed. Caller holds _lock."""
+    key = _key(cloud, volume_id)
+    watch = _watches.get(key)
+    if watch is None:
+        watch = Watch(key, cloud)
+        _watches[key] = watch
+    else:
+        # The newest credential of the project keeps the poller going after an older token expires.
+        watch.cloud = cloud
+    if not watch.running:
+        watch.running = True
+        threading.Thread(target=watch.run, name=f"watch-{volume_id[:8]}", daemon=True).start()
+    return watch
+
+
+def follow(cloud: Cloud, entry: AuditEntry) -> None:
+    """Follow an accepted action until its volume settles, then record the final outcome."""
+    with _lock:
+        watch = _ensure(cloud, entry.volume_id)
+        watch.entries[entry.pk] = entry
+
+
+class Subscription:
+    def __init__(self, cloud: Cloud, volume_id: str) -> None:
+        self.subscriber = _Subscriber()
+        with _lock:
+            self.watch = _ensure(cloud, volume_id)
+            self.watch.subscribers.add(self.subscriber)
+
+    async def next_state(self, seen: int, timeout: float) -> State | None:
+        return await self.watch.next_state(self.subscriber, seen, timeout)
+
+    def close(self) -> None:
+        with _lock:
+            self.watch.subscribers.discard(self.subscriber)
+
+
+def unsettled_entries() -> int:
+    with _lock:
+        return sum(len(w.entries) for w in _watches.values())
+
+
+def wait_idle(timeout: float) -> bool:
+    """Block until no watcher runs (tests and shutdown use it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with _lock:
+            if not _watches:
+                return True
+        time.sleep(0.05)
+    return False
