@@ -53,7 +53,7 @@ async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponse:
                     continue
                 seen = state.version
                 if state.page is None:
-                    yield sse("gone", "This volume no longer exists.")
+                    yield sse("gone", "This volume is not in your project, or no longer exists.")
                     yield sse("settled", "gone")
                     return
                 for name, html in await sync_to_async(_render)(request, state):

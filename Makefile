@@ -1,0 +1,53 @@
+# volpanel: `make run` serves the dashboard on the embedded demo cloud; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+DEMOCLOUD_PORT ?= 8780
+STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test test-fast test-browser test-realcloud realcloud-up realcloud-down democloud clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+$(CHROMIUM):
+	# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	@mkdir -p .run; \
+	$(BIN)/python -m volpanel.democloud --port $(DEMOCLOUD_PORT) > .run/democloud.log 2>&1 & demo=$$!; \
+	trap 'kill $$demo 2>/dev/null' EXIT INT TERM; \
+	echo "volpanel: http://127.0.0.1:$(PORT)  — demo cloud users alice, bob, carol, admin; password: demo"; \
+	DEMOCLOUD_PORT=$(DEMOCLOUD_PORT) $(BIN)/gunicorn volpanel.asgi:application -c volpanel/gunicorn.conf.py \
+		--bind 127.0.0.1:$(PORT)
+
+democloud: $(STAMP)
+	$(BIN)/python -m volpanel.democloud --port $(DEMOCLOUD_PORT)
+
+test: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not browser"
+
+test-browser: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest -m browser
+
+realcloud-up:
+	bash tests/realcloud/up.sh
+
+realcloud-down:
+	bash tests/realcloud/down.sh
+
+test-realcloud: $(STAMP) realcloud-up
+	$(BIN)/python -m pytest -m realcloud tests/realcloud
+
+clean:
+	rm -rf $(VENV) .run staticfiles db.sqlite3 .pytest_cache

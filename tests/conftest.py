@@ -1,0 +1,143 @@
+"""Shared fixtures: a real demo cloud over HTTP, users logged in through Keystone, and helpers to steer it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# Chosen before Django reads its settings: with no OS_AUTH_URL, volpanel runs in demo mode on DEMOCLOUD_PORT.
+os.environ.pop("OS_AUTH_URL", None)
+os.environ.setdefault("DEMOCLOUD_PORT", str(free_port()))
+os.environ.setdefault("VOLPANEL_POLL_INTERVAL", "0.1")
+DEMO_PORT = int(os.environ["DEMOCLOUD_PORT"])
+DEMO_URL = f"http://127.0.0.1:{DEMO_PORT}"
+
+
+def start_democloud(port: int, *args: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "volpanel.democloud", "--port", str(port), "--delay", "0.3", *args],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 20
+    assert proc.stdout is not None
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "listening on" in line:
+            return proc
+        if proc.poll() is not None:
+            break
+    proc.kill()
+    raise RuntimeError("democloud did not start:\n" + "".join(lines))
+
+
+@pytest.fixture(scope="session")
+def democloud_process() -> Iterator[str]:
+    proc = start_democloud(DEMO_PORT)
+    yield DEMO_URL
+    proc.terminate()
+    proc.wait(10)
+
+
+class Demo:
+    """Steers the demo cloud through its control API (test-only switches, as docs/democloud.md lists)."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+
+    def reset(self) -> None:
+        requests.post(f"{self.base}/_demo/reset", timeout=5).raise_for_status()
+        requests.delete(f"{self.base}/_demo/faults", timeout=5).raise_for_status()
+
+    def config(self, **values: Any) -> None:
+        requests.post(f"{self.base}/_demo/config", json=values, timeout=5).raise_for_status()
+
+    def faults(self, **body: Any) -> None:
+        requests.post(f"{self.base}/_demo/faults", json=body, timeout=5).raise_for_status()
+
+    def state(self) -> dict[str, Any]:
+        return requests.get(f"{self.base}/_demo/state", timeout=5).json()
+
+    def volume(self, name: str) -> dict[str, Any]:
+        for volume in self.state()["volumes"]:
+            if volume["name"] == name:
+                return volume
+        raise KeyError(name)
+
+    def requests_served(self) -> dict[str, Any]:
+        return requests.get(f"{self.base}/_demo/requests", timeout=5).json()
+
+    def wait_for(self, name: str, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            volume = self.volume(name)
+            if predicate(volume):
+                return volume
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name} never satisfied the condition; last {volume}")
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def demo(democloud_process: str) -> Iterator[Demo]:
+    from volpanel import watchers
+
+    demo = Demo(democloud_process)
+    demo.reset()
+    demo.config(delay=0.3, snapshot_upload=True)
+    yield demo
+    # No watcher from this test may outlive it and write into the next one's database.
+    watchers.wait_idle(15)
+
+
+@pytest.fixture
+def config() -> Any:
+    from volpanel import services
+
+    return services.cloud_config()
+
+
+def login(config: Any, user: str, project: str) -> Any:
+    from volpanel.openstack import session
+
+    return session.login(config, user, "demo", project, "Default")
+
+
+@pytest.fixture
+def alice(demo: Demo, config: Any) -> Any:
+    return login(config, "alice", "demo")
+
+
+@pytest.fixture
+def bob(demo: Demo, config: Any) -> Any:
+    return login(config, "bob", "other")
+
+
+def web_login(client: Any, user: str, project: str = "") -> None:
+    response = client.post("/login/", {"username": user, "password": "demo", "project": project, "domain": ""})
+    assert response.status_code == 302, response.content[:500]
+
+
+@pytest.fixture
+def alice_client(demo: Demo, client: Any, transactional_db: Any) -> Any:
+    web_login(client, "alice", "demo")
+    return client

@@ -1,0 +1,107 @@
+"""The typed OpenStack clients against the demo cloud over real HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import Demo, login
+from volpanel.openstack import session
+from volpanel.openstack.cloud import Cloud
+from volpanel.openstack.errors import CloudError
+
+
+def test_it_logs_in_and_keeps_the_token_and_catalog_in_its_state(demo: Demo, config) -> None:
+    creds = login(config, "alice", "demo")
+    assert (creds.user_name, creds.project_name, creds.user_domain) == ("alice", "demo", "Default")
+    assert creds.roles == ["member"] and not creds.is_admin
+    state = json.loads(creds.auth_state)
+    assert state["auth_token"] and state["body"]["token"]["catalog"]
+    assert session.Credentials.from_json(creds.to_json()) == creds
+
+    with pytest.raises(CloudError) as wrong:
+        session.login(config, "alice", "not-the-password", "demo", "Default")
+    assert wrong.value.kind == "auth" and wrong.value.status == 401
+
+    admin = login(config, "admin", "admin")
+    assert admin.is_admin
+
+
+def test_it_lists_projects_and_rescopes_without_a_password(demo: Demo, config) -> None:
+    carol = session.login(config, "carol", "demo", "", "Default")  # no project: lands in her first one
+    projects = session.list_projects(config, carol)
+    assert [p.name for p in projects] == ["demo", "other"]
+    assert carol.project_name == "demo"
+    other = session.rescope(config, carol, projects[1].id)
+    assert (other.project_name, other.user_name) == ("other", "carol")
+    names = {v.name for v in Cloud.connect(config, other).cinder.list_volumes()}
+    assert "bob-secret" in names and "data-01" not in names
+
+
+def test_it_reads_volumes_snapshots_types_limits_and_servers(demo: Demo, alice, config) -> None:
+    cloud = Cloud.connect(config, alice)
+    versions = cloud.cinder.versions()
+    assert versions.min == (3, 0) and versions.max == (3, 71)
+    volumes = {v.name: v for v in cloud.cinder.list_volumes()}
+    assert {"data-01", "web-root", "archive-gold", "scratch"} <= set(volumes)
+    assert "bob-secret" not in volumes
+    web_root = volumes["web-root"]
+    assert web_root.status == "in-use" and web_root.bootable and web_root.attachments[0].server_id
+    assert web_root.attachments[0].attachment_id != web_root.id
+    assert volumes["archive-gold"].volume_type == "gold"
+    snapshots = cloud.cinder.list_snapshots(volumes["data-01"].id)
+    assert [s.name for s in snapshots] == ["data-01-snap-tue", "data-01-snap-mon"]
+    assert {t.name for t in cloud.cinder.list_types()} == {"default", "gold"}  # __DEFAULT__ is not offered
+    limits = cloud.cinder.get_limits()
+    assert limits.max_gigabytes == 100 and limits.gigabytes_left == 100 - limits.used_gigabytes
+    assert {s.name for s in cloud.nova.list_servers()} == {"web-1", "db-1"}
+    assert cloud.has_service("compute") and cloud.has_service("image")
+
+
+def test_it_turns_cinder_faults_into_cloud_errors(demo: Demo, alice, bob, config) -> None:
+    cloud = Cloud.connect(config, alice)
+    data01 = demo.volume("data-01")
+    with pytest.raises(CloudError) as same:
+        cloud.cinder.extend(data01["id"], data01["size"], in_use=False)
+    assert (same.value.status, same.value.fault_name) == (400, "badRequest")
+    assert "New size for extend must be greater than current size" in same.value.message
+    assert same.value.request_id.startswith("req-")
+
+    with pytest.raises(CloudError) as other:
+        cloud.cinder.get_volume(demo.volume("bob-secret")["id"])
+    assert (other.value.status, other.value.fault_name) == (404, "itemNotFound")
+
+    with pytest.raises(CloudError) as not_latest:
+        snapshots = cloud.cinder.list_snapshots(data01["id"])
+        cloud.cinder.revert(data01["id"], snapshots[-1].id)
+    assert not_latest.value.status == 400 and "not the latest one" in not_latest.value.message
+
+
+def test_it_sends_actions_with_their_microversions(demo: Demo, alice, config) -> None:
+    cloud = Cloud.connect(config, alice)
+    web_root = demo.volume("web-root")
+    result = cloud.cinder.extend(web_root["id"], web_root["size"] + 1, in_use=True)
+    assert (result.status, result.microversion) == (202, "3.42")
+    assert result.request_id.startswith("req-")
+    demo.wait_for("web-root", lambda v: v["status"] == "in-use" and v["size"] == web_root["size"] + 1)
+
+    data01 = demo.volume("data-01")
+    upload = cloud.cinder.upload_to_image(data01["id"], image_name="img-1", disk_format="qcow2",
+                                          container_format="bare", visibility="private", protected=False)
+    image_id = upload.body["os-volume_upload_image"]["image_id"]
+    assert upload.microversion == "3.1"
+    demo.wait_for("data-01", lambda v: v["status"] == "available")
+    image = cloud.glance.get_image(image_id)
+    assert image is not None and image.name == "img-1"
+
+
+def test_it_reports_an_unreachable_cloud_as_a_connection_error(demo: Demo, config) -> None:
+    from dataclasses import replace
+
+    from tests.conftest import free_port
+
+    dead = replace(config, auth_url=f"http://127.0.0.1:{free_port()}/identity/v3", timeout=2)
+    with pytest.raises(CloudError) as err:
+        session.login(dead, "alice", "demo", "demo", "Default")
+    assert err.value.kind == "connection"

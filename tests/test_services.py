@@ -1,0 +1,127 @@
+"""Every action writes its audit row before the cloud is called and moves it to its true outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import Demo
+from volpanel import services, watchers
+from volpanel.models import Action, AuditEntry, Outcome
+from volpanel.openstack.cloud import Cloud
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def actor(creds: Any) -> services.Actor:
+    return services.Actor(credentials=creds, source_ip="127.0.0.1", user_agent="pytest")
+
+
+def settle(entry: AuditEntry) -> AuditEntry:
+    assert watchers.wait_idle(20), "the watcher never settled"
+    return AuditEntry.objects.get(pk=entry.pk)
+
+
+def run(demo: Demo, creds: Any, volume_name: str, fn: Any, **kwargs: Any) -> AuditEntry:
+    cloud = Cloud.connect(services.cloud_config(), creds)
+    volume = cloud.cinder.get_volume(demo.volume(volume_name)["id"])
+    return fn(cloud=cloud, actor=actor(creds), volume=volume, **kwargs)
+
+
+def test_it_extends_and_records_the_whole_story(demo: Demo, alice) -> None:
+    entry = run(demo, alice, "data-01", services.volume_extend, new_size=12)
+    assert entry.outcome == Outcome.ACCEPTED and entry.http_status == 202 and entry.request_id.startswith("req-")
+    row = settle(entry)
+    assert row.outcome == Outcome.SUCCEEDED and row.settled_at and row.answered_at
+    assert (row.status_before, row.status_after) == ("available", "available")
+    assert row.parameters == {"new_size": 12, "old_size": 10}
+    assert (row.actor_name, row.project_name, row.action, row.microversion) == ("alice", "demo", "os-extend", "3.0")
+    assert row.source_ip == "127.0.0.1" and row.user_agent == "pytest" and row.volume_name == "data-01"
+    assert demo.volume("data-01")["size"] == 12
+
+
+def test_it_extends_an_attached_volume_at_3_42_and_names_the_server(demo: Demo, alice) -> None:
+    row = settle(run(demo, alice, "web-root", services.volume_extend, new_size=21))
+    assert row.outcome == Outcome.SUCCEEDED and row.microversion == "3.42" and row.server_id
+    assert row.status_after == "in-use"
+
+
+def test_it_records_a_refusal_with_the_fault(demo: Demo, alice) -> None:
+    entry = run(demo, alice, "data-01", services.volume_extend, new_size=10_000)
+    row = AuditEntry.objects.get(pk=entry.pk)
+    assert row.outcome == Outcome.REJECTED and row.http_status == 413 and row.fault_name == "overLimit"
+    assert "quota" in row.detail and row.settled_at is not None
+
+
+def test_it_records_a_driver_failure_after_the_202_with_cinder_s_message(demo: Demo, alice) -> None:
+    demo.faults(backend={"extend": "fail"})
+    row = settle(run(demo, alice, "data-01", services.volume_extend, new_size=11))
+    assert row.outcome == Outcome.FAILED and row.status_after == "error_extending"
+    assert "extend volume" in row.detail.lower() and "administrator" in row.detail
+
+
+def test_it_judges_a_silent_retype_failure_by_the_type(demo: Demo, alice) -> None:
+    ok = settle(run(demo, alice, "scratch", services.volume_retype, new_type="gold", migration_policy="never"))
+    assert ok.outcome == Outcome.SUCCEEDED and demo.volume("scratch")["volume_type"] == "gold"
+    demo.faults(backend={"retype": "silent"})
+    row = settle(run(demo, alice, "data-01", services.volume_retype, new_type="gold", migration_policy="never"))
+    assert row.outcome == Outcome.FAILED and "kept the type default" in row.detail
+
+
+def test_it_attaches_and_detaches_through_nova_and_by_host(demo: Demo, alice) -> None:
+    servers = {s["name"]: s["id"] for s in demo.state()["servers"]}
+    row = settle(run(demo, alice, "scratch", services.volume_attach_server, server_id=servers["db-1"]))
+    assert row.outcome == Outcome.SUCCEEDED and row.action == Action.SERVER_ATTACH
+    attachment = demo.volume("scratch")["attachments"][0]
+    assert attachment["server_id"] == servers["db-1"]
+    row = settle(run(demo, alice, "scratch", services.volume_detach, attachment_id=attachment["attachment_id"]))
+    assert row.outcome == Outcome.SUCCEEDED and row.action == Action.SERVER_DETACH
+    assert demo.volume("scratch")["status"] == "available"
+
+    row = settle(run(demo, alice, "scratch", services.volume_attach_host, host_name="bm-7", mountpoint="/dev/sdb",
+                     mode="rw"))
+    assert row.outcome == Outcome.SUCCEEDED and row.action == Action.ATTACH
+    host_attachment = demo.volume("scratch")["attachments"][0]
+    row = settle(run(demo, alice, "scratch", services.volume_detach,
+                     attachment_id=host_attachment["attachment_id"]))
+    assert row.outcome == Outcome.SUCCEEDED and row.action == Action.DETACH
+
+    row = settle(run(demo, alice, "scratch", services.volume_attach_instance, instance_uuid=servers["web-1"],
+                     mountpoint="/dev/vdc", mode="rw"))
+    assert row.outcome == Outcome.SUCCEEDED and row.server_id == servers["web-1"]
+
+
+def test_it_uploads_volume_and_snapshot_and_waits_for_glance(demo: Demo, alice) -> None:
+    row = settle(run(demo, alice, "data-01", services.volume_upload_image, image_name="golden",
+                     disk_format="qcow2", container_format="bare", visibility="private", protected=False))
+    assert row.outcome == Outcome.SUCCEEDED and row.image_id and "active" in row.detail
+    snapshot = next(s for s in demo.state()["snapshots"] if s["name"] == "data-01-snap-mon")
+    row = settle(run(demo, alice, "data-01", services.volume_upload_image, image_name="from-snap",
+                     disk_format="raw", container_format="bare", visibility="private", protected=False,
+                     snapshot_id=snapshot["id"]))
+    assert row.outcome == Outcome.SUCCEEDED and row.snapshot_id == snapshot["id"]
+
+    demo.faults(backend={"upload": "fail"})
+    row = settle(run(demo, alice, "data-01", services.volume_upload_image, image_name="doomed",
+                     disk_format="qcow2", container_format="bare", visibility="private", protected=False))
+    assert row.outcome == Outcome.FAILED and row.detail
+
+
+def test_it_reverts_to_the_latest_snapshot_and_records_a_failed_revert(demo: Demo, alice) -> None:
+    latest = next(s for s in demo.state()["snapshots"] if s["name"] == "data-01-snap-tue")
+    row = settle(run(demo, alice, "data-01", services.volume_revert, snapshot_id=latest["id"]))
+    assert row.outcome == Outcome.SUCCEEDED and row.microversion == "3.40"
+    demo.faults(backend={"revert": "fail"})
+    row = settle(run(demo, alice, "data-01", services.volume_revert, snapshot_id=latest["id"]))
+    assert row.outcome == Outcome.FAILED and row.status_after == "error"
+
+
+def test_it_records_an_error_when_cinder_cannot_be_reached(demo: Demo, alice) -> None:
+    demo.faults(http=[{"service": "volume", "method": "POST", "path": "/action", "status": 503}])
+    row = AuditEntry.objects.get(pk=run(demo, alice, "data-01", services.volume_extend, new_size=11).pk)
+    assert row.outcome == Outcome.REJECTED and row.http_status == 503
+    demo.faults(http=[{"service": "volume", "method": "POST", "path": "/action", "close": True}])
+    row = AuditEntry.objects.get(pk=run(demo, alice, "data-01", services.volume_extend, new_size=11).pk)
+    assert row.outcome == Outcome.ERROR and row.detail
+    assert AuditEntry.objects.count() == 2 and not AuditEntry.objects.unsettled().exists()

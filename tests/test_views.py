@@ -1,0 +1,165 @@
+"""Pages and htmx fragments, each as a full page and as a partial; bad input never reaches Cinder."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.conftest import Demo, web_login
+from volpanel import watchers
+from volpanel.models import AuditEntry, Outcome
+
+pytestmark = pytest.mark.django_db(transaction=True)
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def action_posts(demo: Demo) -> int:
+    """Cinder action POSTs and Nova attach calls the demo cloud has served so far."""
+    served = demo.requests_served()
+    return sum(n for key, n in served.items()
+               if key.startswith("POST") and ("/action" in key or "os-volume_attachments" in key))
+
+
+def test_it_logs_in_with_keystone_and_keeps_the_token_on_the_server(demo: Demo, client: Client) -> None:
+    assert client.get("/volumes/").status_code == 302
+    page = client.get("/login/")
+    assert page.status_code == 200 and b'<label for="id_username">' in page.content
+    bad = client.post("/login/", {"username": "alice", "password": "nope", "project": "demo"})
+    assert bad.status_code == 401 and b"user name, password or project is not right" in bad.content
+    before = client.cookies.get("sessionid")
+    web_login(client, "alice", "demo")
+    assert client.cookies["sessionid"].value != (before.value if before else None)
+    listing = client.get("/volumes/")
+    assert listing.status_code == 200 and b"data-01" in listing.content and b"bob-secret" not in listing.content
+    token = client.session["volpanel.credentials"]
+    import json
+
+    raw_token = json.loads(json.loads(token)["auth_state"])["auth_token"]
+    for response in (listing, client.get(f"/volumes/{demo.volume('data-01')['id']}/")):
+        assert raw_token.encode() not in response.content
+        assert all(raw_token not in v.value for v in response.cookies.values())
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/volumes/").status_code == 302
+
+
+def test_it_renders_the_list_and_detail_pages_and_their_partials(demo: Demo, alice_client: Client) -> None:
+    partial = alice_client.get("/volumes/", **HTMX)
+    assert partial.status_code == 200 and b"<html" not in partial.content and b"data-01" in partial.content
+    vid = demo.volume("data-01")["id"]
+    page = alice_client.get(f"/volumes/{vid}/")
+    body = page.content.decode()
+    assert page.status_code == 200 and "<html" in body
+    for label in ("Extend", "Attach to server", "Attach to host", "Detach", "Change type", "Upload to image",
+                  "Upload snapshot to image", "Revert to snapshot"):
+        assert f">{label}<" in body, label
+    assert "data-01-snap-tue" in body and "latest" in body
+    assert "Detach needs an attachment; this volume is not attached." in body
+    assert "GiB of quota left" in body
+    assert 'Content-Security-Policy' in page.headers and "unsafe-inline" not in page.headers["Content-Security-Policy"]
+    for name in ("status", "actions", "history", "live"):
+        fragment = alice_client.get(f"/volumes/{vid}/?partial={name}", **HTMX)
+        assert fragment.status_code == 200 and b"<html" not in fragment.content
+    in_use = alice_client.get(f"/volumes/{demo.volume('web-root')['id']}/").content.decode()
+    assert "Revert needs a snapshot" in in_use and "Upload to image needs the volume to be available" in in_use
+    assert "web-1" in in_use and "/dev/vdb" in in_use
+
+
+def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("data-01")["id"]
+    response = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}, **HTMX)
+    body = response.content.decode()
+    assert response.status_code == 200 and "Extend accepted by the cloud" in body
+    assert 'sse-connect="/volumes/' in body and "<html" not in body
+    assert watchers.wait_idle(20)
+    assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
+
+    plain = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "12"})
+    assert plain.status_code == 302 and plain["Location"] == f"/volumes/{vid}/"
+    follow = alice_client.get(plain["Location"])
+    assert b"Extend accepted by the cloud" in follow.content
+    assert watchers.wait_idle(20)
+    history = alice_client.get(f"/volumes/{vid}/?partial=history", **HTMX).content.decode()
+    assert history.count('data-outcome="succeeded"') == 2
+
+
+@pytest.mark.parametrize(
+    ("action", "data", "message"),
+    [
+        ("extend", {"new_size": "-1"}, "at least 1 GiB"),
+        ("extend", {"new_size": "0"}, "at least 1 GiB"),
+        ("extend", {"new_size": "10"}, "larger than the current 10 GiB"),
+        ("extend", {"new_size": "9"}, "larger than the current 10 GiB"),
+        ("extend", {"new_size": "ten"}, "whole number of GiB"),
+        ("extend", {"new_size": "99999999999"}, "at most"),
+        ("extend", {"new_size": "500"}, "quota left"),
+        ("upload", {"image_name": "", "disk_format": "qcow2", "container_format": "bare", "visibility": "private"},
+         "Enter a name for the image"),
+        ("upload", {"image_name": "x" * 300, "disk_format": "qcow2", "container_format": "bare",
+                    "visibility": "private"}, "at most 255 characters"),
+        ("retype", {"new_type": "platinum", "migration_policy": "never"}, "Choose one of the cloud"),
+        ("revert", {"snapshot_id": "SNAP-MON", "confirm": "on"}, "not the latest one"),
+        ("revert", {"snapshot_id": "SNAP-TUE"}, "Tick the box to confirm"),
+        ("detach", {"attachment_id": "x"}, "not attached"),
+        ("attach_host", {"host_name": "", "mountpoint": "/dev/vdb", "mode": "rw"}, "Enter the host name"),
+    ],
+)
+def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,
+                                                      data: dict[str, Any], message: str) -> None:
+    snapshots = {s["name"]: s["id"] for s in demo.state()["snapshots"]}
+    data = {k: snapshots["data-01-snap-mon"] if v == "SNAP-MON" else snapshots["data-01-snap-tue"]
+            if v == "SNAP-TUE" else v for k, v in data.items()}
+    vid = demo.volume("data-01")["id"]
+    before = action_posts(demo)
+    fragment = alice_client.post(f"/volumes/{vid}/{action}/", data, **HTMX)
+    assert fragment.status_code == 200 and message in fragment.content.decode()
+    page = alice_client.post(f"/volumes/{vid}/{action}/", data)
+    assert page.status_code == 400 and message in page.content.decode()
+    assert action_posts(demo) == before
+    assert not AuditEntry.objects.exists()
+
+
+def test_it_shows_cinder_s_own_refusal_as_text(demo: Demo, alice_client: Client) -> None:
+    # The volume moved under the page (someone else extended it): Cinder refuses, the tenant reads why.
+    demo.faults(http=[{"service": "volume", "method": "POST", "path": "/action", "status": 409, "times": 1}])
+    vid = demo.volume("data-01")["id"]
+    response = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}, **HTMX)
+    assert response.status_code == 200 and "Extend refused by the cloud" in response.content.decode()
+    row = AuditEntry.objects.get()
+    assert row.outcome == Outcome.REJECTED and row.http_status == 409
+
+
+def test_it_keeps_other_projects_volumes_out_of_reach(demo: Demo, alice_client: Client) -> None:
+    secret = demo.volume("bob-secret")["id"]
+    before = action_posts(demo)
+    assert alice_client.get(f"/volumes/{secret}/").status_code == 404
+    assert alice_client.post(f"/volumes/{secret}/extend/", {"new_size": "5"}).status_code == 404
+    assert alice_client.get("/volumes/not-a-uuid/").status_code == 404
+    assert action_posts(demo) == before and not AuditEntry.objects.exists()
+
+
+def test_it_lets_only_admins_read_the_audit_trail(demo: Demo, alice_client: Client, client: Client) -> None:
+    vid = demo.volume("data-01")["id"]
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"})
+    assert watchers.wait_idle(20)
+    assert alice_client.get("/audit/").status_code == 403
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    page = admin.get("/audit/")
+    assert page.status_code == 200 and b"data-01" in page.content and b"Succeeded" in page.content
+    assert b"data-01" not in admin.get("/audit/?outcome=failed").content
+    rows = admin.get("/audit/?actor_name=alice", **HTMX)
+    assert rows.status_code == 200 and b"<html" not in rows.content and b"alice" in rows.content
+
+
+def test_it_switches_projects_for_users_with_several(demo: Demo, client: Client) -> None:
+    web_login(client, "carol", "demo")
+    page = client.get("/volumes/").content.decode()
+    assert 'name="project_id"' in page and "data-01" in page
+    other_id = next(p["id"] for p in client.session["volpanel.projects"] if p["name"] == "other")
+    assert client.post("/project/", {"project_id": other_id}).status_code == 302
+    page = client.get("/volumes/").content.decode()
+    assert "bob-secret" in page and "data-01" not in page
+    client.post("/project/", {"project_id": "0" * 32})
+    assert "bob-secret" in client.get("/volumes/").content.decode()
