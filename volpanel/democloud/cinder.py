@@ -1,0 +1,478 @@
+"""Cinder v3 API: version discovery, the keystonemiddleware + microversion + project-URL checks every call
+passes, and the collections (volumes, snapshots, types, limits, quotas, messages, attachments)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import cinder_views as views
+from .keystone import authenticate
+from .schema import SNAPSHOT_CREATE, VOLUME_CREATE, as_bool, is_uuid_like, validate
+from .state import MAX_VOLUME_MV, MIN_VOLUME_MV, World, now
+from .web import HttpError, Request, Response, Router, empty_response, json_response, os_fault, parse_json
+
+Version = tuple[int, int]
+_MV_RE = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
+NOT_FOUND = "The resource could not be found."
+
+
+@dataclass
+class Ctx:
+    """What cinder-api knows about a caller once the pipeline ran."""
+    world: World
+    req: Request
+    token: dict[str, Any]
+    mv: Version
+    url_project: str
+
+    @property
+    def admin(self) -> bool:
+        return "admin" in self.token["roles"]
+
+    @property
+    def project_id(self) -> str:
+        return self.token["project_id"]
+
+    @property
+    def user_id(self) -> str:
+        return self.token["user_id"]
+
+
+def mv_str(mv: Version) -> str:
+    return f"{mv[0]}.{mv[1]}"
+
+
+def parse_microversion(req: Request) -> Version:
+    """OpenStack-API-Version: volume X.Y|latest; absent means 3.0. Sets the echo for the response headers."""
+    header = req.header("OpenStack-API-Version")
+    requested = None
+    if header:
+        for item in header.split(","):
+            service, _, value = item.strip().partition(" ")
+            if service.lower() == "volume":
+                requested = value.strip()
+    if requested is None:
+        mv = MIN_VOLUME_MV
+    elif requested.lower() == "latest":
+        mv = MAX_VOLUME_MV
+    else:
+        m = _MV_RE.match(requested)
+        if not m:
+            raise HttpError(os_fault(400, f"API Version String {requested} is of invalid format. "
+                                          "Must be of format MajorNum.MinorNum."))
+        mv = (int(m.group(1)), int(m.group(2)))
+        if not MIN_VOLUME_MV <= mv <= MAX_VOLUME_MV:
+            req.ctx["mv_echo"] = f"volume {requested}"
+            raise HttpError(os_fault(406, f"Version {requested} is not supported by the API. Minimum is "
+                                          f"{mv_str(MIN_VOLUME_MV)} and maximum is {mv_str(MAX_VOLUME_MV)}."))
+    req.ctx["mv_echo"] = f"volume {mv_str(mv)}"
+    return mv
+
+
+def check_project(ctx: Ctx) -> None:
+    if ctx.url_project != ctx.project_id:
+        raise HttpError(os_fault(400, "Malformed request url"))
+
+
+def api(min_mv: Version | None = None, project_check: bool = True) -> Callable[..., Callable[..., Response]]:
+    """Wrap a handler in cinder-api's pipeline: token, microversion, method version gate, project in URL."""
+    def wrap(fn: Callable[..., Response]) -> Callable[..., Response]:
+        def handler(world: World, req: Request, project_id: str, **params: str) -> Response:
+            token = authenticate(world, req)
+            mv = parse_microversion(req)
+            if min_mv is not None and mv < min_mv:
+                raise HttpError(os_fault(404, NOT_FOUND))
+            ctx = Ctx(world, req, token, mv, project_id)
+            if project_check:
+                check_project(ctx)
+            return fn(ctx, **params)
+        return handler
+    return wrap
+
+
+def get_volume(ctx: Ctx, volume_id: str) -> dict[str, Any]:
+    vol = ctx.world.volumes.get(volume_id)
+    if vol is None or (not ctx.admin and vol["project_id"] != ctx.project_id):
+        raise HttpError(os_fault(404, f"Volume {volume_id} could not be found."))
+    return vol
+
+
+def get_snapshot(ctx: Ctx, snapshot_id: str) -> dict[str, Any]:
+    snap = ctx.world.snapshots.get(snapshot_id)
+    if snap is None or (not ctx.admin and snap["project_id"] != ctx.project_id):
+        raise HttpError(os_fault(404, f"Snapshot {snapshot_id} could not be found."))
+    return snap
+
+
+def find_type(ctx: Ctx, name_or_id: str) -> dict[str, Any]:
+    """volume_types.get_by_name_or_id: a UUID is looked up as an id, anything else as a name."""
+    world = ctx.world
+    if is_uuid_like(name_or_id):
+        found = world.volume_types.get(name_or_id)
+        if found is None:
+            raise HttpError(os_fault(404, f"Volume type {name_or_id} could not be found."))
+        return found
+    found = world.type_by_name(name_or_id)
+    if found is None:
+        raise HttpError(os_fault(404, f"Volume type with name {name_or_id} could not be found."))
+    return found
+
+
+def body_json(req: Request) -> Any:
+    try:
+        return parse_json(req.body)
+    except (ValueError, UnicodeDecodeError):
+        raise HttpError(os_fault(400, "Malformed request body")) from None
+
+
+def quota_check_gigabytes(ctx: Ctx, project_id: str, increase: int) -> None:
+    world = ctx.world
+    limit = world.quotas[project_id]["gigabytes"]
+    used = world.gigabytes_used(project_id)
+    if limit >= 0 and used + increase > limit:
+        raise HttpError(os_fault(413, "VolumeSizeExceedsAvailableQuota: Requested volume or snapshot exceeds "
+                                      f"allowed gigabytes quota. Requested {increase}G, quota is {limit}G and "
+                                      f"{used}G has been consumed.", retryAfter="0").header("Retry-After", "0"))
+
+
+def _visible(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    all_tenants = ctx.admin and as_bool(ctx.req.q("all_tenants") or "0")
+    return [i for i in items if all_tenants or i["project_id"] == ctx.project_id]
+
+
+def _paged(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    items = sorted(items, key=lambda i: i["created_at"], reverse=True)
+    marker = ctx.req.q("marker")
+    if marker:
+        ids = [i["id"] for i in items]
+        if marker not in ids:
+            raise HttpError(os_fault(400, f"Invalid input received: marker [{marker}] not found"))
+        items = items[ids.index(marker) + 1:]
+    limit = ctx.req.q("limit")
+    if limit is not None:
+        if not limit.isdigit():
+            raise HttpError(os_fault(400, "Invalid input received: limit must be an integer 0 or greater"))
+        items = items[: int(limit)]
+    return items
+
+
+# ---- versions ---------------------------------------------------------------------------------------------
+def _versions_body(base: str) -> dict[str, Any]:
+    return {"versions": [{
+        "id": "v3.0", "status": "CURRENT", "version": mv_str(MAX_VOLUME_MV), "min_version": mv_str(MIN_VOLUME_MV),
+        "updated": "2023-08-31T00:00:00Z",
+        "links": [{"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+                  {"rel": "self", "href": f"{base}/volume/v3/"}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.volume+json;version=3"}],
+    }]}
+
+
+def root(world: World, req: Request) -> Response:
+    req.ctx["mv_echo"] = "volume 3.0"
+    return json_response(300, _versions_body(req.base_url))
+
+
+def v3_root(world: World, req: Request) -> Response:
+    authenticate(world, req)
+    parse_microversion(req)
+    return json_response(200, _versions_body(req.base_url))
+
+
+# ---- volumes ----------------------------------------------------------------------------------------------
+def _volume_filters(ctx: Ctx, vols: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for key in ("name", "status"):
+        wanted = ctx.req.q(key)
+        if wanted is not None:
+            vols = [v for v in vols if v[key] == wanted]
+    return vols
+
+
+@api()
+def volumes_index(ctx: Ctx) -> Response:
+    vols = _paged(ctx, _volume_filters(ctx, _visible(ctx, list(ctx.world.volumes.values()))))
+    return json_response(200, {"volumes": [views.volume_summary(v, base=ctx.req.base_url,
+                                                                url_project=ctx.url_project) for v in vols]})
+
+
+@api()
+def volumes_detail(ctx: Ctx) -> Response:
+    vols = _paged(ctx, _volume_filters(ctx, _visible(ctx, list(ctx.world.volumes.values()))))
+    return json_response(200, {"volumes": [views.volume_view(
+        ctx.world, v, base=ctx.req.base_url, url_project=ctx.url_project, mv=ctx.mv, admin=ctx.admin)
+        for v in vols]})
+
+
+@api()
+def volume_show(ctx: Ctx, volume_id: str) -> Response:
+    vol = get_volume(ctx, volume_id)
+    return json_response(200, {"volume": views.volume_view(
+        ctx.world, vol, base=ctx.req.base_url, url_project=ctx.url_project, mv=ctx.mv, admin=ctx.admin)})
+
+
+@api()
+def volume_create(ctx: Ctx) -> Response:
+    body = body_json(ctx.req)
+    validate(body, VOLUME_CREATE)
+    spec = body["volume"]
+    world = ctx.world
+    size = spec.get("size")
+    if size is None:
+        raise HttpError(os_fault(400, "Invalid input received: Volume size '' must be an integer and greater "
+                                      "than 0"))
+    size = int(size)
+    vtype = find_type(ctx, spec["volume_type"]) if spec.get("volume_type") else world.default_type()
+    quota_check_gigabytes(ctx, ctx.project_id, size)
+    count = sum(1 for v in world.volumes.values() if v["project_id"] == ctx.project_id)
+    if count + 1 > world.quotas[ctx.project_id]["volumes"]:
+        raise HttpError(os_fault(413, "VolumeLimitExceeded: Maximum number of volumes allowed "
+                                      f"({world.quotas[ctx.project_id]['volumes']}) exceeded for quota "
+                                      "'volumes'.", retryAfter="0").header("Retry-After", "0"))
+    vol = world.add_volume(str(uuid.uuid4()), ctx.project_id, ctx.user_id, spec.get("name", spec.get(
+        "display_name")), size, vtype["id"], status="creating", description=spec.get("description"))
+    vol["metadata"] = dict(spec.get("metadata") or {})
+    view = views.volume_view(world, vol, base=ctx.req.base_url, url_project=ctx.url_project, mv=ctx.mv,
+                             admin=ctx.admin, created=True)
+
+    def created() -> None:
+        if world.volumes.get(vol["id"]) is vol and vol["status"] == "creating":
+            vol["status"] = "available"
+            vol["updated_at"] = now()
+    world.clock.after(world.config["delay"], created)
+    return json_response(202, {"volume": view})
+
+
+@api()
+def volume_delete(ctx: Ctx, volume_id: str) -> Response:
+    world = ctx.world
+    vol = get_volume(ctx, volume_id)
+    has_snaps = any(s["volume_id"] == volume_id for s in world.snapshots.values())
+    deletable = ("available", "error", "error_restoring", "error_extending", "error_managing")
+    if vol["status"] not in deletable or vol["attachments"] or has_snaps or vol["migration_status"]:
+        raise HttpError(os_fault(400, "Invalid volume: Volume status must be available or error or "
+                                      "error_restoring or error_extending or error_managing and must not be "
+                                      "migrating, attached, belong to a group, have snapshots, awaiting a "
+                                      "transfer, or be disassociated from snapshots after volume transfer."))
+    vol["status"] = "deleting"
+    vol["updated_at"] = now()
+
+    def deleted() -> None:
+        if world.volumes.get(volume_id) is vol:
+            del world.volumes[volume_id]
+    world.clock.after(world.config["delay"], deleted)
+    return empty_response(202)
+
+
+# ---- snapshots --------------------------------------------------------------------------------------------
+def _snapshots(ctx: Ctx) -> list[dict[str, Any]]:
+    snaps = _visible(ctx, list(ctx.world.snapshots.values()))
+    for key in ("volume_id", "status", "name"):
+        wanted = ctx.req.q(key)
+        if wanted is not None:
+            snaps = [s for s in snaps if s[key] == wanted]
+    return _paged(ctx, snaps)
+
+
+@api()
+def snapshots_index(ctx: Ctx) -> Response:
+    return json_response(200, {"snapshots": [views.snapshot_view(s, mv=ctx.mv, detail=False)
+                                             for s in _snapshots(ctx)]})
+
+
+@api()
+def snapshots_detail(ctx: Ctx) -> Response:
+    return json_response(200, {"snapshots": [views.snapshot_view(s, mv=ctx.mv, detail=True)
+                                             for s in _snapshots(ctx)]})
+
+
+@api()
+def snapshot_show(ctx: Ctx, snapshot_id: str) -> Response:
+    return json_response(200, {"snapshot": views.snapshot_view(get_snapshot(ctx, snapshot_id), mv=ctx.mv,
+                                                               detail=True)})
+
+
+@api()
+def snapshot_create(ctx: Ctx) -> Response:
+    body = body_json(ctx.req)
+    validate(body, SNAPSHOT_CREATE)
+    spec = body["snapshot"]
+    world = ctx.world
+    vol = get_volume(ctx, spec["volume_id"])
+    force = as_bool(spec.get("force", False))
+    allowed = ("available", "in-use") if (force or ctx.mv >= (3, 66)) else ("available",)
+    if vol["status"] not in allowed:
+        raise HttpError(os_fault(400, f"Invalid volume: Volume {vol['id']} status must be available, but "
+                                      f"current status is: {vol['status']}."))
+    quota_check_gigabytes(ctx, vol["project_id"], vol["size"])
+    snap = world.add_snapshot(str(uuid.uuid4()), vol["id"], spec.get("name", spec.get("display_name")),
+                              status="creating", description=spec.get("description"))
+    snap["metadata"] = dict(spec.get("metadata") or {})
+    view = views.snapshot_view(snap, mv=ctx.mv, detail=False, created=True)
+
+    def created() -> None:
+        if world.snapshots.get(snap["id"]) is snap and snap["status"] == "creating":
+            snap["status"] = "available"
+            snap["updated_at"] = now()
+    world.clock.after(world.config["delay"], created)
+    return json_response(202, {"snapshot": view})
+
+
+@api()
+def snapshot_delete(ctx: Ctx, snapshot_id: str) -> Response:
+    world = ctx.world
+    snap = get_snapshot(ctx, snapshot_id)
+    if snap["status"] not in ("available", "error"):
+        raise HttpError(os_fault(400, "Invalid snapshot: Volume Snapshot status must be available or error "
+                                      "and must not be part of a group."))
+    snap["status"] = "deleting"
+
+    def deleted() -> None:
+        if world.snapshots.get(snapshot_id) is snap:
+            del world.snapshots[snapshot_id]
+    world.clock.after(world.config["delay"], deleted)
+    return empty_response(202)
+
+
+# ---- types, limits, quotas --------------------------------------------------------------------------------
+def _types(world: World) -> list[dict[str, Any]]:
+    return sorted(world.volume_types.values(), key=lambda t: t["created_at"], reverse=True)
+
+
+@api()
+def types_index(ctx: Ctx) -> Response:
+    return json_response(200, {"volume_types": [views.type_view(t, admin=ctx.admin, listing=True)
+                                                for t in _types(ctx.world)]})
+
+
+@api()
+def type_show(ctx: Ctx, type_id: str) -> Response:
+    vtype = ctx.world.default_type() if type_id == "default" else ctx.world.volume_types.get(type_id)
+    if vtype is None:
+        raise HttpError(os_fault(404, f"Volume type {type_id} could not be found."))
+    return json_response(200, {"volume_type": views.type_view(vtype, admin=ctx.admin, listing=False)})
+
+
+@api()
+def limits(ctx: Ctx) -> Response:
+    world, pid = ctx.world, ctx.project_id
+    quota = world.quotas[pid]
+    vols = [v for v in world.volumes.values() if v["project_id"] == pid]
+    snaps = [s for s in world.snapshots.values() if s["project_id"] == pid]
+    return json_response(200, {"limits": {"rate": [], "absolute": {
+        "maxTotalVolumes": quota["volumes"], "maxTotalSnapshots": quota["snapshots"],
+        "maxTotalVolumeGigabytes": quota["gigabytes"], "maxTotalBackups": quota["backups"],
+        "maxTotalBackupGigabytes": quota["backup_gigabytes"], "totalVolumesUsed": len(vols),
+        "totalGigabytesUsed": world.gigabytes_used(pid), "totalSnapshotsUsed": len(snaps),
+        "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}})
+
+
+@api()
+def quota_show(ctx: Ctx, target_project: str) -> Response:
+    world = ctx.world
+    if target_project != ctx.project_id and not ctx.admin:
+        raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:quotas:show to be performed."))
+    quota = world.quotas.get(target_project)
+    if quota is None:
+        raise HttpError(os_fault(404, f"Project {target_project} could not be found."))
+    vols = [v for v in world.volumes.values() if v["project_id"] == target_project]
+    snaps = [s for s in world.snapshots.values() if s["project_id"] == target_project]
+    used = {"volumes": len(vols), "snapshots": len(snaps), "gigabytes": world.gigabytes_used(target_project)}
+    values: dict[str, Any] = {k: quota[k] for k in ("volumes", "per_volume_gigabytes", "snapshots", "gigabytes",
+                                                    "backups", "backup_gigabytes")}
+    for vtype in _types(world):
+        name = vtype["name"]
+        tvols = [v for v in vols if v["volume_type_id"] == vtype["id"]]
+        tsnaps = [s for s in snaps if world.volumes[s["volume_id"]]["volume_type_id"] == vtype["id"]]
+        values[f"volumes_{name}"] = -1
+        values[f"gigabytes_{name}"] = -1
+        values[f"snapshots_{name}"] = -1
+        used[f"volumes_{name}"] = len(tvols)
+        used[f"gigabytes_{name}"] = sum(v["size"] for v in tvols) + sum(s["size"] for s in tsnaps)
+        used[f"snapshots_{name}"] = len(tsnaps)
+    values["groups"] = quota["groups"]
+    if as_bool(ctx.req.q("usage") or "false"):
+        values = {k: {"limit": v, "in_use": used.get(k, 0), "reserved": 0} for k, v in values.items()}
+    values["id"] = target_project
+    return json_response(200, {"quota_set": values})
+
+
+# ---- user messages (3.3) and attachments (3.27) -----------------------------------------------------------
+def _messages(ctx: Ctx) -> list[dict[str, Any]]:
+    msgs = [m for m in ctx.world.messages.values() if ctx.admin or m["project_id"] == ctx.project_id]
+    for key in ("resource_uuid", "event_id", "request_id", "resource_type", "message_level"):
+        wanted = ctx.req.q(key)
+        if wanted is not None:
+            msgs = [m for m in msgs if m.get(key, "VOLUME" if key == "resource_type" else "ERROR") == wanted]
+    return _paged(ctx, msgs)
+
+
+@api(min_mv=(3, 3))
+def messages_index(ctx: Ctx) -> Response:
+    return json_response(200, {"messages": [views.message_view(m, base=ctx.req.base_url,
+                                                               url_project=ctx.url_project)
+                                            for m in _messages(ctx)]})
+
+
+def _get_message(ctx: Ctx, message_id: str) -> dict[str, Any]:
+    msg = ctx.world.messages.get(message_id)
+    if msg is None or (not ctx.admin and msg["project_id"] != ctx.project_id):
+        raise HttpError(os_fault(404, f"Message {message_id} could not be found."))
+    return msg
+
+
+@api(min_mv=(3, 3))
+def message_show(ctx: Ctx, message_id: str) -> Response:
+    return json_response(200, {"message": views.message_view(_get_message(ctx, message_id),
+                                                             base=ctx.req.base_url, url_project=ctx.url_project)})
+
+
+@api(min_mv=(3, 3))
+def message_delete(ctx: Ctx, message_id: str) -> Response:
+    del ctx.world.messages[_get_message(ctx, message_id)["id"]]
+    return empty_response(204)
+
+
+def _attachments(ctx: Ctx, detail: bool) -> Response:
+    vols = _visible(ctx, list(ctx.world.volumes.values()))
+    records = [views.attachment_record(v, a, detail) for v in vols for a in v["attachments"]]
+    return json_response(200, {"attachments": sorted(records, key=lambda r: r["id"])})
+
+
+@api(min_mv=(3, 27))
+def attachments_index(ctx: Ctx) -> Response:
+    return _attachments(ctx, detail=False)
+
+
+@api(min_mv=(3, 27))
+def attachments_detail(ctx: Ctx) -> Response:
+    return _attachments(ctx, detail=True)
+
+
+def register(router: Router) -> None:
+    from .cinder_actions import volume_action
+
+    p = "/volume/v3/{project_id}"
+    router.add("GET", "/volume", root)
+    router.add("GET", "/volume/v3", v3_root)
+    router.add("GET", f"{p}/volumes", volumes_index)
+    router.add("POST", f"{p}/volumes", volume_create)
+    router.add("GET", f"{p}/volumes/detail", volumes_detail)
+    router.add("GET", f"{p}/volumes/{{volume_id}}", volume_show)
+    router.add("DELETE", f"{p}/volumes/{{volume_id}}", volume_delete)
+    router.add("POST", f"{p}/volumes/{{volume_id}}/action", volume_action)
+    router.add("GET", f"{p}/snapshots", snapshots_index)
+    router.add("POST", f"{p}/snapshots", snapshot_create)
+    router.add("GET", f"{p}/snapshots/detail", snapshots_detail)
+    router.add("GET", f"{p}/snapshots/{{snapshot_id}}", snapshot_show)
+    router.add("DELETE", f"{p}/snapshots/{{snapshot_id}}", snapshot_delete)
+    router.add("GET", f"{p}/types", types_index)
+    router.add("GET", f"{p}/types/{{type_id}}", type_show)
+    router.add("GET", f"{p}/limits", limits)
+    router.add("GET", f"{p}/os-quota-sets/{{target_project}}", quota_show)
+    router.add("GET", f"{p}/messages", messages_index)
+    router.add("GET", f"{p}/messages/{{message_id}}", message_show)
+    router.add("DELETE", f"{p}/messages/{{message_id}}", message_delete)
+    router.add("GET", f"{p}/attachments", attachments_index)
+    router.add("GET", f"{p}/attachments/detail", attachments_detail)
