@@ -17,30 +17,32 @@ case "${1:-}" in
     *) echo "usage: $0 [--purge]" >&2; exit 2 ;;
 esac
 
-stop() { # stop NAME: TERM the process group up.sh created (setsid), then KILL what is left
-    local f="$RUN/$1.pid" pid
-    [ -s "$f" ] || return 0
-    pid="$(cat "$f")"
-    if kill -0 "$pid" 2>/dev/null; then
-        echo "stopping $1 (pid $pid)"
-        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 40); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.25
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "  $1 still alive after 10 s: SIGKILL"
-            kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
-        fi
-    fi
-    # children that outlived the leader (e.g. privsep helpers) are still in the group
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    rm -f "$f"
-}
-
+# TERM every process group up.sh created (setsid) at once, wait up to 10 s, then KILL what is left.
+pids=()
 for s in glance-api cinder-volume cinder-scheduler cinder-api keystone; do
-    stop "$s"
+    f="$RUN/$s.pid"
+    [ -s "$f" ] || continue
+    pid="$(cat "$f")"
+    if kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q realcloud; then
+        echo "stopping $s (pid $pid)"
+        kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+        pids+=("$pid")
+    fi
+    rm -f "$f"
 done
+for _ in $(seq 40); do
+    left=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    [ "$left" = 0 ] && break
+    sleep 0.25
+done
+for pid in "${pids[@]}"; do
+    # the leader, and children that outlived it (privsep helpers, workers), are in its process group
+    kill -0 "$pid" 2>/dev/null && echo "  pid $pid still alive after 10 s: SIGKILL"
+    kill -KILL -- "-$pid" 2>/dev/null || true
+done
+
+rm -f "$RC/env"   # the env file means "up": tests skip without it
 
 if [ "$PURGE" = 1 ]; then
     for db in keystone cinder glance; do

@@ -2,13 +2,16 @@
 
     seed.py keystone   projects, users, role assignments, catalog (volumev3, block-storage, image)
     seed.py cinder     volume types default and gold
-    seed.py wait       wait until a token issues, Cinder's GET /v3/ answers and a cinder-volume service is up
+    seed.py wait [SECONDS [SINCE]]
+                       wait until a token issues, Cinder's GET /v3/ answers and a cinder-volume service is up
+                       (with SINCE, a UTC epoch: one that reported after SINCE, i.e. not a killed process's row)
     seed.py health     one quick check of the same (exit 0 healthy, 1 not)
 
 Everything is idempotent: it looks before it creates. Admin credentials come from the environment
 (REALCLOUD_ADMIN_PASSWORD, default "demo"); URLs from REALCLOUD_{KEYSTONE,CINDER,GLANCE}_URL.
 """
 
+import datetime
 import os
 import sys
 import time
@@ -138,7 +141,18 @@ def seed_cinder():
             sess.post(f"{base}/types/{t['id']}/extra_specs", json={"extra_specs": specs})
 
 
-def check(verbose=False):
+def _fresh(service, since):
+    """True when the service reported after `since` (UTC epoch seconds): not a stale row of a killed process."""
+    if since is None:
+        return True
+    stamp = service.get("updated_at")
+    if not stamp:
+        return False
+    when = datetime.datetime.fromisoformat(stamp.split(".")[0]).replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp() >= since - 1  # second resolution
+
+
+def check(verbose=False, since=None):
     """Return None when healthy, else a short reason."""
     try:
         sess = admin_session(timeout=5)
@@ -153,8 +167,9 @@ def check(verbose=False):
         svcs = sess.get(base + "/os-services", raise_exc=False).json().get("services", [])
     except (ks_exc.ClientException, OSError) as e:
         return f"cinder: {type(e).__name__}: {e}"
-    up = [s for s in svcs if s["binary"] == "cinder-volume" and s["state"] == "up" and s["status"] == "enabled"]
-    sched = [s for s in svcs if s["binary"] == "cinder-scheduler" and s["state"] == "up"]
+    up = [s for s in svcs if s["binary"] == "cinder-volume" and s["state"] == "up" and s["status"] == "enabled"
+          and _fresh(s, since)]
+    sched = [s for s in svcs if s["binary"] == "cinder-scheduler" and s["state"] == "up" and _fresh(s, since)]
     if not up:
         return "no cinder-volume service up yet"
     if not sched:
@@ -172,11 +187,11 @@ def check(verbose=False):
     return None
 
 
-def wait(timeout):
+def wait(timeout, since=None):
     deadline = time.monotonic() + timeout
     reason = None
     while time.monotonic() < deadline:
-        reason = check()
+        reason = check(since=since)
         if reason is None:
             check(verbose=True)
             return 0
@@ -192,7 +207,8 @@ def main(argv):
     elif cmd == "cinder":
         seed_cinder()
     elif cmd == "wait":
-        return wait(float(argv[2]) if len(argv) > 2 else 120)
+        since = float(argv[3]) if len(argv) > 3 else None
+        return wait(float(argv[2]) if len(argv) > 2 else 120, since)
     elif cmd == "health":
         reason = check()
         if reason:

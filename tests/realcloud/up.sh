@@ -38,9 +38,11 @@ mkdir -p "$LOG" "$RUN" "$ETC" "$STATE"
 SERVICES=(keystone cinder-api cinder-scheduler cinder-volume)
 [ "$WITH_GLANCE" = 1 ] && SERVICES+=(glance-api)
 
-alive() { # alive NAME: pid file exists and the process lives
-    local f="$RUN/$1.pid"
-    [ -s "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+alive() { # alive NAME: pid file exists and that process lives and is ours (pids are reused after a reboot)
+    local f="$RUN/$1.pid" pid
+    [ -s "$f" ] || return 1
+    pid="$(cat "$f")"
+    kill -0 "$pid" 2>/dev/null && tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q realcloud
 }
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
@@ -337,6 +339,8 @@ start keystone "$KEYSTONE_PORT" "$B/gunicorn" --no-control-socket --chdir "$HERE
 wait_port keystone "$KEYSTONE_PORT" 120
 
 CONF=(--config-file "$ETC/cinder/cinder.conf")
+CINDER_SINCE=0   # when cinder-scheduler/-volume are (re)started now, wait for rows newer than this
+{ alive cinder-scheduler && alive cinder-volume; } || CINDER_SINCE="$(date +%s)"
 start cinder-api "$CINDER_PORT" "$B/cinder-api" "${CONF[@]}"
 start cinder-scheduler - "$B/cinder-scheduler" "${CONF[@]}"
 start cinder-volume - "$B/cinder-volume" "${CONF[@]}"
@@ -363,7 +367,7 @@ if [ ! -e "$STATE/cinder.seeded" ]; then
 fi
 
 log "waiting for a token, cinder GET /v3/ and an up cinder-volume"
-"$B/python" "$HERE/seed.py" wait 120 || die "not healthy; logs in $LOG"
+"$B/python" "$HERE/seed.py" wait 120 "$CINDER_SINCE" || die "not healthy; logs in $LOG"
 write_env
 log "up"
 print_summary
