@@ -1,0 +1,1 @@
+"""Real Keystone + Cinder (+ Glance) test rig: up.sh / down.sh, smoke test."""
