@@ -101,6 +101,12 @@ def seed_keystone():
                ("block-storage", "block-storage", CINDER + "/v3/%(project_id)s")]
     if GLANCE:
         catalog.append(("glance", "image", GLANCE))
+    if not GLANCE:  # rig started without Glance: no image entry in the catalog
+        for svc in ks.get("/services", type="image")["services"]:
+            print(f"  delete service {svc['name']} (image)")
+            for e in ks.get("/endpoints", service_id=svc["id"])["endpoints"]:
+                ks.s.delete(f"{ks.base}/endpoints/{e['id']}")
+            ks.s.delete(f"{ks.base}/services/{svc['id']}")
     for name, stype, url in catalog:
         svc = ks.ensure("services", "service", {"name": name, "type": stype, "enabled": True,
                                                 "description": f"realcloud {stype}"}, type=stype)

@@ -89,6 +89,7 @@ print_summary() {
 # Fast path: everything already running and healthy.
 all_alive=1
 for s in "${SERVICES[@]}"; do alive "$s" || all_alive=0; done
+[ "$(cat "$RUN/mode" 2>/dev/null)" = "glance=$WITH_GLANCE" ] || all_alive=0
 if [ "$all_alive" = 1 ] && [ -x "$VENV/bin/python" ] && "$VENV/bin/python" "$HERE/seed.py" health 2>/dev/null; then
     write_env
     log "already up"
@@ -115,6 +116,7 @@ fi
 # MariaDB and RabbitMQ (this machine kind normally runs both already).
 if ! mysqladmin -h "$HOST" -u root ping >/dev/null 2>&1; then
     log "starting MariaDB"
+    install -d -o mysql -g mysql /run/mysqld 2>/dev/null || true   # /run is empty after a reboot
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql >/dev/null 2>&1 || true
     for _ in $(seq 60); do mysqladmin -h "$HOST" -u root ping >/dev/null 2>&1 && break; sleep 1; done
     mysqladmin -h "$HOST" -u root ping >/dev/null 2>&1 || die "MariaDB does not answer on $HOST:3306"
@@ -344,6 +346,11 @@ CINDER_SINCE=0   # when cinder-scheduler/-volume are (re)started now, wait for r
 start cinder-api "$CINDER_PORT" "$B/cinder-api" "${CONF[@]}"
 start cinder-scheduler - "$B/cinder-scheduler" "${CONF[@]}"
 start cinder-volume - "$B/cinder-volume" "${CONF[@]}"
+if [ "$WITH_GLANCE" != 1 ] && alive glance-api; then
+    log "stopping glance-api (REALCLOUD_GLANCE=$WITH_GLANCE)"
+    kill -TERM -- "-$(cat "$RUN/glance-api.pid")" 2>/dev/null || true
+    rm -f "$RUN/glance-api.pid"
+fi
 if [ "$WITH_GLANCE" = 1 ]; then
     OS_GLANCE_CONFIG_DIR="$ETC/glance" \
     start glance-api "$GLANCE_PORT" "$B/gunicorn" --no-control-socket -b "$HOST:$GLANCE_PORT" \
@@ -368,6 +375,7 @@ fi
 
 log "waiting for a token, cinder GET /v3/ and an up cinder-volume"
 "$B/python" "$HERE/seed.py" wait 120 "$CINDER_SINCE" || die "not healthy; logs in $LOG"
+echo "glance=$WITH_GLANCE" > "$RUN/mode"
 write_env
 log "up"
 print_summary
