@@ -12,7 +12,7 @@ from . import cinder_views as views
 from .keystone import authenticate
 from .schema import SNAPSHOT_CREATE, VOLUME_CREATE, as_bool, is_uuid_like, validate
 from .state import MAX_VOLUME_MV, MIN_VOLUME_MV, World, now
-from .web import HttpError, Request, Response, Router, empty_response, json_response, os_fault, parse_json
+from .web import HttpError, Request, Response, empty_response, json_response, os_fault, parse_json
 
 Version = tuple[int, int]
 _MV_RE = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
@@ -138,12 +138,12 @@ def quota_check_gigabytes(ctx: Ctx, project_id: str, increase: int) -> None:
                                       f"{used}G has been consumed.", retryAfter="0").header("Retry-After", "0"))
 
 
-def _visible(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def visible(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     all_tenants = ctx.admin and as_bool(ctx.req.q("all_tenants") or "0")
     return [i for i in items if all_tenants or i["project_id"] == ctx.project_id]
 
 
-def _paged(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def paged(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     items = sorted(items, key=lambda i: i["created_at"], reverse=True)
     marker = ctx.req.q("marker")
     if marker:
@@ -192,14 +192,14 @@ def _volume_filters(ctx: Ctx, vols: list[dict[str, Any]]) -> list[dict[str, Any]
 
 @api()
 def volumes_index(ctx: Ctx) -> Response:
-    vols = _paged(ctx, _volume_filters(ctx, _visible(ctx, list(ctx.world.volumes.values()))))
+    vols = paged(ctx, _volume_filters(ctx, visible(ctx, list(ctx.world.volumes.values()))))
     return json_response(200, {"volumes": [views.volume_summary(v, base=ctx.req.base_url,
                                                                 url_project=ctx.url_project) for v in vols]})
 
 
 @api()
 def volumes_detail(ctx: Ctx) -> Response:
-    vols = _paged(ctx, _volume_filters(ctx, _visible(ctx, list(ctx.world.volumes.values()))))
+    vols = paged(ctx, _volume_filters(ctx, visible(ctx, list(ctx.world.volumes.values()))))
     return json_response(200, {"volumes": [views.volume_view(
         ctx.world, v, base=ctx.req.base_url, url_project=ctx.url_project, mv=ctx.mv, admin=ctx.admin)
         for v in vols]})
@@ -267,12 +267,12 @@ def volume_delete(ctx: Ctx, volume_id: str) -> Response:
 
 # ---- snapshots --------------------------------------------------------------------------------------------
 def _snapshots(ctx: Ctx) -> list[dict[str, Any]]:
-    snaps = _visible(ctx, list(ctx.world.snapshots.values()))
+    snaps = visible(ctx, list(ctx.world.snapshots.values()))
     for key in ("volume_id", "status", "name"):
         wanted = ctx.req.q(key)
         if wanted is not None:
             snaps = [s for s in snaps if s[key] == wanted]
-    return _paged(ctx, snaps)
+    return paged(ctx, snaps)
 
 
 @api()
@@ -333,146 +333,3 @@ def snapshot_delete(ctx: Ctx, snapshot_id: str) -> Response:
             del world.snapshots[snapshot_id]
     world.clock.after(world.config["delay"], deleted)
     return empty_response(202)
-
-
-# ---- types, limits, quotas --------------------------------------------------------------------------------
-def _types(world: World) -> list[dict[str, Any]]:
-    return sorted(world.volume_types.values(), key=lambda t: t["created_at"], reverse=True)
-
-
-@api()
-def types_index(ctx: Ctx) -> Response:
-    return json_response(200, {"volume_types": [views.type_view(t, admin=ctx.admin, listing=True)
-                                                for t in _types(ctx.world)]})
-
-
-@api()
-def type_show(ctx: Ctx, type_id: str) -> Response:
-    vtype = ctx.world.default_type() if type_id == "default" else ctx.world.volume_types.get(type_id)
-    if vtype is None:
-        raise HttpError(os_fault(404, f"Volume type {type_id} could not be found."))
-    return json_response(200, {"volume_type": views.type_view(vtype, admin=ctx.admin, listing=False)})
-
-
-@api()
-def limits(ctx: Ctx) -> Response:
-    world, pid = ctx.world, ctx.project_id
-    quota = world.quotas[pid]
-    vols = [v for v in world.volumes.values() if v["project_id"] == pid]
-    snaps = [s for s in world.snapshots.values() if s["project_id"] == pid]
-    return json_response(200, {"limits": {"rate": [], "absolute": {
-        "maxTotalVolumes": quota["volumes"], "maxTotalSnapshots": quota["snapshots"],
-        "maxTotalVolumeGigabytes": quota["gigabytes"], "maxTotalBackups": quota["backups"],
-        "maxTotalBackupGigabytes": quota["backup_gigabytes"], "totalVolumesUsed": len(vols),
-        "totalGigabytesUsed": world.gigabytes_used(pid), "totalSnapshotsUsed": len(snaps),
-        "totalBackupsUsed": 0, "totalBackupGigabytesUsed": 0}}})
-
-
-@api()
-def quota_show(ctx: Ctx, target_project: str) -> Response:
-    world = ctx.world
-    if target_project != ctx.project_id and not ctx.admin:
-        raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:quotas:show to be performed."))
-    quota = world.quotas.get(target_project)
-    if quota is None:
-        raise HttpError(os_fault(404, f"Project {target_project} could not be found."))
-    vols = [v for v in world.volumes.values() if v["project_id"] == target_project]
-    snaps = [s for s in world.snapshots.values() if s["project_id"] == target_project]
-    used = {"volumes": len(vols), "snapshots": len(snaps), "gigabytes": world.gigabytes_used(target_project)}
-    values: dict[str, Any] = {k: quota[k] for k in ("volumes", "per_volume_gigabytes", "snapshots", "gigabytes",
-                                                    "backups", "backup_gigabytes")}
-    for vtype in _types(world):
-        name = vtype["name"]
-        tvols = [v for v in vols if v["volume_type_id"] == vtype["id"]]
-        tsnaps = [s for s in snaps if world.volumes[s["volume_id"]]["volume_type_id"] == vtype["id"]]
-        values[f"volumes_{name}"] = -1
-        values[f"gigabytes_{name}"] = -1
-        values[f"snapshots_{name}"] = -1
-        used[f"volumes_{name}"] = len(tvols)
-        used[f"gigabytes_{name}"] = sum(v["size"] for v in tvols) + sum(s["size"] for s in tsnaps)
-        used[f"snapshots_{name}"] = len(tsnaps)
-    values["groups"] = quota["groups"]
-    if as_bool(ctx.req.q("usage") or "false"):
-        values = {k: {"limit": v, "in_use": used.get(k, 0), "reserved": 0} for k, v in values.items()}
-    values["id"] = target_project
-    return json_response(200, {"quota_set": values})
-
-
-# ---- user messages (3.3) and attachments (3.27) -----------------------------------------------------------
-def _messages(ctx: Ctx) -> list[dict[str, Any]]:
-    msgs = [m for m in ctx.world.messages.values() if ctx.admin or m["project_id"] == ctx.project_id]
-    for key in ("resource_uuid", "event_id", "request_id", "resource_type", "message_level"):
-        wanted = ctx.req.q(key)
-        if wanted is not None:
-            msgs = [m for m in msgs if m.get(key, "VOLUME" if key == "resource_type" else "ERROR") == wanted]
-    return _paged(ctx, msgs)
-
-
-@api(min_mv=(3, 3))
-def messages_index(ctx: Ctx) -> Response:
-    return json_response(200, {"messages": [views.message_view(m, base=ctx.req.base_url,
-                                                               url_project=ctx.url_project)
-                                            for m in _messages(ctx)]})
-
-
-def _get_message(ctx: Ctx, message_id: str) -> dict[str, Any]:
-    msg = ctx.world.messages.get(message_id)
-    if msg is None or (not ctx.admin and msg["project_id"] != ctx.project_id):
-        raise HttpError(os_fault(404, f"Message {message_id} could not be found."))
-    return msg
-
-
-@api(min_mv=(3, 3))
-def message_show(ctx: Ctx, message_id: str) -> Response:
-    return json_response(200, {"message": views.message_view(_get_message(ctx, message_id),
-                                                             base=ctx.req.base_url, url_project=ctx.url_project)})
-
-
-@api(min_mv=(3, 3))
-def message_delete(ctx: Ctx, message_id: str) -> Response:
-    del ctx.world.messages[_get_message(ctx, message_id)["id"]]
-    return empty_response(204)
-
-
-def _attachments(ctx: Ctx, detail: bool) -> Response:
-    vols = _visible(ctx, list(ctx.world.volumes.values()))
-    records = [views.attachment_record(v, a, detail) for v in vols for a in v["attachments"]]
-    return json_response(200, {"attachments": sorted(records, key=lambda r: r["id"])})
-
-
-@api(min_mv=(3, 27))
-def attachments_index(ctx: Ctx) -> Response:
-    return _attachments(ctx, detail=False)
-
-
-@api(min_mv=(3, 27))
-def attachments_detail(ctx: Ctx) -> Response:
-    return _attachments(ctx, detail=True)
-
-
-def register(router: Router) -> None:
-    from .cinder_actions import volume_action
-
-    p = "/volume/v3/{project_id}"
-    router.add("GET", "/volume", root)
-    router.add("GET", "/volume/v3", v3_root)
-    router.add("GET", f"{p}/volumes", volumes_index)
-    router.add("POST", f"{p}/volumes", volume_create)
-    router.add("GET", f"{p}/volumes/detail", volumes_detail)
-    router.add("GET", f"{p}/volumes/{{volume_id}}", volume_show)
-    router.add("DELETE", f"{p}/volumes/{{volume_id}}", volume_delete)
-    router.add("POST", f"{p}/volumes/{{volume_id}}/action", volume_action)
-    router.add("GET", f"{p}/snapshots", snapshots_index)
-    router.add("POST", f"{p}/snapshots", snapshot_create)
-    router.add("GET", f"{p}/snapshots/detail", snapshots_detail)
-    router.add("GET", f"{p}/snapshots/{{snapshot_id}}", snapshot_show)
-    router.add("DELETE", f"{p}/snapshots/{{snapshot_id}}", snapshot_delete)
-    router.add("GET", f"{p}/types", types_index)
-    router.add("GET", f"{p}/types/{{type_id}}", type_show)
-    router.add("GET", f"{p}/limits", limits)
-    router.add("GET", f"{p}/os-quota-sets/{{target_project}}", quota_show)
-    router.add("GET", f"{p}/messages", messages_index)
-    router.add("GET", f"{p}/messages/{{message_id}}", message_show)
-    router.add("DELETE", f"{p}/messages/{{message_id}}", message_delete)
-    router.add("GET", f"{p}/attachments", attachments_index)
-    router.add("GET", f"{p}/attachments/detail", attachments_detail)

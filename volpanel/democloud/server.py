@@ -10,7 +10,7 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import cinder, control, glance, keystone, nova
+from . import cinder_routes, control, glance, keystone, nova
 from .state import World, new_request_id
 from .web import HttpError, Request, Response, Router, fault_for_service, json_response, reason
 
@@ -27,7 +27,7 @@ def service_of(path: str) -> str | None:
 
 def build_router() -> Router:
     router = Router()
-    for module in (keystone, cinder, nova, glance, control):
+    for module in (keystone, cinder_routes, nova, glance, control):
         module.register(router)
     return router
 
