@@ -86,6 +86,9 @@ def test_it_prints_openstack_env_and_serves_version_documents(cloud: DemoCloud, 
     compute = requests.get(f"{cloud.url}/compute/", timeout=5).json()["versions"]
     assert [v["id"] for v in compute] == ["v2.0", "v2.1"] and compute[1]["min_version"] == "2.1"
     assert requests.get(f"{cloud.url}/image/", timeout=5).status_code == 300
+    unknown = f"{cloud.url}/volume/v3/{DEMO}/backups"
+    assert requests.get(unknown, timeout=5).status_code == 401  # keystonemiddleware answers before routing
+    assert fault(alice.request("GET", unknown)) == ("itemNotFound", 404, "The resource could not be found.")
 
 
 def test_it_issues_validates_and_revokes_scoped_tokens(cloud: DemoCloud) -> None:

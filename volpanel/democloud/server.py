@@ -91,6 +91,13 @@ class DemoHandler(BaseHTTPRequestHandler):
             status = 405 if path_known else 404
             if service is None or service == "control":
                 return json_response(status, {"error": reason(status)})
+            if service != "identity" and req.path.rstrip("/").count("/") > 1:
+                # keystonemiddleware runs before routing: no token means 401 even for unknown paths.
+                try:
+                    with self.world.lock:
+                        keystone.authenticate(self.world, req)
+                except HttpError as exc:
+                    return exc.response
             return fault_for_service(service, status)
         try:
             with self.world.lock:
