@@ -107,6 +107,7 @@ class SparseFileVolumeDriver(fake_driver.FakeLoggingVolumeDriver):
         image_utils.fetch_to_raw(context, image_service, image_id, self._path(volume),
                                  self.configuration.volume_dd_blocksize, size=volume["size"],
                                  run_as_root=False, disable_sparse=disable_sparse)
+        self._resize(self._path(volume), volume["size"])  # the fetched image replaced the file: back to size
 
     # -- stats ---------------------------------------------------------------------------------------
     def _update_volume_stats(self):
