@@ -88,7 +88,9 @@ def test_it_prints_openstack_env_and_serves_version_documents(cloud: DemoCloud, 
     assert requests.get(f"{cloud.url}/image/", timeout=5).status_code == 300
     unknown = f"{cloud.url}/volume/v3/{DEMO}/backups"
     assert requests.get(unknown, timeout=5).status_code == 401  # keystonemiddleware answers before routing
-    assert fault(alice.request("GET", unknown)) == ("itemNotFound", 404, "The resource could not be found.")
+    missing = alice.request("GET", unknown, headers={"OpenStack-API-Version": "volume 3.50"})
+    assert fault(missing) == ("itemNotFound", 404, "The resource could not be found.")
+    assert missing.headers["OpenStack-API-Version"] == "volume 3.50"
 
 
 def test_it_issues_validates_and_revokes_scoped_tokens(cloud: DemoCloud) -> None:
@@ -577,6 +579,7 @@ def test_it_injects_http_faults_per_service(cloud: DemoCloud, alice: Client) -> 
         {"service": "compute", "close": True, "times": 1}]})
     down = alice.action(SCRATCH, {"os-extend": {"new_size": 2}})
     assert down.status_code == 503 and fault(down)[0] == "serviceUnavailable"
+    assert down.headers["OpenStack-API-Version"] == "volume 3.0"
     assert REQ_ID.match(down.headers["x-openstack-request-id"])
     assert alice.vol("GET", "/volumes").status_code == 200  # GET is not matched by the rule
     assert alice.action(SCRATCH, {"os-extend": {"new_size": 2}}).status_code == 202  # times: 1

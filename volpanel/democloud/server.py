@@ -10,7 +10,7 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import cinder_routes, control, glance, keystone, nova
+from . import cinder, cinder_routes, control, glance, keystone, nova
 from .state import World, new_request_id
 from .web import HttpError, Request, Response, Router, fault_for_service, json_response, reason
 
@@ -81,6 +81,7 @@ class DemoHandler(BaseHTTPRequestHandler):
                 return
         if rule is not None and rule.get("status"):
             resp = fault_for_service(service or "", int(rule["status"]), rule.get("message"))
+            self._echo_version(req, service)
         else:
             resp = self._dispatch(req, service, route, params, path_known)
         self._finish(req, service, resp)
@@ -98,6 +99,7 @@ class DemoHandler(BaseHTTPRequestHandler):
                         keystone.authenticate(self.world, req)
                 except HttpError as exc:
                     return exc.response
+                self._echo_version(req, service)
             return fault_for_service(service, status)
         try:
             with self.world.lock:
@@ -107,6 +109,16 @@ class DemoHandler(BaseHTTPRequestHandler):
         except Exception:  # a bug in the demo cloud must still answer like a service would
             traceback.print_exc(file=sys.stderr)
             return fault_for_service(service or "volume", 500)
+
+    @staticmethod
+    def _echo_version(req: Request, service: str | None) -> None:
+        """Answers made outside a handler still carry the service's version headers, as the real APIs do."""
+        parse = {"volume": cinder.parse_microversion, "compute": nova.parse_microversion}.get(service or "")
+        if parse is not None:
+            try:
+                parse(req)
+            except HttpError:
+                pass
 
     def _finish(self, req: Request, service: str | None, resp: Response) -> None:
         headers = list(resp.headers)

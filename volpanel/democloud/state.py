@@ -9,7 +9,9 @@ from __future__ import annotations
 import copy
 import heapq
 import itertools
+import sys
 import threading
+import traceback
 import time
 import uuid
 from collections import Counter
@@ -100,7 +102,10 @@ class Clock:
                 if generation != self.generation:
                     continue
             with self._lock:
-                fn()
+                try:
+                    fn()
+                except Exception:  # one broken transition must not stop every later one
+                    traceback.print_exc(file=sys.stderr)
 
 
 class World:
