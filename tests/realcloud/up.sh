@@ -34,6 +34,8 @@ T0=$EPOCHREALTIME
 log() { printf '[realcloud %5ss] %s\n' "$(awk -v a="$EPOCHREALTIME" -v b="$T0" 'BEGIN{printf "%.1f", a-b}')" "$*"; }
 die() { echo "realcloud: $*" >&2; exit 1; }
 mkdir -p "$LOG" "$RUN" "$ETC" "$STATE"
+exec 9>"$RC/.up.lock"
+flock -w 600 9 || die "another up.sh holds $RC/.up.lock"   # two runs at once would race on ports and pid files
 
 SERVICES=(keystone cinder-api cinder-scheduler cinder-volume)
 [ "$WITH_GLANCE" = 1 ] && SERVICES+=(glance-api)
@@ -117,13 +119,13 @@ fi
 if ! mysqladmin -h "$HOST" -u root ping >/dev/null 2>&1; then
     log "starting MariaDB"
     install -d -o mysql -g mysql /run/mysqld 2>/dev/null || true   # /run is empty after a reboot
-    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql >/dev/null 2>&1 || true
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql >/dev/null 2>&1 9>&- || true
     for _ in $(seq 60); do mysqladmin -h "$HOST" -u root ping >/dev/null 2>&1 && break; sleep 1; done
     mysqladmin -h "$HOST" -u root ping >/dev/null 2>&1 || die "MariaDB does not answer on $HOST:3306"
 fi
 if ! port_open 5672; then
     log "starting RabbitMQ"
-    rabbitmq-server -detached >/dev/null 2>&1 || true
+    rabbitmq-server -detached >/dev/null 2>&1 9>&- || true
     for _ in $(seq 90); do port_open 5672 && break; sleep 1; done
     port_open 5672 || die "RabbitMQ does not answer on $HOST:5672"
 fi
@@ -134,7 +136,7 @@ PKGS=("keystone==30.*" "cinder==29.*" fixtures gunicorn PyMySQL)
 [ "$WITH_GLANCE" = 1 ] && PKGS+=("glance==33.*")
 stamp="$( (cat "$HERE/constraints-keystone-cinder.txt" "$HERE/constraints-glance.txt"; echo "${PKGS[*]}") | sha256sum | cut -c1-16)"
 if [ "$(cat "$VENV/.realcloud-stamp" 2>/dev/null)" != "$stamp" ]; then
-    log "installing ${PKGS[*]} into $VENV (about a minute)"
+    log "pip install ${PKGS[*]} into $VENV (about a minute when the venv is new)"
     [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
         -c "$HERE/constraints-keystone-cinder.txt" -c "$HERE/constraints-glance.txt" "${PKGS[@]}" \
@@ -322,7 +324,7 @@ start() { # start NAME PORT CMD...
         die "port $HOST:$port is already taken by a process this script did not start (see: ss -ltnp)"
     fi
     log "starting $name"
-    setsid "$@" >"$LOG/$name.out" 2>&1 < /dev/null &
+    setsid "$@" >"$LOG/$name.out" 2>&1 < /dev/null 9>&- &   # 9>&-: services must not inherit the lock
     echo $! > "$RUN/$name.pid"
 }
 wait_port() { # wait_port NAME PORT SECONDS
