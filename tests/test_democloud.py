@@ -149,7 +149,7 @@ def test_it_works_with_keystoneauth_discovery(cloud: DemoCloud) -> None:
     for service_type in ("volumev3", "block-storage"):
         assert sess.get_endpoint(service_type=service_type, interface="public") == f"{cloud.url}/volume/v3/{DEMO}"
     data = sess.get_endpoint_data(service_type="block-storage", interface="public")
-    assert str(data.min_microversion) in ("(3, 0)", "3.0") and data.max_microversion == (3, 71)
+    assert data.min_microversion == (3, 0) and data.max_microversion == (3, 71)
     resp = sess.get("/volumes/detail", endpoint_filter={"service_type": "block-storage", "interface": "public"},
                     microversion="3.63")
     assert resp.headers["OpenStack-API-Version"] == "volume 3.63"
