@@ -23,11 +23,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# Chosen before Django reads its settings: with no OS_AUTH_URL, volpanel runs in demo mode on DEMOCLOUD_PORT.
+# The suite's own demo cloud, on a free port; live servers started by the suite inherit these variables.
 os.environ.pop("OS_AUTH_URL", None)
-os.environ.setdefault("DEMOCLOUD_PORT", str(free_port()))
-os.environ.setdefault("VOLPANEL_POLL_INTERVAL", "0.1")
-DEMO_PORT = int(os.environ["DEMOCLOUD_PORT"])
+DEMO_PORT = free_port()
+os.environ["DEMOCLOUD_PORT"] = str(DEMO_PORT)
 DEMO_URL = f"http://127.0.0.1:{DEMO_PORT}"
 
 
@@ -52,7 +51,12 @@ def start_democloud(port: int, *args: str) -> subprocess.Popen[str]:
 
 @pytest.fixture(scope="session")
 def democloud_process() -> Iterator[str]:
+    from django.conf import settings
+
     proc = start_democloud(DEMO_PORT)
+    # pytest-django may have read the settings before this module chose the port: point them here.
+    settings.OPENSTACK["auth_url"] = f"{DEMO_URL}/identity/v3"
+    settings.VOLPANEL_POLL_INTERVAL = 0.1
     yield DEMO_URL
     proc.terminate()
     proc.wait(10)
@@ -74,17 +78,28 @@ class Demo:
     def faults(self, **body: Any) -> None:
         requests.post(f"{self.base}/_demo/faults", json=body, timeout=5).raise_for_status()
 
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.base}/_demo/faults", timeout=5).raise_for_status()
+
     def state(self) -> dict[str, Any]:
         return requests.get(f"{self.base}/_demo/state", timeout=5).json()
 
     def volume(self, name: str) -> dict[str, Any]:
-        for volume in self.state()["volumes"]:
+        state = self.state()
+        for volume in state["volumes"].values():
             if volume["name"] == name:
-                return volume
+                volume_type = state["volume_types"].get(volume["volume_type_id"], {})
+                return {**volume, "volume_type": volume_type.get("name")}
         raise KeyError(name)
 
-    def requests_served(self) -> dict[str, Any]:
-        return requests.get(f"{self.base}/_demo/requests", timeout=5).json()
+    def snapshot_id(self, name: str) -> str:
+        return next(s["id"] for s in self.state()["snapshots"].values() if s["name"] == name)
+
+    def server_id(self, name: str) -> str:
+        return next(s["id"] for s in self.state()["servers"].values() if s["name"] == name)
+
+    def requests_served(self) -> dict[str, int]:
+        return requests.get(f"{self.base}/_demo/requests", timeout=5).json()["counts"]
 
     def wait_for(self, name: str, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

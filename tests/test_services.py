@@ -70,7 +70,7 @@ def test_it_judges_a_silent_retype_failure_by_the_type(demo: Demo, alice) -> Non
 
 
 def test_it_attaches_and_detaches_through_nova_and_by_host(demo: Demo, alice) -> None:
-    servers = {s["name"]: s["id"] for s in demo.state()["servers"]}
+    servers = {name: demo.server_id(name) for name in ("web-1", "db-1")}
     row = settle(run(demo, alice, "scratch", services.volume_attach_server, server_id=servers["db-1"]))
     assert row.outcome == Outcome.SUCCEEDED and row.action == Action.SERVER_ATTACH
     attachment = demo.volume("scratch")["attachments"][0]
@@ -96,7 +96,7 @@ def test_it_uploads_volume_and_snapshot_and_waits_for_glance(demo: Demo, alice) 
     row = settle(run(demo, alice, "data-01", services.volume_upload_image, image_name="golden",
                      disk_format="qcow2", container_format="bare", visibility="private", protected=False))
     assert row.outcome == Outcome.SUCCEEDED and row.image_id and "active" in row.detail
-    snapshot = next(s for s in demo.state()["snapshots"] if s["name"] == "data-01-snap-mon")
+    snapshot = {"id": demo.snapshot_id("data-01-snap-mon")}
     row = settle(run(demo, alice, "data-01", services.volume_upload_image, image_name="from-snap",
                      disk_format="raw", container_format="bare", visibility="private", protected=False,
                      snapshot_id=snapshot["id"]))
@@ -109,7 +109,7 @@ def test_it_uploads_volume_and_snapshot_and_waits_for_glance(demo: Demo, alice) 
 
 
 def test_it_reverts_to_the_latest_snapshot_and_records_a_failed_revert(demo: Demo, alice) -> None:
-    latest = next(s for s in demo.state()["snapshots"] if s["name"] == "data-01-snap-tue")
+    latest = {"id": demo.snapshot_id("data-01-snap-tue")}
     row = settle(run(demo, alice, "data-01", services.volume_revert, snapshot_id=latest["id"]))
     assert row.outcome == Outcome.SUCCEEDED and row.microversion == "3.40"
     demo.faults(backend={"revert": "fail"})
@@ -121,6 +121,7 @@ def test_it_records_an_error_when_cinder_cannot_be_reached(demo: Demo, alice) ->
     demo.faults(http=[{"service": "volume", "method": "POST", "path": "/action", "status": 503}])
     row = AuditEntry.objects.get(pk=run(demo, alice, "data-01", services.volume_extend, new_size=11).pk)
     assert row.outcome == Outcome.REJECTED and row.http_status == 503
+    demo.clear_faults()
     demo.faults(http=[{"service": "volume", "method": "POST", "path": "/action", "close": True}])
     row = AuditEntry.objects.get(pk=run(demo, alice, "data-01", services.volume_extend, new_size=11).pk)
     assert row.outcome == Outcome.ERROR and row.detail

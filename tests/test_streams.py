@@ -19,6 +19,8 @@ def read_stream(client: Client, url: str) -> tuple[int, dict[str, str], list[tup
 
     async def read() -> tuple[int, dict[str, str], str]:
         response = await async_client.get(url)
+        if not response.streaming:
+            return response.status_code, dict(response.headers), response.content.decode()
         chunks = [chunk.decode() async for chunk in response.streaming_content]
         return response.status_code, dict(response.headers), "".join(chunks)
 

@@ -107,7 +107,7 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
 )
 def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,
                                                       data: dict[str, Any], message: str) -> None:
-    snapshots = {s["name"]: s["id"] for s in demo.state()["snapshots"]}
+    snapshots = {name: demo.snapshot_id(name) for name in ("data-01-snap-mon", "data-01-snap-tue")}
     data = {k: snapshots["data-01-snap-mon"] if v == "SNAP-MON" else snapshots["data-01-snap-tue"]
             if v == "SNAP-TUE" else v for k, v in data.items()}
     vid = demo.volume("data-01")["id"]

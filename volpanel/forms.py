@@ -95,7 +95,7 @@ class DetachForm(VolumeActionForm):
         names = page.server_names
         choices = []
         for a in page.volume.attachments:
-            where = (f"server {names.get(a.server_id, a.server_id)}" if a.server_id else f"host {a.host_name}")
+            where = (f"server {names.get(a.server_id, a.server_id)}" if a.server_id else f"host {a.host_name or '(unnamed)'}")
             choices.append((a.attachment_id, f"{where} at {a.device or '?'}"))
         self.fields["attachment_id"].choices = choices
 

@@ -328,8 +328,12 @@ def judge(entry: AuditEntry, volume: Volume | None, image: Image | None = None,
     if action in (Action.ATTACH, Action.SERVER_ATTACH):
         target_server = entry.server_id or None
         target_host = params.get("host_name") or None
+        mountpoint = params.get("mountpoint") or None
         for a in volume.attachments:
-            if (target_server and a.server_id == target_server) or (target_host and a.host_name == target_host):
+            # Real Cinder reports host_name null for os-attach attachments (captures 14, 21): the mountpoint
+            # it records is what identifies a host attachment.
+            if (target_server and a.server_id == target_server) or (
+                    target_host and (a.host_name == target_host or (mountpoint and a.device == mountpoint))):
                 return Outcome.SUCCEEDED, f"Attached at {a.device or 'an unnamed device'}."
         return Outcome.FAILED, failure or f"The volume is {volume.status} without that attachment."
     if action in (Action.DETACH, Action.SERVER_DETACH):
