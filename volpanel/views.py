@@ -238,7 +238,7 @@ def describe(entry: AuditEntry) -> tuple[str, str]:
     """The flash level and sentence for an attempt's first answer."""
     label = dict(Action.choices)[entry.action]
     if entry.outcome == Outcome.ACCEPTED:
-        return "success", f"{label} accepted by the cloud (request {entry.request_id or 'without id'})."
+        return "success", f"{label} accepted by the cloud; following the volume until it settles."
     if entry.outcome == Outcome.REJECTED:
         return "error", f"{label} refused by the cloud: {entry.detail}"
     return "error", f"{label} did not reach the cloud: {entry.detail}"
@@ -263,7 +263,8 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
     entry = _run(form, cloud, _actor(request))
     level, text = describe(entry)
     if not request.htmx:
-        getattr(messages, level)(request, text)
+        request_id = f" Request id {entry.request_id}." if entry.request_id else ""
+        getattr(messages, level)(request, text + request_id)
         return HttpResponseRedirect(detail_url)
     if entry.outcome == Outcome.ACCEPTED:
         page = services.load_volume_page(cloud, str(volume_id))

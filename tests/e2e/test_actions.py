@@ -1,0 +1,135 @@
+"""Every seed action from the browser, as a tenant clicks it: the status streams in and the History shows the
+settled outcome, with no page reload."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import LiveServer, log_in
+
+pytestmark = pytest.mark.browser
+
+
+def panel(page: Any, action: str) -> Any:
+    details = page.locator(f"details[data-action={action}]")
+    details.locator("summary").click()
+    return details
+
+
+def extend_in_use(page: Any) -> None:
+    form = panel(page, "extend")
+    form.get_by_label("New size (GiB)").fill("25")
+    form.get_by_role("button", name="Extend").click()
+
+
+def attach_server(page: Any) -> None:
+    form = panel(page, "attach_server")
+    form.get_by_label("Server").select_option(label="db-1 (ACTIVE)")
+    form.get_by_role("button", name="Attach to server").click()
+
+
+def attach_host(page: Any) -> None:
+    form = panel(page, "attach_host")
+    form.get_by_label("Host name").fill("bm-7")
+    form.get_by_label("Mountpoint").fill("/dev/sdc")
+    form.get_by_role("button", name="Attach to host").click()
+
+
+def detach(page: Any) -> None:
+    form = panel(page, "detach")
+    form.get_by_role("button", name="Detach").click()
+
+
+def retype(page: Any) -> None:
+    form = panel(page, "retype")
+    form.get_by_label("New type").select_option("gold")
+    form.get_by_role("button", name="Change type").click()
+
+
+def upload(page: Any) -> None:
+    form = panel(page, "upload")
+    form.get_by_label("Image name").fill("scratch-image")
+    form.get_by_label("Disk format").select_option("raw")
+    form.get_by_role("button", name="Upload to image").click()
+
+
+def upload_snapshot(page: Any) -> None:
+    form = panel(page, "upload_snapshot")
+    form.get_by_label("Snapshot").select_option(index=1)
+    form.get_by_label("Image name").fill("snap-image")
+    form.get_by_role("button", name="Upload snapshot to image").click()
+
+
+def revert(page: Any) -> None:
+    form = panel(page, "revert")
+    expect(form).to_contain_text("data-01-snap-tue")
+    # The confirmation is required: the browser refuses to submit until it is ticked.
+    form.get_by_role("button", name="Revert to snapshot").click()
+    assert form.get_by_label("I understand").evaluate("el => !el.validity.valid")
+    form.get_by_label("I understand").check()
+    form.get_by_role("button", name="Revert to snapshot").click()
+
+
+CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
+    # (volume, audit action, what the tenant does, accepted text, text the settled page shows)
+    ("web-root", "os-extend", extend_in_use, "Extend accepted", "25 GiB"),
+    ("scratch", "server-attach", attach_server, "Attach to server accepted", "db-1"),
+    ("scratch", "os-attach", attach_host, "Attach to host accepted", "/dev/sdc"),
+    ("web-root", "server-detach", detach, "Detach from server accepted", "Not attached."),
+    ("scratch", "os-retype", retype, "Change type accepted", "gold"),
+    ("scratch", "os-volume_upload_image", upload, "Upload to image accepted", "scratch-image: active"),
+    ("data-01", "os-volume_upload_image", upload_snapshot, "Upload to image accepted", "snap-image: active"),
+    ("data-01", "revert", revert, "Revert to snapshot accepted", "available"),
+]
+
+
+@pytest.mark.parametrize(("volume", "action", "act", "accepted", "settled"), CASES,
+                         ids=[c[2].__name__ for c in CASES])
+def test_it_runs_the_action_and_streams_it_to_its_settled_outcome(
+        page: Any, demo: Any, live_volpanel: LiveServer, volume: str, action: str,
+        act: Callable[[Any], None], accepted: str, settled: str) -> None:
+    demo.config(delay=1.0)
+    log_in(page)
+    page.get_by_role("link", name=volume, exact=True).click()
+    reloads: list[str] = []
+    page.on("framenavigated", lambda frame: reloads.append(frame.url))
+    act(page)
+    expect(page.locator("#volume-live > .flash")).to_contain_text(accepted)
+    history = page.get_by_test_id("history")
+    # History is newest first; the live server's database outlives single tests.
+    expect(history.locator("tbody tr").first).to_have_attribute("data-outcome", "succeeded", timeout=20_000)
+    expect(page.locator("#volume-live")).to_contain_text(settled)
+    assert reloads == []
+    row = live_volpanel.audit_rows()[-1]
+    assert (row["action"], row["outcome"], row["actor_name"]) == (action, "succeeded", "alice")
+    assert row["request_id"] and row["settled_at"] and row["status_before"] and row["status_after"]
+
+
+def test_it_shows_a_failure_after_the_202_with_cinder_s_message_and_guidance(page: Any, demo: Any) -> None:
+    demo.faults(backend={"extend": "fail"})
+    log_in(page)
+    page.get_by_role("link", name="data-01", exact=True).click()
+    form = panel(page, "extend")
+    form.get_by_label("New size (GiB)").fill("11")
+    form.get_by_role("button", name="Extend").click()
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute(
+        "data-outcome", "failed", timeout=20_000)
+    expect(page.get_by_test_id("volume-status")).to_contain_text("error_extending")
+    expect(page.get_by_test_id("guidance")).to_contain_text("Ask your cloud administrator")
+    expect(page.get_by_test_id("user-message").first).to_contain_text("extend volume")
+
+
+def test_it_works_without_javascript(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
+    context = browser.new_context(base_url=live_volpanel.url, java_script_enabled=False)
+    page = context.new_page()
+    log_in(page)
+    page.get_by_role("link", name="data-01", exact=True).click()
+    form = panel(page, "extend")
+    form.get_by_label("New size (GiB)").fill("12")
+    form.get_by_role("button", name="Extend").click()
+    page.wait_for_url("**/volumes/*/")
+    expect(page.get_by_text("Extend accepted by the cloud")).to_be_visible()
+    context.close()
