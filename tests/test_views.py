@@ -149,6 +149,12 @@ def test_it_lets_only_admins_read_the_audit_trail(demo: Demo, alice_client: Clie
     page = admin.get("/audit/")
     assert page.status_code == 200 and b"data-01" in page.content and b"Succeeded" in page.content
     assert b"data-01" not in admin.get("/audit/?outcome=failed").content
+    from django.utils import timezone
+
+    today = timezone.now().date().isoformat()
+    assert b"data-01" in admin.get(f"/audit/?since={today}&until={today}").content
+    assert b"data-01" not in admin.get("/audit/?until=2000-01-01").content
+    assert b"is not a date; use YYYY-MM-DD" in admin.get("/audit/?since=yesterday").content
     rows = admin.get("/audit/?actor_name=alice", **HTMX)
     assert rows.status_code == 200 and b"<html" not in rows.content and b"alice" in rows.content
 

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.dateparse import parse_date
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
@@ -283,14 +284,22 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     if not creds.is_admin:
         return render(request, "volpanel/forbidden.html", status=403)
     rows = AuditEntry.objects.all()
-    filters = {name: request.GET.get(name, "").strip() for name in AUDIT_FILTERS}
-    for name, value in filters.items():
-        if value:
-            rows = rows.filter(**{name: value})
+    filters = {name: request.GET.get(name, "").strip() for name in (*AUDIT_FILTERS, "since", "until")}
+    errors = []
+    for name in AUDIT_FILTERS:
+        if filters[name]:
+            rows = rows.filter(**{name: filters[name]})
+    for name, lookup in (("since", "requested_at__date__gte"), ("until", "requested_at__date__lte")):
+        if filters[name]:
+            day = parse_date(filters[name]) if len(filters[name]) == 10 else None
+            if day is None:
+                errors.append(f"'{filters[name]}' is not a date; use YYYY-MM-DD.")
+            else:
+                rows = rows.filter(**{lookup: day})
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
     query = urlencode({k: v for k, v in filters.items() if v})
     template = "volpanel/audit.html#rows" if request.htmx else "volpanel/audit.html"
     return render(request, template, {
-        "page_obj": page, "filters": filters, "query": query,
+        "page_obj": page, "filters": filters, "query": query, "errors": errors,
         "actions": Action.choices, "outcomes": Outcome.choices,
     })
