@@ -18,6 +18,11 @@ CLIENT_MAX_MICROVERSION = (3, 71)
 # Microversions that gate seed features (ACTIONS.md).
 MV_UPLOAD_VISIBILITY = (3, 1)
 MV_MESSAGES = (3, 3)
+# Below 3.5 Cinder ignores every query parameter of GET /messages (api/v3/messages.py): no resource filter.
+MV_MESSAGES_FILTERS = (3, 5)
+# From 3.31 list filters are checked against the cloud's resource_filters.json; a Cinder installed without
+# it (pip, as tests/realcloud) rejects `volume_id` / `resource_uuid` with 400 "Invalid filters … are found in
+# query options." Below 3.31 the same filters pass on every Cinder.
 MV_REVERT = (3, 40)
 MV_EXTEND_IN_USE = (3, 42)
 
@@ -240,7 +245,9 @@ class CinderClient:
         return _volume(self._get(f"/volumes/{volume_id}", "volume", self.read_microversion()))
 
     def list_snapshots(self, volume_id: str) -> list[Snapshot]:
-        raw = self._get(f"/snapshots/detail?volume_id={volume_id}", "snapshots", self.read_microversion())
+        # At 3.0: the fields volpanel reads are all there, and the volume_id filter is accepted whatever the
+        # cloud's resource_filters.json says (the 3.31 note at the top).
+        raw = self._get(f"/snapshots/detail?volume_id={volume_id}", "snapshots", "3.0")
         # Newest first: revert may only go to the latest one (Cinder compares created_at).
         return sorted((_snapshot(s) for s in raw if s.get("volume_id") == volume_id),
                       key=lambda s: s.created_at, reverse=True)
@@ -268,7 +275,8 @@ class CinderClient:
     def user_messages(self, resource_uuid: str) -> list[UserMessage]:
         if not self.versions().supports(MV_MESSAGES):
             return []
-        raw = self._get(f"/messages?resource_uuid={resource_uuid}", "messages", mv(MV_MESSAGES))
+        version = MV_MESSAGES_FILTERS if self.versions().supports(MV_MESSAGES_FILTERS) else MV_MESSAGES
+        raw = self._get(f"/messages?resource_uuid={resource_uuid}", "messages", mv(version))
         messages = [
             UserMessage(
                 id=str(m.get("id", "")),
@@ -277,7 +285,8 @@ class CinderClient:
                 created_at=str(m.get("created_at", "")),
                 request_id=str(m.get("request_id", "")),
             )
-            for m in raw
+            # Below 3.5 the filter is ignored: keep only this resource's messages.
+            for m in raw if m.get("resource_uuid") == resource_uuid
         ]
         return sorted(messages, key=lambda m: m.created_at, reverse=True)
 
