@@ -78,6 +78,10 @@ def quota_show(ctx: Ctx, target_project: str) -> Response:
 # ---- user messages (3.3) and attachments (3.27) -----------------------------------------------------------
 def _messages(ctx: Ctx) -> list[dict[str, Any]]:
     msgs = [m for m in ctx.world.messages.values() if ctx.admin or m["project_id"] == ctx.project_id]
+    if ctx.mv < (3, 5):
+        # cinder/api/v3/messages.py reads no query parameter below MESSAGES_PAGINATION (3.5): no filters, no
+        # marker/limit; the whole project's messages, newest first.
+        return sorted(msgs, key=lambda m: m["created_at"], reverse=True)
     for key in ("resource_uuid", "event_id", "request_id", "resource_type", "message_level"):
         wanted = ctx.req.q(key)
         if wanted is not None:
