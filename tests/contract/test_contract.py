@@ -539,3 +539,94 @@ def test_unsupported_and_malformed_microversions(cut: CloudUnderTest) -> None:
     assert r.json() == {"badRequest": {"code": 400, "message": "API Version String three is of invalid format. "
                                                                 "Must be of format MajorNum.MinorNum."}}
     assert cut.get_volume(vol)["size"] == 1
+
+
+# --- more of the state machine ---------------------------------------------------------------------------
+def test_detach_without_id_and_detach_twice(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    attachment_id = cut.attach_host(vol)
+    r = cut.post_action(vol, {"os-detach": {}})
+    assert r.status_code == 202 and r.content == b""
+    assert_sequence(cut.watch_volume(vol), "detaching", "available")
+    r = cut.post_action(vol, {"os-detach": {"attachment_id": attachment_id}})
+    assert fault(r) == (409, "conflictingRequest", NOVA_CONFLICT)
+
+
+def test_retype_an_in_use_volume_and_back_on_demand(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    cut.attach_host(vol)
+    cinder = cut.cloud().cinder
+    cinder.retype(vol, "gold", "never")
+    seen = cut.watch_volume(vol)
+    assert_sequence(seen, "retyping", "in-use")
+    assert seen.final["volume_type"] == "gold"
+    cinder.retype(vol, "default", "on-demand")
+    seen = cut.watch_volume(vol)
+    assert_sequence(seen, "retyping", "in-use")
+    assert seen.final["volume_type"] == "default"
+
+
+def test_revert_refusals_by_snapshot(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    bare = cut.make_volume(1)
+    snap = cut.make_snapshot(vol)
+    cinder = cut.cloud().cinder
+    with pytest.raises(CloudError) as exc:
+        cinder.revert(vol, str(uuid.uuid4()))
+    assert error(exc) == ("fault", 400, "badRequest",
+                          "Specified snapshot <id> is None or not the latest one of volume <id>.")
+    with pytest.raises(CloudError) as exc:
+        cinder.revert(bare, snap)
+    assert error(exc) == ("fault", 400, "badRequest", "Volume <id> doesn't have any snapshots.")
+    cinder.extend(vol, 2, in_use=False)
+    assert cut.watch_volume(vol).final["size"] == 2
+    with pytest.raises(CloudError) as exc:
+        cinder.revert(vol, snap)
+    assert error(exc) == ("fault", 400, "badRequest", "Can't revert volume <id> to its latest snapshot <id>. The "
+                                                      "volume size must be equal to the snapshot size.")
+    assert cut.get_volume(vol)["status"] == "available"
+
+
+def test_policy_refusals_for_a_member(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    r = cut.post_action(vol, {"os-volume_upload_image": {"image_name": "contract-public", "visibility": "public"}},
+                        "3.1")
+    assert fault(r, "3.1") == (403, "forbidden", "Policy doesn't allow volume_extension:volume_actions:"
+                                                 "upload_public to be performed.")
+    r = cut.post_action(vol, {"os-reset_status": {"status": "error"}})
+    assert fault(r) == (403, "forbidden", "Policy doesn't allow volume_extension:volume_admin_actions:"
+                                          "reset_status to be performed.")
+    assert cut.get_volume(vol)["status"] == "available"
+
+
+def test_extend_a_volume_an_admin_set_to_error(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    cut._admin_reset(vol, status="error")
+    assert cut.get_volume(vol)["status"] == "error"
+    with pytest.raises(CloudError) as exc:
+        cut.cloud().cinder.extend(vol, 2, in_use=False)
+    assert error(exc) == ("fault", 400, "badRequest", "Invalid volume: Volume <id> status must be "
+                                                      "'{'status': 'available'}' to extend, currently error.")
+    cut._admin_reset(vol, status="available")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_upload_and_revert_record_success(cut: CloudUnderTest) -> None:
+    from volpanel import services
+    from volpanel.models import Outcome
+
+    vol = cut.make_volume(1)
+    snap = cut.make_snapshot(vol)
+    cloud = cut.cloud()
+    row = _settled(services.volume_upload_image(
+        cloud=cloud, actor=_actor(cloud.credentials), volume=cloud.cinder.get_volume(vol),
+        image_name="contract-audit", disk_format="qcow2", container_format="bare", visibility="private",
+        protected=False))
+    cut.track_image(row.image_id)
+    assert (row.outcome, row.microversion, row.status_after, row.detail) == (
+        Outcome.SUCCEEDED, "3.1", "available", "Image contract-audit is active.")
+    assert cut.get_image(row.image_id)["status"] == "active"
+    row = _settled(services.volume_revert(cloud=cloud, actor=_actor(cloud.credentials),
+                                          volume=cloud.cinder.get_volume(vol), snapshot_id=snap))
+    assert (row.outcome, row.microversion, row.status_after, row.detail) == (
+        Outcome.SUCCEEDED, "3.40", "available", "The volume was reverted to the snapshot.")
