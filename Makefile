@@ -33,6 +33,7 @@ democloud: $(STAMP)
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-realcloud
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not browser"
@@ -46,8 +47,16 @@ realcloud-up:
 realcloud-down:
 	bash tests/realcloud/down.sh
 
-test-realcloud: $(STAMP) realcloud-up
-	$(BIN)/python -m pytest -m realcloud tests/realcloud
+# Real Keystone + Cinder + Glance from PyPI (tests/realcloud/up.sh, ~90 s from empty, seconds when cached).
+# Where they cannot be installed the suite is skipped with a note, unless REALCLOUD_REQUIRED=1 (CI sets it).
+test-realcloud: $(STAMP)
+	@if bash tests/realcloud/up.sh; then \
+		$(BIN)/python -m pytest -m realcloud tests/realcloud tests/contract; \
+	elif [ "$${REALCLOUD_REQUIRED:-0}" = 1 ]; then \
+		echo "the real cloud could not be started (see .cache/realcloud/log/)"; exit 1; \
+	else \
+		echo "NOTE: the real cloud could not be installed here; the realcloud suite did not run."; \
+	fi
 
 clean:
 	rm -rf $(VENV) .run staticfiles db.sqlite3 .pytest_cache

@@ -239,7 +239,7 @@ def describe(entry: AuditEntry) -> tuple[str, str]:
     """The flash level and sentence for an attempt's first answer."""
     label = dict(Action.choices)[entry.action]
     if entry.outcome == Outcome.ACCEPTED:
-        return "success", f"{label} accepted by the cloud; following the volume until it settles."
+        return "success", f"{label} accepted by the cloud. The status below follows the volume live."
     if entry.outcome == Outcome.REJECTED:
         return "error", f"{label} refused by the cloud: {entry.detail}"
     return "error", f"{label} did not reach the cloud: {entry.detail}"
