@@ -238,8 +238,13 @@ def _run(form: VolumeActionForm, cloud: Any, actor: services.Actor) -> AuditEntr
 def describe(entry: AuditEntry) -> tuple[str, str]:
     """The flash level and sentence for an attempt's first answer."""
     label = dict(Action.choices)[entry.action]
+    # A fast cloud can settle the action before this page is rendered: the watcher may already have moved it on.
     if entry.outcome == Outcome.ACCEPTED:
         return "success", f"{label} accepted by the cloud. The status below follows the volume live."
+    if entry.outcome == Outcome.SUCCEEDED:
+        return "success", f"{label} accepted by the cloud and already done: {entry.detail}"
+    if entry.outcome in (Outcome.FAILED, Outcome.UNKNOWN):
+        return "error", f"{label} accepted by the cloud, then {entry.get_outcome_display().lower()}: {entry.detail}"
     if entry.outcome == Outcome.REJECTED:
         return "error", f"{label} refused by the cloud: {entry.detail}"
     return "error", f"{label} did not reach the cloud: {entry.detail}"
@@ -267,7 +272,7 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
         request_id = f" Request id {entry.request_id}." if entry.request_id else ""
         getattr(messages, level)(request, text + request_id)
         return HttpResponseRedirect(detail_url)
-    if entry.outcome == Outcome.ACCEPTED:
+    if entry.answered_at and entry.http_status and entry.http_status < 300:
         page = services.load_volume_page(cloud, str(volume_id))
     return render(request, "volpanel/volume.html#live", volume_context(request, page, entry=entry))
 
