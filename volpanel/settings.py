@@ -8,6 +8,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from volpanel.openstack.clouds import CloudsYamlError, load_cloud
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -50,9 +52,19 @@ def envlist(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-# Demo mode: with no cloud configured, volpanel talks to the embedded demo cloud (volpanel.democloud), which
-# `make run` starts on DEMOCLOUD_PORT. Only demo mode may fall back to built-in secrets.
-OS_AUTH_URL = os.environ.get("OS_AUTH_URL", "").strip()
+# Which cloud: OS_CLOUD names one in clouds.yaml (openstacksdk's format; OS_CLIENT_CONFIG_FILE points at the
+# file), or OS_AUTH_URL and friends give it directly. With neither, volpanel talks to the embedded demo cloud
+# (volpanel.democloud), which `make run` starts on DEMOCLOUD_PORT. Only demo mode may use built-in secrets.
+OS_CLOUD = os.environ.get("OS_CLOUD", "").strip()
+_named: dict[str, object] = {}
+if OS_CLOUD:
+    try:
+        _named = load_cloud(OS_CLOUD, os.environ.get("OS_CLIENT_CONFIG_FILE") or None)
+    except CloudsYamlError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+OS_AUTH_URL = str(_named.get("auth_url") or os.environ.get("OS_AUTH_URL", "")).strip()
+if OS_AUTH_URL and not OS_AUTH_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"OS_AUTH_URL={OS_AUTH_URL!r} is not an http(s) URL of Keystone's v3 API.")
 DEMO_MODE = not OS_AUTH_URL
 DEMOCLOUD_PORT = int(envfloat("DEMOCLOUD_PORT", 8780, minimum=1))
 if DEMO_MODE:
@@ -68,15 +80,20 @@ ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 # How volpanel reaches OpenStack (keystoneauth1 settings an operator expects).
+# Environment variables win over clouds.yaml, as in the openstack CLI.
 OPENSTACK = {
     "auth_url": OS_AUTH_URL,
-    "region_name": os.environ.get("OS_REGION_NAME", "") or None,
-    "interface": envstr("OS_INTERFACE", "public"),
-    "user_domain_name": envstr("OS_USER_DOMAIN_NAME", "Default"),
-    "project_domain_name": envstr("OS_PROJECT_DOMAIN_NAME", "Default"),
-    "verify": os.environ.get("OS_CACERT", "") or not envbool("OS_INSECURE", False),
+    "region_name": os.environ.get("OS_REGION_NAME", "") or _named.get("region_name") or None,
+    "interface": os.environ.get("OS_INTERFACE", "") or _named.get("interface") or "public",
+    "user_domain_name": os.environ.get("OS_USER_DOMAIN_NAME", "") or _named.get("user_domain_name") or "Default",
+    "project_domain_name": (os.environ.get("OS_PROJECT_DOMAIN_NAME", "") or _named.get("project_domain_name")
+                            or "Default"),
+    "verify": (os.environ.get("OS_CACERT", "") or (not envbool("OS_INSECURE", False) if "OS_INSECURE" in os.environ
+                                                   else _named.get("verify", True))),
     "timeout": envfloat("VOLPANEL_CLOUD_TIMEOUT", 15.0, minimum=0.5),
 }
+if isinstance(OPENSTACK["verify"], str) and not Path(OPENSTACK["verify"]).is_file():
+    raise ImproperlyConfigured(f"The CA bundle {OPENSTACK['verify']!r} (OS_CACERT or cacert) does not exist.")
 if OPENSTACK["interface"] not in {"public", "internal", "admin"}:
     raise ImproperlyConfigured("OS_INTERFACE must be public, internal or admin.")
 

@@ -1,0 +1,69 @@
+"""Settings come from the environment (or a named cloud in clouds.yaml) and fail loudly on bad values."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRINT = ("import django, json; django.setup(); from django.conf import settings; "
+         "print(json.dumps({'o': settings.OPENSTACK, 'demo': settings.DEMO_MODE}))")
+
+
+def load(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "DJANGO_", "VOLPANEL_", "DEMOCLOUD_"))}
+    return subprocess.run([sys.executable, "-c", PRINT], cwd=ROOT, capture_output=True, text=True,
+                          env={**clean, "DJANGO_SETTINGS_MODULE": "volpanel.settings", **env}, timeout=60)
+
+
+def test_it_uses_the_demo_cloud_when_nothing_is_configured() -> None:
+    result = load()
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["demo"] and data["o"]["auth_url"] == "http://127.0.0.1:8780/identity/v3"
+
+
+def test_it_reads_a_named_cloud_from_clouds_yaml_and_lets_the_environment_win(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not checked here")
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text(
+        "clouds:\n  prod:\n    auth:\n      auth_url: https://keystone.example.com:5000/v3/\n"
+        "      user_domain_name: Corp\n      project_domain_name: Corp\n"
+        f"    region_name: RegionTwo\n    interface: internal\n    cacert: {ca}\n"
+    )
+    result = load(OS_CLOUD="prod", OS_CLIENT_CONFIG_FILE=str(clouds), DJANGO_SECRET_KEY="s3cret")
+    assert result.returncode == 0, result.stderr
+    o = json.loads(result.stdout)["o"]
+    assert o["auth_url"] == "https://keystone.example.com:5000/v3"
+    assert (o["region_name"], o["interface"], o["user_domain_name"], o["verify"]) == (
+        "RegionTwo", "internal", "Corp", str(ca))
+    overridden = load(OS_CLOUD="prod", OS_CLIENT_CONFIG_FILE=str(clouds), DJANGO_SECRET_KEY="s3cret",
+                      OS_REGION_NAME="RegionOne", OS_INSECURE="true")
+    o = json.loads(overridden.stdout)["o"]
+    assert (o["region_name"], o["verify"]) == ("RegionOne", False)
+
+    missing = load(OS_CLOUD="staging", OS_CLIENT_CONFIG_FILE=str(clouds), DJANGO_SECRET_KEY="s3cret")
+    assert missing.returncode != 0 and "has no cloud named 'staging' (it has: prod)" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OS_AUTH_URL": "keystone:5000/v3", "DJANGO_SECRET_KEY": "x"}, "is not an http(s) URL"),
+        ({"OS_AUTH_URL": "https://keystone/v3"}, "Set DJANGO_SECRET_KEY"),
+        ({"OS_INTERFACE": "outer"}, "OS_INTERFACE must be public, internal or admin"),
+        ({"VOLPANEL_POLL_INTERVAL": "fast"}, "VOLPANEL_POLL_INTERVAL='fast' is not a number"),
+        ({"OS_INSECURE": "maybe"}, "OS_INSECURE='maybe' is not a boolean"),
+        ({"OS_CACERT": "/nonexistent/ca.pem"}, "does not exist"),
+        ({"OS_CLOUD": "prod", "OS_CLIENT_CONFIG_FILE": "/nonexistent/clouds.yaml"}, "no clouds.yaml was found"),
+    ],
+)
+def test_it_refuses_bad_settings_with_a_message_naming_them(env: dict[str, str], message: str) -> None:
+    result = load(**env)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-500:]
