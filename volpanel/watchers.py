@@ -87,7 +87,7 @@ class Watch:
                     failures = 0
                 except CloudError as exc:
                     if exc.kind == "auth":
-                        self._stop(f"Your session with the cloud expired; log in again to follow this volume.")
+                        self._stop("Your session with the cloud expired; log in again to follow this volume.")
                         return
                     failures += 1
                     log.warning("watcher %s: %s", self.volume_id, exc)
