@@ -170,3 +170,24 @@ def test_it_switches_projects_for_users_with_several(demo: Demo, client: Client)
     assert "bob-secret" in page and "data-01" not in page
     client.post("/project/", {"project_id": "0" * 32})
     assert "bob-secret" in client.get("/volumes/").content.decode()
+
+
+def test_it_throttles_failed_logins_before_keystone_hears_of_them(demo: Demo, client: Client) -> None:
+    from django.core.cache import cache
+
+    from volpanel import throttle
+
+    cache.clear()
+
+    def token_posts() -> int:
+        return sum(n for key, n in demo.requests_served().items() if key.startswith("POST /identity/v3/auth/tokens"))
+
+    for _ in range(throttle.MAX_PER_USER):
+        assert client.post("/login/", {"username": "alice", "password": "wrong", "project": "demo"}).status_code == 401
+    before = token_posts()
+    assert before >= throttle.MAX_PER_USER  # the failures did reach Keystone
+    locked = client.post("/login/", {"username": "alice", "password": "demo", "project": "demo"})
+    assert locked.status_code == 429 and b"Too many failed logins" in locked.content
+    assert token_posts() == before
+    web_login(client, "bob", "other")  # another user from the same address still gets in
+    cache.clear()

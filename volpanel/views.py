@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from volpanel import auth, services
+from volpanel import auth, services, throttle
 from volpanel.forms import FORMS, VolumeActionForm
 from volpanel.models import Action, AuditEntry, Outcome
 from volpanel.openstack import session as os_session
@@ -83,17 +83,25 @@ def login_view(request: HtmxHttpRequest) -> HttpResponse:
         if not values["username"] or not password:
             context["error"] = "Enter your user name and password."
             return render(request, "volpanel/login.html", context, status=400)
+        address = request.META.get("REMOTE_ADDR") or "unknown"
+        if throttle.is_locked(values["username"], address):
+            # Refused before Keystone hears of it, whatever the password: guessing gains nothing here.
+            context["error"] = (f"Too many failed logins. Wait {throttle.WINDOW_SECONDS // 60} minutes, "
+                                "or ask your cloud administrator to check the account.")
+            return render(request, "volpanel/login.html", context, status=429)
         config = services.cloud_config()
         try:
             creds = os_session.login(config, values["username"], password, values["project"], values["domain"])
             projects = [{"id": p.id, "name": p.name} for p in os_session.list_projects(config, creds)]
         except CloudError as exc:
             if exc.kind in ("auth",) or exc.status in (401, 403):
+                throttle.record_failure(values["username"], address)
                 # One message for a wrong user, password or project: it tells an attacker nothing.
                 context["error"] = "The user name, password or project is not right."
                 return render(request, "volpanel/login.html", context, status=401)
             context["error"] = f"The cloud's identity service could not be reached: {exc.first_line}"
             return render(request, "volpanel/login.html", context, status=502)
+        throttle.clear(values["username"])
         auth.sign_in(request, creds, projects)
         return redirect(next_url or reverse("volume_list"))
     if auth.credentials(request):
