@@ -191,3 +191,25 @@ def test_it_throttles_failed_logins_before_keystone_hears_of_them(demo: Demo, cl
     assert token_posts() == before
     web_login(client, "bob", "other")  # another user from the same address still gets in
     cache.clear()
+
+
+def test_it_sends_an_expired_session_to_login_and_keeps_the_form_input(demo: Demo, alice_client: Client,
+                                                                       config: Any) -> None:
+    from volpanel.openstack import session as os_session
+
+    vid = demo.volume("data-01")["id"]
+    page = alice_client.get(f"/volumes/{vid}/")
+    assert page.status_code == 200
+    creds = os_session.Credentials.from_json(alice_client.session["volpanel.credentials"])
+    os_session.revoke(config, creds)  # as if the token expired while the form was open
+
+    response = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "17"})
+    assert response.status_code == 302
+    assert response["Location"] == f"/login/?next=%2Fvolumes%2F{vid}%2F"
+    back = alice_client.post("/login/", {"username": "alice", "password": "demo", "project": "demo",
+                                         "next": f"/volumes/{vid}/"})
+    assert back.status_code == 302 and back["Location"] == f"/volumes/{vid}/"
+    body = alice_client.get(back["Location"]).content.decode()
+    assert 'value="17"' in body and '<details class="action" data-action="extend" open>' in body
+    assert "Traceback" not in body
+    assert demo.volume("data-01")["size"] == 10 and not AuditEntry.objects.exists()

@@ -40,8 +40,8 @@ def sign_out(request: HttpRequest) -> None:
     request._volpanel_credentials = None  # type: ignore[attr-defined]
 
 
-def login_redirect(request: HttpRequest) -> HttpResponse:
-    target = reverse("login") + "?" + urlencode({"next": request.get_full_path()})
+def login_redirect(request: HttpRequest, next_url: str | None = None) -> HttpResponse:
+    target = reverse("login") + "?" + urlencode({"next": next_url or request.get_full_path()})
     if getattr(request, "htmx", False):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = target

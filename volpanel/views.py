@@ -41,8 +41,13 @@ def cloud_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
             return view(request, *args, **kwargs)
         except CloudError as exc:
             if exc.kind == "auth":
+                resume = _resumable(request, kwargs)
                 auth.sign_out(request)
                 messages.info(request, "Your session with the cloud has expired. Log in again to continue.")
+                if resume:
+                    # What the tenant typed survives the new login: the volume page opens the form filled in.
+                    request.session[RESUME_KEY] = resume
+                    return auth.login_redirect(request, next_url=resume["next"])
                 return auth.login_redirect(request)
             if exc.status == 404 and exc.service == "volume":
                 raise Http404("No such volume in your project.") from exc
@@ -50,6 +55,19 @@ def cloud_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
             return render(request, "volpanel/cloud_error.html", {"error": exc}, status=502)
 
     return wrapper
+
+
+RESUME_KEY = "volpanel.resume"
+
+
+def _resumable(request: HttpRequest, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The action form a tenant was submitting, to refill after they log in again."""
+    action, volume_id = kwargs.get("action"), kwargs.get("volume_id")
+    if request.method != "POST" or action not in FORMS or volume_id is None:
+        return None
+    data = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    return {"action": action, "volume_id": str(volume_id), "data": data,
+            "next": reverse("volume_detail", args=[volume_id])}
 
 
 def _actor(request: HttpRequest) -> services.Actor:
@@ -213,6 +231,11 @@ def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
     template = "volpanel/volume.html"
     if request.htmx and request.GET.get("partial") in {"live", "status", "actions", "history"}:
         template += "#" + request.GET["partial"]
+    resume = request.session.get(RESUME_KEY)
+    if resume and resume.get("volume_id") == str(volume_id):
+        del request.session[RESUME_KEY]
+        form = FORMS[resume["action"]](page=page, initial=resume["data"], auto_id=f"id_{resume['action']}_%s")
+        return render(request, template, volume_context(request, page, bound=form))
     return render(request, template, volume_context(request, page))
 
 
