@@ -67,3 +67,13 @@ def test_it_reads_a_named_cloud_from_clouds_yaml_and_lets_the_environment_win(tm
 def test_it_refuses_bad_settings_with_a_message_naming_them(env: dict[str, str], message: str) -> None:
     result = load(**env)
     assert result.returncode != 0 and message in result.stderr, result.stderr[-500:]
+
+
+def test_it_passes_djangos_deployment_checks_with_production_settings() -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "DJANGO_", "VOLPANEL_", "DEMOCLOUD_"))}
+    env = {**clean, "DJANGO_SETTINGS_MODULE": "volpanel.settings", "OS_AUTH_URL": "https://keystone.example.com/v3",
+           "DJANGO_SECRET_KEY": "k" * 20 + "-Zq8#vR2!mP5@wX9$tL3^nB7&cF1*hJ4(", "VOLPANEL_HTTPS": "true",
+           "DJANGO_ALLOWED_HOSTS": "volpanel.example.com"}
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+                            capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

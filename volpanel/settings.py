@@ -192,3 +192,16 @@ LOGGING = {
     # keystoneauth logs request headers at DEBUG, token included: keep it quiet whatever the root level is.
     "loggers": {"keystoneauth": {"level": "WARNING"}},
 }
+
+# Behind TLS (VOLPANEL_HTTPS=true): secure cookies (above), HSTS, redirect plain HTTP, and trust the TLS
+# terminator's X-Forwarded-Proto. `manage.py check --deploy` passes with these (tests/test_settings.py).
+if SESSION_COOKIE_SECURE:
+    SECURE_HSTS_SECONDS = int(envfloat("VOLPANEL_HSTS_SECONDS", 31536000))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("VOLPANEL_HSTS_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("VOLPANEL_HSTS_PRELOAD", False)
+    if not SECURE_HSTS_PRELOAD:
+        # Joining the browsers' preload list is a one-way decision for the whole domain: the operator's call,
+        # made with VOLPANEL_HSTS_PRELOAD=true, not a default of ours.
+        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+    SECURE_SSL_REDIRECT = envbool("VOLPANEL_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
