@@ -3,10 +3,12 @@
 from django.contrib import admin
 from django.urls import path
 
-from volpanel import streams, views
+from volpanel import health, streams, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("login/", views.login_view, name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("project/", views.switch_project, name="switch_project"),

@@ -1,0 +1,22 @@
+"""Probes: /healthz answers while the process lives; /readyz only while the database and the cloud answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.conftest import Demo, free_port
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_reports_alive_and_ready_and_says_what_is_missing(demo: Demo, client: Client, settings: Any) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "cloud": "ok"}
+    settings.OPENSTACK = {**settings.OPENSTACK, "auth_url": f"http://127.0.0.1:{free_port()}/identity/v3"}
+    down = client.get("/readyz")
+    assert down.status_code == 503 and down.json()["checks"]["cloud"].startswith("failed: ConnectionError")
+    assert client.get("/healthz").status_code == 200

@@ -1,0 +1,38 @@
+"""Liveness and readiness probes for load balancers and orchestrators."""
+
+from __future__ import annotations
+
+import requests
+from django.conf import settings
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+
+PROBE_TIMEOUT = 3.0
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process answers: nothing else is asked."""
+    return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to serve tenants: the database answers and the cloud's Keystone answers."""
+    checks: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except DatabaseError as exc:
+        checks["database"] = f"failed: {type(exc).__name__}"
+    try:
+        # Keystone's version document needs no token: the cheapest proof the cloud is reachable.
+        answer = requests.get(settings.OPENSTACK["auth_url"], timeout=PROBE_TIMEOUT,
+                              verify=settings.OPENSTACK["verify"])
+        checks["cloud"] = "ok" if answer.status_code < 500 else f"failed: HTTP {answer.status_code}"
+    except requests.RequestException as exc:
+        checks["cloud"] = f"failed: {type(exc).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
