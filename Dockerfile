@@ -18,6 +18,6 @@ RUN python manage.py collectstatic --noinput -v0 \
 
 USER volpanel
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/login/').status != 200)"
+HEALTHCHECK --interval=30s --timeout=3s CMD python -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz').status != 200)"
 # Migrations run only when asked: `docker run … image migrate` (see README, "Running in production").
 ENTRYPOINT ["sh", "-c", "if [ \"$1\" = migrate ]; then exec python manage.py migrate --noinput; fi; exec gunicorn volpanel.asgi:application -c volpanel/gunicorn.conf.py --bind 0.0.0.0:8000", "--"]
