@@ -1,11 +1,11 @@
-"""Read-only Django admin for audit rows: no add, change or delete."""
+"""Read-only Django admin for audit rows and their chained events: no add, change or delete."""
 
 from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from volpanel.models import AuditEntry
+from volpanel.models import AuditEntry, AuditEvent
 
 
 @admin.register(AuditEntry)
@@ -17,6 +17,26 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [f.name for f in AuditEntry._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "entry", "kind", "outcome", "hash")
+    list_filter = ("kind", "outcome")
+    search_fields = ("entry__uuid", "entry__volume_id", "hash")
+    list_select_related = ("entry",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [f.name for f in AuditEvent._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

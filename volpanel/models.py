@@ -1,11 +1,16 @@
-"""AuditEntry: one row per action attempt, written before the cloud is called and moved forward to its outcome."""
+"""AuditEntry: one row per action attempt, written before the cloud is called and moved forward to its outcome;
+AuditEvent: the hash chain of every write to those rows (tamper evidence, checked by `manage.py verify_audit`)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 
@@ -36,6 +41,13 @@ ALLOWED_MOVES: dict[str, frozenset[str]] = {
     Outcome.PENDING: frozenset({Outcome.ACCEPTED, Outcome.REJECTED, Outcome.ERROR, Outcome.UNKNOWN}),
     Outcome.ACCEPTED: frozenset({Outcome.SUCCEEDED, Outcome.FAILED, Outcome.UNKNOWN}),
 }
+
+
+# What `advance` may record after the attempt; everything else on a row is fixed when it is written.
+CHANGEABLE_FIELDS = frozenset({
+    "answered_at", "settled_at", "http_status", "request_id", "fault_name", "detail", "status_after",
+    "microversion", "image_id", "attachment_id", "server_id",
+})
 
 
 class AppendOnlyError(Exception):
@@ -108,7 +120,11 @@ class AuditEntry(models.Model):
         # New rows only: later changes go through `advance`, which moves the outcome forward and nothing else.
         if self.pk is not None and not kwargs.pop("_advance", False):
             raise AppendOnlyError("Audit rows are append-only; use AuditEntry.advance().")
-        super().save(*args, **kwargs)
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            # Chain what the database holds, not what we handed it (an IPv6 address comes back normalized).
+            stored = AuditEntry.objects.get(pk=self.pk)
+            AuditEvent.append(self, EventKind.REQUESTED, stored.outcome, row_facts(stored))
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("Audit rows are never deleted.")
@@ -120,16 +136,126 @@ class AuditEntry(models.Model):
         allowed = ALLOWED_MOVES.get(self.outcome, frozenset())
         if outcome not in allowed:
             return False
-        changeable = {
-            "answered_at", "settled_at", "http_status", "request_id", "fault_name", "detail", "status_after",
-            "microversion", "image_id", "attachment_id", "server_id",
-        }
-        unknown = set(facts) - changeable
+        unknown = set(facts) - CHANGEABLE_FIELDS
         if unknown:
             raise AppendOnlyError(f"Not changeable after the attempt: {sorted(unknown)}")
-        moved = AuditEntry.objects.filter(pk=self.pk, outcome=self.outcome).update(outcome=outcome, **facts)
+        with transaction.atomic():
+            # The chain head is locked before the conditional UPDATE, so racing resolvers queue here and the
+            # loser's UPDATE matches nothing: one move, one event.
+            head = AuditChainHead.locked()
+            moved = AuditEntry.objects.filter(pk=self.pk, outcome=self.outcome).update(outcome=outcome, **facts)
+            if moved:
+                stored = AuditEntry.objects.filter(pk=self.pk).values(*facts).get()
+                kind = EventKind.SETTLED if outcome in FINAL_OUTCOMES else EventKind.ANSWERED
+                AuditEvent.append(self, kind, outcome, {k: jsonable(v) for k, v in stored.items()}, head=head)
         if moved:
             self.outcome = outcome
             for key, value in facts.items():
                 setattr(self, key, value)
         return bool(moved)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(dt_timezone.utc).isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=jsonable)
+
+
+def row_facts(entry: AuditEntry) -> dict[str, Any]:
+    """Everything a row holds except its id and outcome (the outcome is the event's own field)."""
+    return {f.name: jsonable(getattr(entry, f.attname)) for f in AuditEntry._meta.concrete_fields
+            if f.name not in ("id", "outcome")}
+
+
+GENESIS_HASH = "0" * 64
+
+
+class EventKind(models.TextChoices):
+    REQUESTED = "requested", "Requested"  # the row was written (its whole content is in the facts)
+    ANSWERED = "answered", "Answered"  # the cloud took the action (accepted)
+    SETTLED = "settled", "Settled"  # a final outcome was recorded
+
+
+class AuditChainHead(models.Model):
+    """The one row every writer locks to append to the chain: it serializes appends on PostgreSQL
+    (SELECT ... FOR UPDATE) and SQLite (BEGIN IMMEDIATE), and remembers the tail so a deleted last event shows."""
+
+    last_event_id = models.BigIntegerField(null=True)
+    last_hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    events = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "audit chain head"
+
+    @classmethod
+    def locked(cls) -> "AuditChainHead":
+        """The head, locked until the caller's transaction ends. Call inside transaction.atomic()."""
+        cls.objects.get_or_create(pk=1)
+        return cls.objects.select_for_update().get(pk=1)
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def delete(self) -> Any:
+        raise AppendOnlyError("Audit events are never deleted.")
+
+    def update(self, **kwargs: Any) -> int:
+        raise AppendOnlyError("Audit events are never changed.")
+
+
+class AuditEvent(models.Model):
+    """One write to an AuditEntry, linked to the previous event of the whole trail by its hash."""
+
+    entry = models.ForeignKey(AuditEntry, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    # Canonical JSON text, not a JSONField: the hash covers these exact bytes (jsonb would reorder keys).
+    facts = models.TextField()
+    created_at = models.DateTimeField(editable=False)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ("id",)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.outcome} ({self.hash[:12]})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise AppendOnlyError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise AppendOnlyError("Audit events are never deleted.")
+
+    @staticmethod
+    def compute_hash(prev_hash: str, entry_uuid: str, kind: str, outcome: str, facts: str, created_at: str) -> str:
+        body = canonical_json({"entry": entry_uuid, "kind": kind, "outcome": outcome,
+                               "facts": json.loads(facts), "created_at": created_at})
+        return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+    def expected_hash(self, entry_uuid: Any) -> str:
+        return self.compute_hash(self.prev_hash, str(entry_uuid), self.kind, self.outcome, self.facts,
+                                 jsonable(self.created_at))
+
+    @classmethod
+    def append(cls, entry: AuditEntry, kind: str, outcome: str, facts: dict[str, Any],
+               head: AuditChainHead | None = None) -> "AuditEvent":
+        """Chain one event; must run in the transaction that changed the row."""
+        head = head or AuditChainHead.locked()
+        # Whole microseconds in UTC: what every backend stores and gives back unchanged.
+        event = cls(entry=entry, kind=kind, outcome=outcome, facts=canonical_json(facts),
+                    created_at=timezone.now().astimezone(dt_timezone.utc), prev_hash=head.last_hash)
+        event.hash = event.expected_hash(entry.uuid)
+        event.save()
+        head.last_event_id, head.last_hash, head.events = event.pk, event.hash, head.events + 1
+        head.save(update_fields=["last_event_id", "last_hash", "events"])
+        return event

@@ -1,0 +1,141 @@
+"""The audit hash chain: every write to an audit row is a chained event, and verify_audit catches tampering."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import ManagementUtility, call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from tests.conftest import Demo
+from tests.test_services import run, settle
+from volpanel import services
+from volpanel.models import AppendOnlyError, AuditChainHead, AuditEntry, AuditEvent, EventKind, Outcome
+
+
+def make(**overrides: Any) -> AuditEntry:
+    values: dict[str, Any] = {"actor_id": "u1", "actor_name": "alice", "project_id": "p1", "volume_id": "v1",
+                              "action": "os-extend", "parameters": {"new_size": 2}, "source_ip": "::ffff:10.0.0.1"}
+    entry = AuditEntry(**{**values, **overrides})
+    entry.save()
+    return entry
+
+
+def verify() -> str:
+    out = StringIO()
+    call_command("verify_audit", stdout=out)
+    return out.getvalue().strip()
+
+
+def broken() -> str:
+    with pytest.raises(CommandError) as caught:
+        verify()
+    assert caught.value.returncode == 1
+    return str(caught.value)
+
+
+def sql(statement: str, *params: Any) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_chains_a_real_action_and_verifies_it(demo: Demo, alice: Any) -> None:
+    row = settle(run(demo, alice, "data-01", services.volume_extend, new_size=12))
+    refused = run(demo, alice, "data-01", services.volume_extend, new_size=10_000)
+    assert row.outcome == Outcome.SUCCEEDED and AuditEntry.objects.get(pk=refused.pk).outcome == Outcome.REJECTED
+    assert [(e.kind, e.outcome) for e in row.events.all()] == [
+        (EventKind.REQUESTED, Outcome.PENDING), (EventKind.ANSWERED, Outcome.ACCEPTED),
+        (EventKind.SETTLED, Outcome.SUCCEEDED)]
+    events = list(AuditEvent.objects.order_by("id"))
+    assert len(events) == 5 and all(b.prev_hash == a.hash for a, b in zip(events, events[1:]))
+    assert AuditChainHead.objects.get().last_hash == events[-1].hash
+    assert verify() == "OK: 5 events, 2 entries"
+
+
+@pytest.mark.django_db
+def test_it_catches_rows_edited_in_the_database() -> None:
+    assert verify() == "OK: 0 events, 0 entries"
+    entry = make()
+    entry.advance(Outcome.ACCEPTED, http_status=202, request_id="req-1")
+    entry.advance(Outcome.SUCCEEDED, detail="done")
+    assert verify() == "OK: 3 events, 1 entries"
+
+    AuditEntry.objects.filter(pk=entry.pk).update(volume_id="v2")
+    message = broken()
+    assert f"entry {entry.uuid}" in message and "volume_id is 'v2' in the row but 'v1' in its events" in message
+    AuditEntry.objects.filter(pk=entry.pk).update(volume_id="v1")
+    assert verify().startswith("OK")
+
+    sql("UPDATE volpanel_auditentry SET parameters = %s WHERE id = %s", '{"new_size": 2000}', entry.pk)
+    assert "parameters is {'new_size': 2000} in the row" in broken()
+    sql("UPDATE volpanel_auditentry SET parameters = %s WHERE id = %s", '{"new_size": 2}', entry.pk)
+
+    sql("UPDATE volpanel_auditentry SET outcome = 'failed' WHERE id = %s", entry.pk)
+    assert "outcome is 'failed' in the row but 'succeeded' in its events" in broken()
+    sql("UPDATE volpanel_auditentry SET outcome = 'succeeded' WHERE id = %s", entry.pk)
+    assert verify().startswith("OK")
+
+    # Rewriting the event too breaks its hash.
+    settled = entry.events.get(kind=EventKind.SETTLED)
+    sql("UPDATE volpanel_auditevent SET outcome = 'failed' WHERE id = %s", settled.pk)
+    assert f"event {settled.pk}" in broken() and "does not match its hash" in broken()
+
+
+@pytest.mark.django_db
+def test_it_catches_deleted_events_and_rows_written_outside_volpanel() -> None:
+    first, second = make(), make(volume_id="v2")
+    second.advance(Outcome.ACCEPTED)
+    middle, last = first.events.get(), second.events.get(kind=EventKind.ANSWERED)
+    sql("DELETE FROM volpanel_auditevent WHERE id = %s", last.pk)
+    assert "the last events were removed" in broken()
+    sql("UPDATE volpanel_auditentry SET outcome = 'pending' WHERE id = %s", second.pk)
+    sql("UPDATE volpanel_auditchainhead SET last_event_id = %s, last_hash = %s, events = 2",
+        second.events.get().pk, second.events.get().hash)
+    assert verify() == "OK: 2 events, 2 entries"  # a consistent rollback of the tail needs the head rewritten
+
+    sql("DELETE FROM volpanel_auditevent WHERE id = %s", middle.pk)
+    message = broken()
+    assert f"event {second.events.get().pk}" in message and "an event was removed or altered" in message
+
+
+@pytest.mark.django_db
+def test_it_finds_a_row_without_events() -> None:
+    make()
+    sql("INSERT INTO volpanel_auditentry (uuid, requested_at, actor_id, actor_name, actor_domain, project_id, "
+        "project_name, is_admin, user_agent, cloud, volume_id, volume_name, action, parameters, microversion, "
+        "server_id, attachment_id, snapshot_id, image_id, outcome, request_id, fault_name, detail, status_before, "
+        "status_after) VALUES ('0123456789abcdef0123456789abcdef', '2026-01-01 00:00:00', 'u9', 'mallory', '', "
+        "'p1', '', 0, '', '', 'v9', '', 'os-extend', '{}', '', '', '', '', '', 'succeeded', '', '', '', '', '')")
+    message = broken()
+    assert "has no 'requested' event" in message and "01234567-89ab-cdef-0123-456789abcdef" in message
+
+
+@pytest.mark.django_db
+def test_it_keeps_events_append_only() -> None:
+    event = make().events.get()
+    assert (event.outcome, event.prev_hash) == (Outcome.PENDING, "0" * 64)
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        event.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.all().delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.update(outcome="failed")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_exits_with_status_1_and_names_the_broken_link(capsys: Any) -> None:
+    entry = make()
+    ManagementUtility(["manage.py", "verify_audit"]).execute()
+    assert capsys.readouterr().out.strip() == "OK: 1 events, 1 entries"
+    sql("UPDATE volpanel_auditentry SET volume_id = 'elsewhere' WHERE id = %s", entry.pk)
+    with pytest.raises(SystemExit) as exited:
+        ManagementUtility(["manage.py", "verify_audit"]).execute()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert f"BROKEN at event {entry.events.get().pk} (entry {entry.uuid}): volume_id is 'elsewhere'" in err
