@@ -105,6 +105,13 @@ VOLPANEL_SNAPSHOT_UPLOAD = envbool("VOLPANEL_SNAPSHOT_UPLOAD", DEMO_MODE)
 VOLPANEL_POLL_INTERVAL = envfloat("VOLPANEL_POLL_INTERVAL", 1.0, minimum=0.05)
 VOLPANEL_SETTLE_TIMEOUT = envfloat("VOLPANEL_SETTLE_TIMEOUT", 900.0, minimum=1.0)
 
+# The credential `manage.py reconcile_audit` settles left-over accepted rows with: a user with the admin role
+# (Cinder shows an admin every project's volumes). Unset outside demo mode: such rows then end as unknown.
+VOLPANEL_SERVICE_USER = envstr("VOLPANEL_SERVICE_USER", "admin" if DEMO_MODE else "")
+VOLPANEL_SERVICE_PASSWORD = envstr("VOLPANEL_SERVICE_PASSWORD", "demo" if DEMO_MODE else "")
+VOLPANEL_SERVICE_PROJECT = envstr("VOLPANEL_SERVICE_PROJECT", "admin" if DEMO_MODE else "")
+VOLPANEL_SERVICE_DOMAIN = envstr("VOLPANEL_SERVICE_DOMAIN", "Default")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
