@@ -20,12 +20,21 @@
     indicator(evt, "The volume has settled.", "is-settled");
   });
 
-  // Request ids: a click copies them, for a support ticket.
-  document.addEventListener("click", function (evt) {
-    var code = evt.target.closest && evt.target.closest("code.copyable");
-    if (!code || !navigator.clipboard) return;
+  // Request ids: a click, or Enter/Space from the keyboard, copies them, for a support ticket.
+  function copy(code) {
+    if (!navigator.clipboard) return;
     navigator.clipboard.writeText(code.textContent.trim()).then(function () {
       code.setAttribute("data-copied", "copied");
     });
+  }
+  document.addEventListener("click", function (evt) {
+    var code = evt.target.closest && evt.target.closest("code.copyable");
+    if (code) copy(code);
+  });
+  document.addEventListener("keydown", function (evt) {
+    var code = evt.target.closest && evt.target.closest("code.copyable");
+    if (!code || (evt.key !== "Enter" && evt.key !== " ")) return;
+    evt.preventDefault();
+    copy(code);
   });
 })();

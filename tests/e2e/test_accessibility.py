@@ -84,6 +84,13 @@ def test_it_has_no_serious_axe_violations_on_login_list_detail_and_audit(a11y_pa
     expect(page.get_by_text("The new size must be larger than the current 20 GiB.")).to_be_visible()
     assert_accessible(page, "a volume with a validation error in the Extend panel")
 
+    extend.get_by_label("New size (GiB)").fill("21")
+    extend.get_by_role("button", name="Extend").click()
+    expect(page.get_by_text("Extend accepted by the cloud")).to_be_visible()
+    assert_accessible(page, "a volume mid-action, its status streaming")
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute(
+        "data-outcome", "succeeded", timeout=20_000)
+
     page.get_by_role("button", name="Log out").click()
     log_in(page, user="admin", project="admin")
     page.goto("/audit/")
@@ -96,6 +103,9 @@ def test_it_extends_a_volume_from_the_keyboard_and_streams_the_status_into_a_liv
     demo.config(delay=2.0)
     log_in(page)
     page.get_by_role("link", name="data-01", exact=True).click()
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    expect(page.get_by_role("link", name="Skip to content")).to_be_in_viewport()
     summary = page.locator("details[data-action=extend] summary")
     for _ in range(40):
         page.keyboard.press("Tab")
@@ -111,6 +121,12 @@ def test_it_extends_a_volume_from_the_keyboard_and_streams_the_status_into_a_liv
     page.keyboard.type("14")
     page.keyboard.press("Enter")
     expect(page.get_by_text("Extend accepted by the cloud")).to_be_visible()
+    request_id = page.locator("code.copyable")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    request_id.focus()
+    page.keyboard.press("Enter")
+    expect(request_id).to_have_attribute("data-copied", "copied")
+    assert page.evaluate("() => navigator.clipboard.readText()") == request_id.inner_text().strip()
 
     # Screen readers announce changes inside a live region that stays in the page; the stream must swap the
     # region's content, never the region itself.
