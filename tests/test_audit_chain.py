@@ -139,3 +139,15 @@ def test_it_exits_with_status_1_and_names_the_broken_link(capsys: Any) -> None:
     assert exited.value.code == 1
     err = capsys.readouterr().err
     assert f"BROKEN at event {entry.events.get().pk} (entry {entry.uuid}): volume_id is 'elsewhere'" in err
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_finds_events_whose_row_is_gone() -> None:
+    first, second = make(), make(volume_id="v2")
+    event = first.events.get()
+    with connection.constraint_checks_disabled():
+        sql("DELETE FROM volpanel_auditentry WHERE id = %s", first.pk)
+    message = broken()
+    assert f"BROKEN at event {event.pk} (entry -): its audit row (id {first.pk}) is gone" in message
+    sql("DELETE FROM volpanel_auditevent WHERE id = %s", event.pk)  # leave the database consistent for flush
+    assert second.events.exists()

@@ -38,8 +38,18 @@ class Command(BaseCommand):
     def _walk_chain(self, head: AuditChainHead | None, limit: int) -> int:
         prev, count, last_id = GENESIS_HASH, 0, None
         events = (AuditEvent.objects.filter(id__lte=limit).order_by("id")
-                  .values_list("id", "entry__uuid", "kind", "outcome", "facts", "created_at", "prev_hash", "hash"))
-        for event_id, entry_uuid, kind, outcome, facts, created_at, prev_hash, stored in events.iterator(CHUNK):
+                  .values_list("id", "entry_id", "kind", "outcome", "facts", "created_at", "prev_hash", "hash"))
+        # The entry's uuid is hashed, not its id: look it up per event (a join would hide events whose row is gone).
+        uuids: dict[int, str] = {}
+        for event_id, entry_id, kind, outcome, facts, created_at, prev_hash, stored in events.iterator(CHUNK):
+            if entry_id not in uuids:
+                if len(uuids) > CHUNK:
+                    uuids.clear()
+                found = AuditEntry.objects.filter(pk=entry_id).values_list("uuid", flat=True).first()
+                if found is None:
+                    raise Broken(event_id, "-", f"its audit row (id {entry_id}) is gone")
+                uuids[entry_id] = str(found)
+            entry_uuid = uuids[entry_id]
             if prev_hash != prev:
                 raise Broken(event_id, entry_uuid, f"prev_hash {prev_hash[:12]}… does not follow the previous "
                                                    f"event's hash {prev[:12]}… (an event was removed or altered)")
@@ -67,6 +77,8 @@ class Command(BaseCommand):
         current = next(grouped, None)
         count = 0
         for entry in AuditEntry.objects.order_by("id").iterator(CHUNK):
+            if current is not None and current[0] < entry.pk:
+                self._orphans(current)
             history: list[Any] = []
             if current is not None and current[0] == entry.pk:
                 history = list(current[1])
@@ -75,7 +87,14 @@ class Command(BaseCommand):
             if problem and not AuditEvent.objects.filter(entry_id=entry.pk, id__gt=limit).exists():
                 raise Broken(history[-1][1] if history else "-", entry.uuid, problem)
             count += 1
+        if current is not None:
+            self._orphans(current)
         return count
+
+    @staticmethod
+    def _orphans(group: tuple[int, Iterator[Any]]) -> None:
+        first = next(group[1])
+        raise Broken(first[1], "-", f"events of audit row id {group[0]}, which is gone")
 
     @staticmethod
     def _replay(entry: AuditEntry, history: list[Any]) -> str:
