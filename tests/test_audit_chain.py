@@ -82,7 +82,8 @@ def test_it_catches_rows_edited_in_the_database() -> None:
     # Rewriting the event too breaks its hash.
     settled = entry.events.get(kind=EventKind.SETTLED)
     sql("UPDATE volpanel_auditevent SET outcome = 'failed' WHERE id = %s", settled.pk)
-    assert f"event {settled.pk}" in broken() and "does not match its hash" in broken()
+    message = broken()
+    assert f"event {settled.pk}" in message and "does not match its hash" in message
 
 
 @pytest.mark.django_db
