@@ -213,3 +213,29 @@ def test_it_sends_an_expired_session_to_login_and_keeps_the_form_input(demo: Dem
     assert 'value="17"' in body and '<details class="action" data-action="extend" open>' in body
     assert "Traceback" not in body
     assert demo.volume("data-01")["size"] == 10 and not AuditEntry.objects.exists()
+
+
+def test_it_sends_a_form_posted_twice_to_the_cloud_once(demo: Demo, alice_client: Client, bob: Any) -> None:
+    import re as regex
+
+    vid = demo.volume("data-01")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    key = regex.search(r'id="id_extend_idempotency_key"[^>]*value="([0-9a-f]{32})"|'
+                       r'value="([0-9a-f]{32})"[^>]*id="id_extend_idempotency_key"', page)
+    assert key, "the extend form carries its idempotency key"
+    form = {"new_size": "11", "idempotency_key": key.group(1) or key.group(2)}
+    before = action_posts(demo)
+    first = alice_client.post(f"/volumes/{vid}/extend/", form, **HTMX).content.decode()
+    again = alice_client.post(f"/volumes/{vid}/extend/", form, **HTMX).content.decode()
+    assert "accepted by the cloud" in first
+    assert "was already submitted from this form" in again and "it was not sent again" in again
+    assert action_posts(demo) == before + 1 and AuditEntry.objects.count() == 1
+    assert alice_client.post(f"/volumes/{vid}/extend/", {**form, "idempotency_key": "not-hex"},
+                             **HTMX).content.decode().count("This form is damaged") == 1
+    # Another person replaying alice's key learns nothing of her attempt and sends nothing.
+    other = Client()
+    web_login(other, "carol", "demo")
+    stolen = other.post(f"/volumes/{vid}/extend/", form, **HTMX).content.decode()
+    assert "already used by someone else" in stolen and "was already submitted" not in stolen
+    assert action_posts(demo) == before + 1 and AuditEntry.objects.count() == 1
+    assert watchers.wait_idle(20)

@@ -23,6 +23,9 @@ class VolumeActionForm(forms.Form):
     """Base: knows the page it was rendered on, so it can check the volume's current state."""
 
     action_name = ""
+    # Minted per rendered form (views.volume_context): the same form posted twice is one action.
+    idempotency_key = forms.RegexField(regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput,
+                                       error_messages={"invalid": "This form is damaged; reload the page."})
 
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         self.page = page

@@ -101,6 +101,9 @@ class AuditEntry(models.Model):
     detail = models.TextField(blank=True, help_text="The cloud's message, or why the outcome is what it is")
     status_before = models.CharField(max_length=32, blank=True)
     status_after = models.CharField(max_length=32, blank=True)
+    # One per rendered action form: a double click or a second tab posting the same form finds this row
+    # instead of calling the cloud again (the database's unique constraint decides between racing posts).
+    idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
     objects = AuditEntryQuerySet.as_manager()
 

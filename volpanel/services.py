@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from django.conf import settings
+from django.db import IntegrityError
 from django.utils import timezone
 
 from volpanel import rules
@@ -45,6 +46,7 @@ class Actor:
     credentials: Credentials
     source_ip: str | None
     user_agent: str
+    idempotency_key: str = ""
 
 
 # --- reads ----------------------------------------------------------------------------------------------
@@ -155,16 +157,23 @@ def _attempt(
     send: Callable[[], Sent], server_id: str = "", attachment_id: str = "", snapshot_id: str = "",
 ) -> AuditEntry:
     creds = actor.credentials
+    earlier = earlier_attempt(actor)
+    if earlier is not None:
+        return earlier
     entry = AuditEntry(
         actor_id=creds.user_id, actor_name=creds.user_name, actor_domain=creds.user_domain,
         project_id=creds.project_id, project_name=creds.project_name, is_admin=creds.is_admin,
         source_ip=actor.source_ip, user_agent=actor.user_agent[:512], cloud=cloud.config.auth_url,
         volume_id=volume.id, volume_name=volume.name, action=action, parameters=parameters,
         server_id=server_id, attachment_id=attachment_id, snapshot_id=snapshot_id,
-        status_before=volume.status,
+        status_before=volume.status, idempotency_key=actor.idempotency_key or None,
     )
     # Written and committed before the cloud hears of it: no action without its row.
-    entry.save()
+    try:
+        entry.save()
+    except IntegrityError:
+        # A twin post of the same form won the race to the unique key: it alone calls the cloud.
+        return _duplicate_of(AuditEntry.objects.get(idempotency_key=actor.idempotency_key), actor)
     try:
         sent = send()
     except CloudError as exc:
@@ -190,6 +199,26 @@ def _attempt(
 
     watchers.follow(cloud, entry)
     return entry
+
+
+def earlier_attempt(actor: Actor) -> AuditEntry | None:
+    """The attempt already made from the same rendered form, marked `duplicate`, or None."""
+    if not actor.idempotency_key:
+        return None
+    earlier = AuditEntry.objects.filter(idempotency_key=actor.idempotency_key).first()
+    return _duplicate_of(earlier, actor) if earlier is not None else None
+
+
+def _duplicate_of(earlier: AuditEntry, actor: Actor) -> AuditEntry:
+    if earlier.project_id != actor.credentials.project_id or earlier.actor_id != actor.credentials.user_id:
+        # A key is one person's form: anyone else presenting it gets nothing of the other row.
+        raise DuplicateKeyError("This form was already used by someone else; reload the page.")
+    earlier.duplicate = True  # type: ignore[attr-defined]
+    return earlier
+
+
+class DuplicateKeyError(Exception):
+    pass
 
 
 def volume_extend(*, cloud: Cloud, actor: Actor, volume: Volume, new_size: int) -> AuditEntry:

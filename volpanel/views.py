@@ -6,7 +6,7 @@ import functools
 import logging
 from typing import Any, Callable
 from urllib.parse import urlencode
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -70,13 +70,14 @@ def _resumable(request: HttpRequest, kwargs: dict[str, Any]) -> dict[str, Any] |
             "next": reverse("volume_detail", args=[volume_id])}
 
 
-def _actor(request: HttpRequest) -> services.Actor:
+def _actor(request: HttpRequest, idempotency_key: str = "") -> services.Actor:
     creds = auth.credentials(request)
     assert creds is not None
     return services.Actor(
         credentials=creds,
         source_ip=request.META.get("REMOTE_ADDR") or None,
         user_agent=request.headers.get("User-Agent", ""),
+        idempotency_key=idempotency_key,
     )
 
 
@@ -182,11 +183,11 @@ def volume_context(request: HttpRequest, page: services.VolumePage, *, bound: Vo
         if bound is not None and bound.action_name == name:
             forms[name] = bound
         elif availability[name].enabled:
-            initial = {}
+            initial = {"idempotency_key": uuid4().hex}
             if name == "revert" and page.latest_snapshot:
-                initial = {"snapshot_id": page.latest_snapshot.id}
+                initial["snapshot_id"] = page.latest_snapshot.id
             if name == "extend":
-                initial = {"new_size": page.volume.size + 1}
+                initial["new_size"] = page.volume.size + 1
             forms[name] = form_class(page=page, initial=initial, auto_id=f"id_{name}_%s")
     history = services.history(creds.project_id, page.volume.id)
     watching = page.volume.is_transitional or any(not e.is_final for e in history)
@@ -269,6 +270,9 @@ def _run(form: VolumeActionForm, cloud: Any, actor: services.Actor) -> AuditEntr
 def describe(entry: AuditEntry) -> tuple[str, str]:
     """The flash level and sentence for an attempt's first answer."""
     label = dict(Action.choices)[entry.action]
+    if getattr(entry, "duplicate", False):
+        return "info", (f"{label} was already submitted from this form (request {entry.request_id or 'pending'}); "
+                        f"it was not sent again. Its outcome so far: {entry.get_outcome_display().lower()}.")
     # A fast cloud can settle the action before this page is rendered: the watcher may already have moved it on.
     if entry.outcome == Outcome.ACCEPTED:
         return "success", f"{label} accepted by the cloud. The status below follows the volume live."
@@ -292,19 +296,42 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
     page = services.load_volume_page(cloud, str(volume_id))
     form = form_class(request.POST, page=page, auto_id=f"id_{action}_%s")
     detail_url = reverse("volume_detail", args=[volume_id])
-    if not form.is_valid():
+    # The same form posted again (double click, second tab, replay): answer with the first attempt's result,
+    # before the volume's new state could make the form look invalid.
+    key = request.POST.get("idempotency_key", "")
+    if form.fields["idempotency_key"].regex.match(key):  # type: ignore[attr-defined]
+        try:
+            earlier = services.earlier_attempt(_actor(request, key))
+        except services.DuplicateKeyError as exc:
+            earlier = None
+            form.is_valid()
+            form.add_error(None, str(exc))
+        if earlier is not None:
+            return _answer(request, cloud, page, earlier, detail_url)
+    if form.errors or not form.is_valid():
         if request.htmx:
             # 200 so htmx swaps the form back in with its messages next to the fields.
             return render(request, "volpanel/volume.html#live", volume_context(request, page, bound=form))
         return render(request, "volpanel/volume.html", volume_context(request, page, bound=form), status=400)
-    entry = _run(form, cloud, _actor(request))
+    try:
+        entry = _run(form, cloud, _actor(request, form.cleaned_data.get("idempotency_key") or ""))
+    except services.DuplicateKeyError as exc:
+        form.add_error(None, str(exc))
+        return render(request, "volpanel/volume.html#live" if request.htmx else "volpanel/volume.html",
+                      volume_context(request, page, bound=form), status=200 if request.htmx else 400)
+    return _answer(request, cloud, page, entry, detail_url)
+
+
+def _answer(request: HtmxHttpRequest, cloud: Any, page: services.VolumePage, entry: AuditEntry,
+            detail_url: str) -> HttpResponse:
+    """After an attempt: redirect a plain POST with a flash message; give htmx the live partial."""
     level, text = describe(entry)
     if not request.htmx:
         request_id = f" Request id {entry.request_id}." if entry.request_id else ""
         getattr(messages, level)(request, text + request_id)
         return HttpResponseRedirect(detail_url)
     if entry.answered_at and entry.http_status and entry.http_status < 300:
-        page = services.load_volume_page(cloud, str(volume_id))
+        page = services.load_volume_page(cloud, page.volume.id)
     return render(request, "volpanel/volume.html#live", volume_context(request, page, entry=entry))
 
 
