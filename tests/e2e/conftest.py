@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,16 +86,25 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Any, demo: Any, live_volpanel: LiveServer) -> Iterator[Any]:
-    context = browser.new_context(base_url=live_volpanel.url)
+@contextmanager
+def open_page(browser: Any, base_url: str, **context_options: Any) -> Iterator[tuple[Any, list[str]]]:
+    """A page in a fresh browser context, with the script errors and console errors it produced."""
+    context = browser.new_context(base_url=base_url, **context_options)
     page = context.new_page()
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    yield page
-    context.close()
+    try:
+        yield page, errors
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser: Any, demo: Any, live_volpanel: LiveServer) -> Iterator[Any]:
+    with open_page(browser, live_volpanel.url) as (page, errors):
+        yield page
     assert not errors, errors
 
 

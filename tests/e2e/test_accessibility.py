@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import LiveServer, log_in
+from tests.e2e.conftest import LiveServer, log_in, open_page
 
 pytestmark = pytest.mark.browser
 
@@ -22,14 +22,8 @@ def a11y_page(browser: Any, demo: Any, live_volpanel: LiveServer) -> Iterator[An
     # add_script_tag inserts axe as an inline <script>, which the pages' CSP (script-src 'self') rightly refuses.
     # Only these tests bypass the CSP, to inject the checker; the CSP itself is tested in tests/test_security.py
     # and by the other browser tests, which fail on any console error.
-    context = browser.new_context(base_url=live_volpanel.url, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-    yield page
-    context.close()
+    with open_page(browser, live_volpanel.url, bypass_csp=True) as (page, errors):
+        yield page
     # The wrong password below answers 401 on purpose.
     assert [e for e in errors if "status of 401" not in e] == []
 
