@@ -191,7 +191,7 @@ def volume_context(request: HttpRequest, page: services.VolumePage, *, bound: Vo
             forms[name] = form_class(page=page, initial=initial, auto_id=f"id_{name}_%s")
     history = services.history(creds.project_id, page.volume.id)
     watching = page.volume.is_transitional or any(not e.is_final for e in history)
-    return {
+    context: dict[str, Any] = {
         "page": page,
         "volume": page.volume,
         "availability": availability,
@@ -205,9 +205,9 @@ def volume_context(request: HttpRequest, page: services.VolumePage, *, bound: Vo
         "action_labels": dict(Action.choices),
         "action_menu": ACTION_MENU,
         "extend_guidance": services.EXTEND_GUIDANCE,
-        "flash_level": describe(entry)[0] if entry else "",
-        "flash_text": describe(entry)[1] if entry else "",
     }
+    context["flash_level"], context["flash_text"] = describe(entry) if entry else ("", "")
+    return context
 
 
 # Each action's button label and what it will do, in the order the panel shows them.
