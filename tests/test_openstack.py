@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -105,3 +106,20 @@ def test_it_reports_an_unreachable_cloud_as_a_connection_error(demo: Demo, confi
     with pytest.raises(CloudError) as err:
         session.login(dead, "alice", "demo", "demo", "Default")
     assert err.value.kind == "connection"
+
+
+def test_it_reuses_one_session_per_token_until_logout_or_expiry(demo: Demo, config) -> None:
+    alice = login(config, "alice", "demo")
+    cloud = Cloud.connect(config, alice)
+    # Each request rebuilds the credentials from the session store: same token, same Cloud and connections.
+    assert Cloud.connect(config, session.Credentials.from_json(alice.to_json())) is cloud
+    assert Cloud.connect(config, login(config, "alice", "demo")) is not cloud
+    Cloud.forget(config, alice)
+    fresh = Cloud.connect(config, alice)
+    assert fresh is not cloud and Cloud.connect(config, alice) is fresh
+
+    demo.config(token_ttl=1)
+    short = login(config, "alice", "demo")
+    first = Cloud.connect(config, short)
+    time.sleep(1.1)
+    assert Cloud.connect(config, short) is not first  # an expired token's session is not handed out again

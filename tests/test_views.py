@@ -239,3 +239,39 @@ def test_it_sends_a_form_posted_twice_to_the_cloud_once(demo: Demo, alice_client
     assert "already used by someone else" in stolen and "was already submitted" not in stolen
     assert action_posts(demo) == before + 1 and AuditEntry.objects.count() == 1
     assert watchers.wait_idle(20)
+
+
+def cinder_calls(demo: Demo) -> dict[str, int]:
+    """The Cinder requests the demo cloud served since its counters were last cleared."""
+    return {key.replace("/volume/v3/{project_id}", ""): n for key, n in demo.requests_served().items()
+            if key.split(" ", 1)[1].startswith("/volume/")}
+
+
+def test_it_makes_three_cinder_calls_per_detail_view_and_one_volume_get_per_action_answer(
+        demo: Demo, alice_client: Client) -> None:
+    import requests
+
+    def clear() -> None:
+        requests.delete(f"{demo.base}/_demo/requests", timeout=5).raise_for_status()
+
+    vid = demo.volume("data-01")["id"]
+    assert alice_client.get(f"/volumes/{vid}/").status_code == 200  # first view: types and messages memoized
+    clear()
+    for _ in range(3):
+        assert "GiB of quota left" in alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 3, "GET /snapshots/detail": 3, "GET /limits": 3}
+    assert demo.requests_served()["GET /compute/v2.1/servers/detail"] == 3
+    clear()
+    assert alice_client.get("/volumes/").status_code == 200
+    assert cinder_calls(demo) == {"GET /volumes/detail": 1}
+
+    form = {"new_size": "11", "idempotency_key": "a" * 32}
+    assert "accepted by the cloud" in alice_client.post(f"/volumes/{vid}/extend/", form, **HTMX).content.decode()
+    assert watchers.wait_idle(20)
+    clear()
+    # The same form again: the page is loaded for the form, then the answer fetches the volume once more. The
+    # volume changed a moment ago, so its user messages are asked for again (MESSAGES_GRACE); nothing else is.
+    again = alice_client.post(f"/volumes/{vid}/extend/", form, **HTMX).content.decode()
+    assert "already submitted" in again and 'data-testid="volume-size">11 GiB' in again
+    assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 2, "GET /snapshots/detail": 1, "GET /limits": 1,
+                                  "GET /messages": 1}

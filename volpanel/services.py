@@ -7,8 +7,12 @@ the final outcome once the volume settles."""
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any, Callable
 
 from django.conf import settings
@@ -38,7 +42,13 @@ def cloud_config() -> CloudConfig:
 
 
 def connect(credentials: Credentials) -> Cloud:
+    """The user's Cloud, shared by every request with the same token in this process."""
     return Cloud.connect(cloud_config(), credentials)
+
+
+def disconnect(credentials: Credentials) -> None:
+    """Drop the user's session from this process (logout, or a token the cloud refused)."""
+    Cloud.forget(cloud_config(), credentials)
 
 
 @dataclass(frozen=True)
@@ -111,18 +121,131 @@ def _optional(fn: Callable[[], Any], default: Any) -> Any:
         return default
 
 
+class _Recent:
+    """A small per-process memo of cloud answers, each kept for at most `ttl` seconds."""
+
+    def __init__(self, ttl: float, size: int = 2000) -> None:
+        self.ttl, self.size = ttl, size
+        self._items: dict[Any, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            found = self._items.get(key)
+        if found is None or time.monotonic() - found[0] > self.ttl:
+            return None
+        return found[1]
+
+    def put(self, key: Any, value: Any) -> None:
+        with self._lock:
+            if len(self._items) >= self.size:
+                # Oldest first (dicts keep insertion order): a full memo sheds a tenth, not everything.
+                for old in list(self._items)[: self.size // 10]:
+                    del self._items[old]
+            self._items.pop(key, None)
+            self._items[key] = (time.monotonic(), value)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+# Volume types, per cloud and project (private types are granted per project). Types are created and removed
+# by cloud admins, rarely: a new type shows within a minute, and a type removed in that minute is refused by
+# Cinder itself when someone picks it (the retype is then audited as rejected, with Cinder's message).
+TYPES_TTL = 60.0
+_types = _Recent(TYPES_TTL)
+# A volume's user messages, per (cloud, project, volume, updated_at). Cinder writes such a message when an
+# operation on the volume fails, and that operation has moved the volume's status (so its updated_at) too: an
+# unchanged updated_at means no new message. Two guards: an answer is kept only when fetched well after that
+# updated_at (Cinder may save the status a moment before the message), and for at most a minute (messages
+# also expire, and a clock off by more than the grace only costs an older list for that minute).
+MESSAGES_TTL = 60.0
+MESSAGES_GRACE = 10.0
+_messages = _Recent(MESSAGES_TTL)
+
+
+def _scope(cloud: Cloud) -> tuple[str, str]:
+    return cloud.config.auth_url, cloud.credentials.project_id
+
+
+def volume_types(cloud: Cloud) -> list[VolumeType]:
+    key = _scope(cloud)
+    types = _types.get(key)
+    if types is None:
+        types = cloud.cinder.list_types()
+        _types.put(key, types)
+    return types
+
+
+def _settled_for(updated_at: str | None) -> float:
+    """Seconds since the volume last changed, by the cloud's clock; 0 when unknown."""
+    if not updated_at:
+        return 0.0
+    try:
+        changed = datetime.fromisoformat(updated_at.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if changed.tzinfo is None:
+        changed = changed.replace(tzinfo=dt_timezone.utc)
+    return (timezone.now() - changed).total_seconds()
+
+
+def _messages_key(cloud: Cloud, volume: Volume) -> tuple[str, str, str, str | None]:
+    return (*_scope(cloud), volume.id, volume.updated_at)
+
+
+# Volumes whose messages this process asked for lately: for those the volume GET comes first and tells whether
+# the memo still holds; for the others the messages are fetched alongside the volume.
+_seen = _Recent(MESSAGES_TTL)
+
+
+def user_messages(cloud: Cloud, volume: Volume, fetched: Future[Any] | None = None) -> list[UserMessage]:
+    """The volume's user messages, reused while the volume has not changed (see MESSAGES_TTL). `fetched` is a
+    request already under way for them."""
+    key = _messages_key(cloud, volume)
+    found = _messages.get(key)
+    if found is not None:
+        return found
+    if fetched is None:
+        fetched = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume.id), None)
+    messages = fetched.result()
+    if messages is None:
+        return []  # not kept: the next view asks again
+    _seen.put(key[:3], True)
+    # A volume never changed since its creation carries no updated_at: its age then counts from created_at.
+    if not volume.is_transitional and _settled_for(volume.updated_at or volume.created_at) >= MESSAGES_GRACE:
+        _messages.put(key, messages)
+    return messages
+
+
+def clear_memos() -> None:
+    """Forget every memoized answer (tests start from a cold process with it)."""
+    _types.clear()
+    _messages.clear()
+    _seen.clear()
+
+
 def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | None = None) -> VolumePage:
-    volume_f = _pool.submit(cloud.cinder.get_volume, volume_id)
+    """Everything the volume page shows. In steady state that is three Cinder calls made at once (the volume,
+    its snapshots, the project's limits) and Nova's server list; the version document and the volume types
+    come from short memos, and the user messages are asked for again only once the volume has changed."""
     features = cloud_features(cloud)
+    volume_f = _pool.submit(cloud.cinder.get_volume, volume_id)
     snaps_f = _pool.submit(cloud.cinder.list_snapshots, volume_id)
-    types_f = _pool.submit(cloud.cinder.list_types)
     limits_f = _pool.submit(_optional, cloud.cinder.get_limits, None)
-    messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), [])
     servers_f = _pool.submit(_optional, cloud.nova.list_servers, []) if features.has_compute else None
+    types = _types.get(_scope(cloud))
+    types_f = _pool.submit(volume_types, cloud) if types is None else None
+    messages_f = None
+    if _seen.get((*_scope(cloud), volume_id)) is None:
+        messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
     volume = volume_f.result()
     page = VolumePage(
-        volume=volume, features=features, snapshots=snaps_f.result(), types=types_f.result(),
-        limits=limits_f.result(), messages=messages_f.result(), servers=servers_f.result() if servers_f else [],
+        volume=volume, features=features, snapshots=snaps_f.result(),
+        types=types_f.result() if types_f is not None else types,
+        limits=limits_f.result(), messages=user_messages(cloud, volume, messages_f),
+        servers=servers_f.result() if servers_f else [],
     )
     if features.has_compute and volume.attachments:
         # Nova's side of an in-use extend (extend_volume) shows on the server's instance actions.
@@ -132,6 +255,12 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
         for image_id in image_ids or []:
             page.images[image_id] = _optional(lambda: cloud.glance.get_image(image_id), None)
     return page
+
+
+def refresh_volume(cloud: Cloud, page: VolumePage) -> VolumePage:
+    """The page after an action: the volume fetched again (one Cinder GET), everything else as just loaded;
+    the status stream brings the rest once the volume moves on."""
+    return replace(page, volume=cloud.cinder.get_volume(page.volume.id))
 
 
 # --- actions --------------------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ def cloud_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
         except CloudError as exc:
             if exc.kind == "auth":
                 resume = _resumable(request, kwargs)
+                creds = auth.credentials(request)
+                if creds is not None:
+                    services.disconnect(creds)
                 auth.sign_out(request)
                 messages.info(request, "Your session with the cloud has expired. Log in again to continue.")
                 if resume:
@@ -136,6 +139,7 @@ def logout_view(request: HtmxHttpRequest) -> HttpResponse:
             os_session.revoke(services.cloud_config(), creds)
         except CloudError as exc:
             log.info("token revocation at logout failed: %s", exc)
+        services.disconnect(creds)
     auth.sign_out(request)
     return redirect("login")
 
@@ -152,6 +156,7 @@ def switch_project(request: HtmxHttpRequest) -> HttpResponse:
         messages.error(request, "You are not a member of that project.")
         return redirect("volume_list")
     new = os_session.rescope(services.cloud_config(), creds, project_id)
+    services.disconnect(creds)
     auth.sign_in(request, new, known)
     messages.success(request, f"Now working in project {new.project_name}.")
     return redirect("volume_list")
@@ -331,7 +336,7 @@ def _answer(request: HtmxHttpRequest, cloud: Any, page: services.VolumePage, ent
         getattr(messages, level)(request, text + request_id)
         return HttpResponseRedirect(detail_url)
     if entry.answered_at and entry.http_status and entry.http_status < 300:
-        page = services.load_volume_page(cloud, page.volume.id)
+        page = services.refresh_volume(cloud, page)
     return render(request, "volpanel/volume.html#live", volume_context(request, page, entry=entry))
 
 

@@ -1,9 +1,13 @@
-"""One user's view of one cloud: a keystoneauth session and the service clients riding on it."""
+"""One user's view of one cloud: a keystoneauth session and the service clients riding on it, kept per token."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import cached_property
 
 from keystoneauth1 import access
@@ -12,6 +16,28 @@ from volpanel.openstack.cinder import CinderClient
 from volpanel.openstack.glance import GlanceClient
 from volpanel.openstack.nova import NovaClient
 from volpanel.openstack.session import CloudConfig, Credentials, user_session
+
+# Building a user's session parses the token and its catalog and starts cold endpoint lookups; reusing it for
+# every request that carries the same token makes that a once-per-token cost. Entries live in this process's
+# memory only (keyed by a hash of the token, never written anywhere), end with the token's expiry or the
+# user's logout, and the oldest give way beyond MAX_SESSIONS.
+MAX_SESSIONS = 1000
+_sessions: OrderedDict[tuple[CloudConfig, str], "Cloud"] = OrderedDict()
+_sessions_lock = threading.Lock()
+
+
+def _token_key(config: CloudConfig, credentials: Credentials) -> tuple[CloudConfig, str]:
+    token = json.loads(credentials.auth_state)["auth_token"]
+    return config, hashlib.sha256(token.encode()).hexdigest()
+
+
+def _expired(credentials: Credentials, now: datetime) -> bool:
+    expires = credentials.expires_at
+    if expires is None:
+        return False
+    if expires.tzinfo is None:
+        expires = expires.replace(tzinfo=timezone.utc)
+    return expires <= now
 
 
 @dataclass
@@ -24,6 +50,28 @@ class Cloud:
 
     @classmethod
     def connect(cls, config: CloudConfig, credentials: Credentials) -> "Cloud":
+        """The process's Cloud for this token: built on first use, then shared by the token's requests."""
+        key = _token_key(config, credentials)
+        now = datetime.now(timezone.utc)
+        with _sessions_lock:
+            cloud = _sessions.get(key)
+            if cloud is not None and not _expired(cloud.credentials, now):
+                _sessions.move_to_end(key)
+                return cloud
+        cloud = cls.build(config, credentials)
+        if _expired(credentials, now):
+            return cloud  # of no use to a later request: not kept
+        with _sessions_lock:
+            _sessions[key] = cloud
+            for stale in [k for k, c in _sessions.items() if _expired(c.credentials, now)]:
+                del _sessions[stale]
+            while len(_sessions) > MAX_SESSIONS:
+                _sessions.popitem(last=False)
+        return cloud
+
+    @classmethod
+    def build(cls, config: CloudConfig, credentials: Credentials) -> "Cloud":
+        """A new session and clients for this token, shared with nobody."""
         sess = user_session(config, credentials)
         return cls(
             config=config,
@@ -32,6 +80,12 @@ class Cloud:
             nova=NovaClient(sess, config),
             glance=GlanceClient(sess, config),
         )
+
+    @classmethod
+    def forget(cls, config: CloudConfig, credentials: Credentials) -> None:
+        """Drop this token's session (logout, revoked or rejected token)."""
+        with _sessions_lock:
+            _sessions.pop(_token_key(config, credentials), None)
 
     @cached_property
     def _catalog(self) -> access.service_catalog.ServiceCatalogV3:
@@ -44,3 +98,9 @@ class Cloud:
             service_type=service_type, interface=self.config.interface, region_name=self.config.region_name
         )
         return bool(found.get(service_type))
+
+
+def open_sessions() -> int:
+    """How many user sessions this process holds (benchmarks and tests read it)."""
+    with _sessions_lock:
+        return len(_sessions)
