@@ -60,6 +60,8 @@ def test_it_reads_a_named_cloud_from_clouds_yaml_and_lets_the_environment_win(tm
         ({"OS_INTERFACE": "outer"}, "OS_INTERFACE must be public, internal or admin"),
         ({"VOLPANEL_POLL_INTERVAL": "fast"}, "VOLPANEL_POLL_INTERVAL='fast' is not a number"),
         ({"OS_INSECURE": "maybe"}, "OS_INSECURE='maybe' is not a boolean"),
+        ({"VOLPANEL_LOG_FORMAT": "xml"}, "VOLPANEL_LOG_FORMAT='xml': use json or text"),
+        ({"VOLPANEL_LOG_LEVEL": "LOUD"}, "VOLPANEL_LOG_LEVEL='LOUD': use DEBUG"),
         ({"OS_CACERT": "/nonexistent/ca.pem"}, "does not exist"),
         ({"OS_CLOUD": "prod", "OS_CLIENT_CONFIG_FILE": "/nonexistent/clouds.yaml"}, "no clouds.yaml was found"),
     ],

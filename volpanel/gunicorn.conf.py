@@ -2,6 +2,8 @@
 
 import os
 
+from volpanel.logs import logging_config
+
 # Streams are long-lived and cheap under the event loop, so one worker per core is plenty; each worker runs
 # its own volume watchers (a worker polls Cinder only for the volumes its own viewers watch).
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
@@ -10,5 +12,10 @@ worker_class = "uvicorn_worker.UvicornWorker"
 timeout = 120
 graceful_timeout = 20
 keepalive = 5
-accesslog = "-"
+# volpanel's middleware writes one access line per request with its request id, user and timing; gunicorn's
+# own lines (start, worker boot and exit) use the same format. Django reads the same choice in settings.py.
+accesslog = None
+_demo = not (os.environ.get("OS_AUTH_URL") or os.environ.get("OS_CLOUD"))
+logconfig_dict = logging_config(os.environ.get("VOLPANEL_LOG_FORMAT") or ("text" if _demo else "json"),
+                                os.environ.get("VOLPANEL_LOG_LEVEL", "INFO").upper())
 control_socket_disable = True

@@ -8,6 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from volpanel.logs import logging_config
 from volpanel.openstack.clouds import CloudsYamlError, load_cloud
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -125,6 +126,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "volpanel.middleware.request_id",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -191,14 +193,15 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("VOLPANEL_LOG_LEVEL", "INFO")},
-    # keystoneauth logs request headers at DEBUG, token included: keep it quiet whatever the root level is.
-    "loggers": {"keystoneauth": {"level": "WARNING"}},
-}
+# JSON lines with the request id on every record (what log shippers parse); plain text in demo mode, where a
+# person reads the terminal. VOLPANEL_LOG_FORMAT overrides either.
+VOLPANEL_LOG_FORMAT = envstr("VOLPANEL_LOG_FORMAT", "text" if DEMO_MODE else "json").strip().lower()
+if VOLPANEL_LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"VOLPANEL_LOG_FORMAT={VOLPANEL_LOG_FORMAT!r}: use json or text.")
+VOLPANEL_LOG_LEVEL = envstr("VOLPANEL_LOG_LEVEL", "INFO").strip().upper()
+if VOLPANEL_LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"VOLPANEL_LOG_LEVEL={VOLPANEL_LOG_LEVEL!r}: use DEBUG, INFO, WARNING or ERROR.")
+LOGGING = logging_config(VOLPANEL_LOG_FORMAT, VOLPANEL_LOG_LEVEL)
 
 # Behind TLS (VOLPANEL_HTTPS=true): secure cookies (above), HSTS, redirect plain HTTP, and trust the TLS
 # terminator's X-Forwarded-Proto. `manage.py check --deploy` passes with these (tests/test_settings.py).
