@@ -6,8 +6,10 @@ PORT ?= 8000
 DEMOCLOUD_PORT ?= 8780
 STAMP := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 CHROMIUM := /usr/bin/chromium
+# Production runs on PostgreSQL: the suite runs there too (pytest-django creates and drops test_<name>).
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/volpanel
 
-.PHONY: run test test-fast test-browser test-realcloud realcloud-up realcloud-down democloud clean
+.PHONY: run test test-fast test-browser test-postgres test-realcloud realcloud-up realcloud-down democloud clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +35,7 @@ democloud: $(STAMP)
 
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory test-postgres
 	$(MAKE) --no-print-directory test-realcloud
 
 test-fast: $(STAMP)
@@ -40,6 +43,18 @@ test-fast: $(STAMP)
 
 test-browser: $(STAMP) $(CHROMIUM)
 	$(BIN)/python -m pytest -m browser
+
+# The suite again on PostgreSQL (browser tests excepted: their live server's database is not what they test).
+# Skipped with a note where no PostgreSQL answers, unless POSTGRES_REQUIRED=1 (CI sets it).
+test-postgres: $(STAMP)
+	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect(sys.argv[1].rsplit('/', 1)[0] + '/postgres', \
+			connect_timeout=3).close()" "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest -m "not browser"; \
+	elif [ "$${POSTGRES_REQUIRED:-0}" = 1 ]; then \
+		echo "PostgreSQL does not answer at $(TEST_POSTGRES_URL)"; exit 1; \
+	else \
+		echo "NOTE: no PostgreSQL at $(TEST_POSTGRES_URL); the suite did not run on PostgreSQL."; \
+	fi
 
 realcloud-up:
 	bash tests/realcloud/up.sh
