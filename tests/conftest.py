@@ -25,6 +25,19 @@ def free_port() -> int:
 
 # The suite's own demo cloud, on a free port; live servers started by the suite inherit these variables.
 os.environ.pop("OS_AUTH_URL", None)
+# No periodic reconciler behind the tests' backs, here or in servers the suite starts: tests that want one
+# start it themselves. pytest-django has loaded the settings already, so they are set as well as the variable.
+os.environ.setdefault("VOLPANEL_RECONCILE_INTERVAL", "0")
+
+
+def _no_periodic_reconciler() -> None:
+    from django.conf import settings
+
+    settings.VOLPANEL_RECONCILE_INTERVAL = 0.0
+    settings.VOLPANEL_AUDIT_DIGEST_INTERVAL = 0.0
+
+
+_no_periodic_reconciler()
 DEMO_PORT = free_port()
 os.environ["DEMOCLOUD_PORT"] = str(DEMO_PORT)
 DEMO_URL = f"http://127.0.0.1:{DEMO_PORT}"

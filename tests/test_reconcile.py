@@ -3,11 +3,15 @@ credential, and a second run changes nothing."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
 from collections import Counter
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -17,19 +21,23 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from tests.conftest import ROOT, Demo
-from volpanel import services
+from tests.conftest import ROOT, Demo, login
+from volpanel import actors, services
+from volpanel import reconcile as reconciler
 from volpanel.models import Action, AuditEntry, AuditEvent, Outcome
+from volpanel.openstack import session
 from volpanel.openstack.cloud import Cloud
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def row(demo: Demo, name: str, *, age: timedelta, new_size: int, accepted: bool = True) -> AuditEntry:
+def row(demo: Demo, name: str, *, age: timedelta, new_size: int, accepted: bool = True,
+        actor: Any = None) -> AuditEntry:
     """A row as `_attempt` leaves it, but no watcher follows it (the worker that wrote it is gone)."""
     volume = demo.volume(name)
+    actor_id, actor_name = (actor.user_id, actor.user_name) if actor is not None else ("u-alice", "alice")
     entry = AuditEntry(
-        actor_id="u-alice", actor_name="alice", project_id=volume["project_id"], volume_id=volume["id"],
+        actor_id=actor_id, actor_name=actor_name, project_id=volume["project_id"], volume_id=volume["id"],
         volume_name=name, action=Action.EXTEND, parameters={"new_size": new_size, "old_size": volume["size"]},
         cloud=services.cloud_config().auth_url, status_before=volume["status"], requested_at=timezone.now() - age,
     )
@@ -155,3 +163,119 @@ def test_it_moves_each_row_once_when_two_hosts_reconcile_at_once(demo: Demo, tmp
     verified = manage("verify_audit")
     assert (verified.returncode, verified.stdout.strip()) == (0, "OK: 24 events, 10 entries"), verified.stderr
     assert manage("reconcile_audit").stdout.strip() == "reconcile_audit: nothing to do"
+
+
+
+def extended(demo: Demo, creds: Any, name: str, size: int) -> None:
+    Cloud.connect(services.cloud_config(), creds).cinder.extend(demo.volume(name)["id"], size, in_use=False)
+    demo.wait_for(name, lambda v: v["status"] == "available" and v["size"] == size)
+
+
+def test_it_judges_with_the_actors_own_session_while_valid_and_falls_back_to_the_service_credential(
+        demo: Demo, alice: Any, config: Any, settings: Any) -> None:
+    auth_url = config.auth_url
+    extended(demo, alice, "data-01", 12)
+    # No service credential: only alice's own token can settle her row.
+    settings.VOLPANEL_SERVICE_USER = ""
+    mine = row(demo, "data-01", age=timedelta(minutes=10), new_size=12, actor=alice)
+    actors.remember(auth_url, alice)
+    assert reconciler.run(300) == Counter({"accepted → succeeded": 1})
+    assert AuditEntry.objects.get(pk=mine.pk).detail == (
+        "Settled by the reconciler with alice's session: The volume is now 12 GiB.")
+
+    # An expired token is not used: with no service credential the row can only end unknown.
+    expired = row(demo, "data-01", age=timedelta(minutes=10), new_size=12, actor=alice)
+    actors.remember(auth_url, replace(alice, expires_at=datetime.now(dt_timezone.utc) + timedelta(seconds=30)))
+    assert actors.lookup(auth_url, alice.user_id, alice.project_id) is None
+    settings.VOLPANEL_SERVICE_USER = "admin"
+    assert reconciler.run(300) == Counter({"accepted → succeeded": 1})
+    assert AuditEntry.objects.get(pk=expired.pk).detail == "Settled by the reconciler: The volume is now 12 GiB."
+
+    # A revoked token (alice logged out elsewhere): Cinder refuses it, the service credential judges instead,
+    # and the dead session is forgotten.
+    revoked = login(config, "alice", "demo")
+    actors.remember(auth_url, revoked)
+    session.revoke(config, revoked)
+    refused = row(demo, "data-01", age=timedelta(minutes=10), new_size=12, actor=alice)
+    assert reconciler.run(300) == Counter({"accepted → succeeded": 1})
+    assert AuditEntry.objects.get(pk=refused.pk).detail == "Settled by the reconciler: The volume is now 12 GiB."
+    assert actors.lookup(auth_url, alice.user_id, alice.project_id) is None
+
+    # A failed extend judged with the actor's session says so too.
+    settings.VOLPANEL_SERVICE_USER = ""
+    again = login(config, "alice", "demo")
+    actors.remember(auth_url, again)
+    failed = row(demo, "data-01", age=timedelta(minutes=10), new_size=20, actor=alice)
+    assert reconciler.run(300) == Counter({"accepted → failed": 1})
+    assert AuditEntry.objects.get(pk=failed.pk).detail.startswith(
+        "Settled by the reconciler with alice's session: The volume is available at 12 GiB.")
+    actors.forget(auth_url, alice.user_id, alice.project_id)
+    out = StringIO()
+    call_command("verify_audit", stdout=out)
+    assert out.getvalue().startswith("OK: ")
+
+
+def test_it_reconciles_periodically_in_a_web_process_from_its_first_request(
+        demo: Demo, client: Any, settings: Any) -> None:
+    lost = row(demo, "scratch", age=timedelta(minutes=10), new_size=2, accepted=False)
+    settings.VOLPANEL_RECONCILE_INTERVAL, settings.VOLPANEL_RECONCILE_GRACE = 0.2, 60.0
+    try:
+        reconciler.start_periodic()  # what request_started calls; here interval 0 in the suite until now
+        assert reconciler.running()
+        reconciler.stop_periodic()
+        assert not reconciler.running()
+        client.get("/healthz")
+        assert reconciler.running()
+        deadline = time.monotonic() + 15
+        while AuditEntry.objects.get(pk=lost.pk).outcome == Outcome.PENDING:
+            assert time.monotonic() < deadline, "the periodic reconciler never settled the row"
+            time.sleep(0.1)
+    finally:
+        reconciler.stop_periodic()
+    assert AuditEntry.objects.get(pk=lost.pk).detail == reconciler.PENDING_REASON
+    assert reconciler.totals()["pending → unknown"] >= 1
+
+    settings.VOLPANEL_RECONCILE_INTERVAL = 0.0
+    client.get("/healthz")
+    assert not reconciler.running()
+
+
+WEB_PROCESS = """
+import json, sys, time
+import django
+django.setup()
+from django.test import Client
+from volpanel import reconcile
+from volpanel.models import AuditEntry
+Client().get("/healthz")  # the first request starts the process's reconciler
+deadline = time.monotonic() + 90
+while AuditEntry.objects.unsettled().exists() and time.monotonic() < deadline:
+    time.sleep(0.1)
+reconcile.stop_periodic()
+print(json.dumps(reconcile.totals()))
+"""
+
+
+def test_it_moves_each_row_once_when_two_web_processes_reconcile_at_once(demo: Demo, tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'audit.sqlite3'}",
+           "DJANGO_SETTINGS_MODULE": "volpanel.settings", "VOLPANEL_RECONCILE_INTERVAL": "1",
+           "VOLPANEL_RECONCILE_GRACE": "60"}
+    assert subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env,
+                          timeout=120).returncode == 0
+    seeded = subprocess.run([sys.executable, "-c", SEED, demo.base], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert seeded.returncode == 0, seeded.stderr
+    # Slow volume reads, so the two processes' passes overlap.
+    demo.faults(http=[{"service": "volume", "method": "GET", "delay": 0.3}])
+    processes = [subprocess.Popen([sys.executable, "-c", WEB_PROCESS], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    moved: Counter[str] = Counter()
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        moved.update(json.loads(out))
+    assert moved["pending → unknown"] == 6 and moved["accepted → succeeded"] == 4
+    assert sum(moved.values()) - moved["resolved elsewhere"] == 10
+    verified = subprocess.run([sys.executable, "manage.py", "verify_audit"], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert (verified.returncode, verified.stdout.strip()) == (0, "OK: 24 events, 10 entries"), verified.stderr

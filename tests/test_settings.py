@@ -64,6 +64,14 @@ def test_it_reads_a_named_cloud_from_clouds_yaml_and_lets_the_environment_win(tm
         ({"VOLPANEL_LOG_LEVEL": "LOUD"}, "VOLPANEL_LOG_LEVEL='LOUD': use DEBUG"),
         ({"OS_CACERT": "/nonexistent/ca.pem"}, "does not exist"),
         ({"OS_CLOUD": "prod", "OS_CLIENT_CONFIG_FILE": "/nonexistent/clouds.yaml"}, "no clouds.yaml was found"),
+        ({"VOLPANEL_RECONCILE_INTERVAL": "5m"}, "VOLPANEL_RECONCILE_INTERVAL='5m' is not a number"),
+        ({"VOLPANEL_RECONCILE_INTERVAL": "0.5"}, "VOLPANEL_RECONCILE_INTERVAL=0.5 is below 1 second"),
+        ({"VOLPANEL_RECONCILE_GRACE": "-1"}, "VOLPANEL_RECONCILE_GRACE='-1' must be at least 0.0"),
+        ({"VOLPANEL_AUDIT_DIGEST_KEY": "k" * 40}, "Set both VOLPANEL_AUDIT_DIGEST_KEY and VOLPANEL_AUDIT_DIGEST_DIR"),
+        ({"VOLPANEL_AUDIT_DIGEST_KEY": "short", "VOLPANEL_AUDIT_DIGEST_DIR": "/tmp"}, "must be at least 32 bytes"),
+        ({"VOLPANEL_AUDIT_DIGEST_KEY": "k" * 40, "VOLPANEL_AUDIT_DIGEST_DIR": "/nonexistent/digests"},
+         "VOLPANEL_AUDIT_DIGEST_DIR='/nonexistent/digests' is not a directory"),
+        ({"VOLPANEL_AUDIT_DIGEST_INTERVAL": "3600"}, "VOLPANEL_AUDIT_DIGEST_INTERVAL needs VOLPANEL_AUDIT_DIGEST_KEY"),
     ],
 )
 def test_it_refuses_bad_settings_with_a_message_naming_them(env: dict[str, str], message: str) -> None:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from volpanel import rules
+from volpanel import actors, rules
 from volpanel.models import Action, AuditEntry, Outcome
 from volpanel.openstack.cinder import ActionResult, Limits, Snapshot, UserMessage, Volume, VolumeType
 from volpanel.openstack.cloud import Cloud
@@ -324,6 +324,8 @@ def _attempt(
     if sent.attachment_id:
         facts["attachment_id"] = sent.attachment_id
     entry.advance(Outcome.ACCEPTED, **facts)
+    # Should this process's watcher stop early, its reconciler can still judge the row with the actor's token.
+    actors.remember(cloud.config.auth_url, creds)
     from volpanel import watchers
 
     watchers.follow(cloud, entry)

@@ -113,6 +113,33 @@ VOLPANEL_SERVICE_PASSWORD = envstr("VOLPANEL_SERVICE_PASSWORD", "demo" if DEMO_M
 VOLPANEL_SERVICE_PROJECT = envstr("VOLPANEL_SERVICE_PROJECT", "admin" if DEMO_MODE else "")
 VOLPANEL_SERVICE_DOMAIN = envstr("VOLPANEL_SERVICE_DOMAIN", "Default")
 
+# Each web process also reconciles, every VOLPANEL_RECONCILE_INTERVAL seconds (0: only the management command
+# does), rows older than VOLPANEL_RECONCILE_GRACE seconds; several processes and hosts may run it at once.
+VOLPANEL_RECONCILE_INTERVAL = envfloat("VOLPANEL_RECONCILE_INTERVAL", 300.0)
+VOLPANEL_RECONCILE_GRACE = envfloat("VOLPANEL_RECONCILE_GRACE", 300.0)
+if 0 < VOLPANEL_RECONCILE_INTERVAL < 1:
+    raise ImproperlyConfigured(f"VOLPANEL_RECONCILE_INTERVAL={VOLPANEL_RECONCILE_INTERVAL} is below 1 second; "
+                               "use 0 to switch the periodic reconciler off.")
+
+# Signed digests of the audit chain (`manage.py audit_digest`; CloudTrail's digest files): an HMAC-SHA256 key
+# and the directory the digests go to, both or neither. With VOLPANEL_AUDIT_DIGEST_INTERVAL seconds > 0 the
+# web process writes one whenever the newest digest there is older than that.
+VOLPANEL_AUDIT_DIGEST_KEY = os.environ.get("VOLPANEL_AUDIT_DIGEST_KEY", "")
+VOLPANEL_AUDIT_DIGEST_DIR = os.environ.get("VOLPANEL_AUDIT_DIGEST_DIR", "")
+VOLPANEL_AUDIT_DIGEST_INTERVAL = envfloat("VOLPANEL_AUDIT_DIGEST_INTERVAL", 0.0)
+if bool(VOLPANEL_AUDIT_DIGEST_KEY) != bool(VOLPANEL_AUDIT_DIGEST_DIR):
+    raise ImproperlyConfigured("Set both VOLPANEL_AUDIT_DIGEST_KEY and VOLPANEL_AUDIT_DIGEST_DIR, or neither.")
+if VOLPANEL_AUDIT_DIGEST_KEY and len(VOLPANEL_AUDIT_DIGEST_KEY.encode()) < 32:
+    raise ImproperlyConfigured("VOLPANEL_AUDIT_DIGEST_KEY must be at least 32 bytes (e.g. `openssl rand -hex 32`).")
+if VOLPANEL_AUDIT_DIGEST_DIR and not Path(VOLPANEL_AUDIT_DIGEST_DIR).is_dir():
+    raise ImproperlyConfigured(f"VOLPANEL_AUDIT_DIGEST_DIR={VOLPANEL_AUDIT_DIGEST_DIR!r} is not a directory.")
+if VOLPANEL_AUDIT_DIGEST_INTERVAL > 0 and not VOLPANEL_AUDIT_DIGEST_KEY:
+    raise ImproperlyConfigured("VOLPANEL_AUDIT_DIGEST_INTERVAL needs VOLPANEL_AUDIT_DIGEST_KEY and "
+                               "VOLPANEL_AUDIT_DIGEST_DIR.")
+if 0 < VOLPANEL_AUDIT_DIGEST_INTERVAL < 1:
+    raise ImproperlyConfigured(f"VOLPANEL_AUDIT_DIGEST_INTERVAL={VOLPANEL_AUDIT_DIGEST_INTERVAL} is below 1 "
+                               "second; use 0 to write digests only with `manage.py audit_digest`.")
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

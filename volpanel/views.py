@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from volpanel import auth, services, throttle
+from volpanel import actors, auth, services, throttle
 from volpanel.forms import FORMS, VolumeActionForm
 from volpanel.models import Action, AuditEntry, Outcome
 from volpanel.openstack import session as os_session
@@ -135,6 +135,7 @@ def login_view(request: HtmxHttpRequest) -> HttpResponse:
 def logout_view(request: HtmxHttpRequest) -> HttpResponse:
     creds = auth.credentials(request)
     if creds:
+        actors.forget(services.cloud_config().auth_url, creds.user_id, creds.project_id, only=creds)
         try:
             os_session.revoke(services.cloud_config(), creds)
         except CloudError as exc:

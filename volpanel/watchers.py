@@ -226,6 +226,12 @@ class Subscription:
             self.watch.subscribers.discard(self.subscriber)
 
 
+def is_following(entry_pk: int) -> bool:
+    """Whether a watcher of this process is following the row (the reconciler leaves it to that watcher)."""
+    with _lock:
+        return any(entry_pk in w.entries for w in _watches.values())
+
+
 def unsettled_entries() -> int:
     with _lock:
         return sum(len(w.entries) for w in _watches.values())
