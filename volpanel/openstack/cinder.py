@@ -199,6 +199,9 @@ class CinderClient:
     # --- plumbing -------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, *, microversion: str | None = None, json: Any = None) -> Any:
         kwargs: dict[str, Any] = {"raise_exc": False}
+        if method != "GET":
+            # keystoneauth answers a 401 by re-authenticating and sending again: an action goes out once.
+            kwargs["allow_reauth"] = False
         if microversion:
             kwargs["microversion"] = microversion
             kwargs["microversion_service_type"] = "volume"

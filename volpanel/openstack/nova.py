@@ -47,6 +47,9 @@ class NovaClient:
 
     def _send(self, method: str, path: str, json: Any = None) -> Any:
         kwargs: dict[str, Any] = {"raise_exc": False}
+        if method != "GET":
+            # keystoneauth answers a 401 by re-authenticating and sending again: an attach goes out once.
+            kwargs["allow_reauth"] = False
         if json is not None:
             kwargs["json"] = json
         response = call(SERVICE, lambda: self._adapter.request(path, method, **kwargs))
