@@ -21,6 +21,8 @@ class CloudError(Exception):
     status: int | None = None
     fault_name: str = ""
     request_id: str = ""
+    # A timeout or a dropped connection after the request went out: the service may have acted on it.
+    maybe_delivered: bool = False
 
     def __str__(self) -> str:
         where = f"{self.service} " if self.service else ""

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 import requests
+import urllib3
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -74,14 +75,31 @@ _discovery_cache: dict[str, Any] = {}
 _discovery_lock = threading.Lock()
 
 
+def _maybe_delivered(exc: BaseException) -> bool:
+    """Whether the request may have reached the service before the transport failed. Only a connection that
+    was never made (refused, connect timeout) proves it did not; keystoneauth keeps requests' exception as
+    the context of its own."""
+    cause = exc.__context__
+    if isinstance(cause, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(cause, requests.exceptions.ConnectionError):
+        reason = getattr(cause.args[0] if cause.args else None, "reason", None)
+        return not isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return True
+
+
 def call(service: str, fn: Callable[[], T]) -> T:
     """Run one keystoneauth call, translating its exceptions into CloudError."""
     try:
         return fn()
     except ks_exc.ConnectTimeout as exc:
-        raise CloudError("timeout", f"{service} did not answer in time.", service=service) from exc
+        raise CloudError("timeout", f"{service} did not answer in time.", service=service,
+                         maybe_delivered=_maybe_delivered(exc)) from exc
     except ks_exc.ConnectFailure as exc:
-        raise CloudError("connection", f"{service} could not be reached.", service=service) from exc
+        delivered = _maybe_delivered(exc)
+        message = f"{service} closed the connection without answering." if delivered else \
+            f"{service} could not be reached."
+        raise CloudError("connection", message, service=service, maybe_delivered=delivered) from exc
     except ks_exc.EndpointNotFound as exc:
         raise CloudError("catalog", f"This cloud has no {service} endpoint.", service=service) from exc
     except ks_exc.DiscoveryFailure as exc:
