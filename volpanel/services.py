@@ -85,7 +85,9 @@ class VolumePage:
     servers: list[Server]
     messages: list[UserMessage]
     instance_actions: dict[str, list[InstanceAction]] = field(default_factory=dict)
+    # An image id maps to None once Glance says it is gone; an id absent here means Glance did not answer.
     images: dict[str, Image | None] = field(default_factory=dict)
+    servers_problem: str = ""  # why the server list is empty when Nova did not answer
 
     @property
     def server_names(self) -> dict[str, str]:
@@ -226,6 +228,19 @@ def clear_memos() -> None:
     _seen.clear()
 
 
+_UNANSWERED = object()
+
+
+def _servers(cloud: Cloud) -> tuple[list[Server], str]:
+    try:
+        return cloud.nova.list_servers(), ""
+    except CloudError as exc:
+        if exc.kind == "auth":
+            raise
+        log.info("server list failed: %s", exc)
+        return [], f"Compute (Nova) did not list your servers ({exc.first_line}); try again in a moment."
+
+
 def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | None = None) -> VolumePage:
     """Everything the volume page shows. In steady state that is three Cinder calls made at once (the volume,
     its snapshots, the project's limits) and Nova's server list; the version document and the volume types
@@ -234,18 +249,19 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     volume_f = _pool.submit(cloud.cinder.get_volume, volume_id)
     snaps_f = _pool.submit(cloud.cinder.list_snapshots, volume_id)
     limits_f = _pool.submit(_optional, cloud.cinder.get_limits, None)
-    servers_f = _pool.submit(_optional, cloud.nova.list_servers, []) if features.has_compute else None
+    servers_f = _pool.submit(_servers, cloud) if features.has_compute else None
     types = _types.get(_scope(cloud))
     types_f = _pool.submit(volume_types, cloud) if types is None else None
     messages_f = None
     if _seen.get((*_scope(cloud), volume_id)) is None:
         messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
     volume = volume_f.result()
+    servers, servers_problem = servers_f.result() if servers_f else ([], "")
     page = VolumePage(
         volume=volume, features=features, snapshots=snaps_f.result(),
         types=types_f.result() if types_f is not None else types,
         limits=limits_f.result(), messages=user_messages(cloud, volume, messages_f),
-        servers=servers_f.result() if servers_f else [],
+        servers=servers, servers_problem=servers_problem,
     )
     if features.has_compute and volume.attachments:
         # Nova's side of an in-use extend (extend_volume) shows on the server's instance actions.
@@ -253,7 +269,9 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
             page.instance_actions[server_id] = _optional(lambda: cloud.nova.instance_actions(server_id), [])
     if features.has_image:
         for image_id in image_ids or []:
-            page.images[image_id] = _optional(lambda: cloud.glance.get_image(image_id), None)
+            image = _optional(lambda: cloud.glance.get_image(image_id), _UNANSWERED)
+            if image is not _UNANSWERED:
+                page.images[image_id] = image
     return page
 
 
@@ -306,6 +324,12 @@ def _attempt(
     try:
         sent = send()
     except CloudError as exc:
+        if exc.maybe_delivered:
+            # No answer, but the request went out: the cloud may be carrying it out. Neither "error" nor
+            # "accepted" would be true; the tenant is told to look before trying again.
+            entry.advance(Outcome.UNKNOWN, fault_name=exc.kind, settled_at=timezone.now(),
+                          detail=f"{exc.first_line} {UNANSWERED_GUIDANCE}")
+            return entry
         outcome = Outcome.REJECTED if exc.kind == "fault" else Outcome.ERROR
         entry.advance(
             outcome, answered_at=timezone.now(), http_status=exc.status, request_id=exc.request_id,
@@ -330,6 +354,10 @@ def _attempt(
 
     watchers.follow(cloud, entry)
     return entry
+
+
+UNANSWERED_GUIDANCE = ("The request was sent but no answer came back, so the cloud may still carry it out: "
+                       "check the volume's status and History before trying again.")
 
 
 def earlier_attempt(actor: Actor) -> AuditEntry | None:

@@ -143,6 +143,8 @@ class Watch:
         with _lock:
             pending = list(self.entries.values())
         for entry in pending:
+            if entry.image_id and page is not None and entry.image_id not in page.images:
+                continue  # Glance did not answer: an unreachable image service is not a failed upload.
             image = page.images.get(entry.image_id) if page and entry.image_id else None
             verdict = services.judge(entry, volume, image, page.messages if page else None)
             if verdict is None:
