@@ -73,6 +73,10 @@ class AttachServerForm(VolumeActionForm):
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         super().__init__(*args, page=page, **kwargs)
         self.fields["server_id"].choices = [(s.id, f"{s.name} ({s.status})") for s in page.servers]
+        if page.servers_problem:
+            # No choice can be valid while Nova is silent: say so instead of "choose a server".
+            self.fields["server_id"].error_messages.update(required=page.servers_problem,
+                                                           invalid_choice=page.servers_problem)
 
 
 class AttachHostForm(VolumeActionForm):

@@ -69,6 +69,8 @@ def _resumable(request: HttpRequest, kwargs: dict[str, Any]) -> dict[str, Any] |
     if request.method != "POST" or action not in FORMS or volume_id is None:
         return None
     data = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    # The refilled form is a new form: its key must not find the attempt the expired token spoiled.
+    data["idempotency_key"] = uuid4().hex
     return {"action": action, "volume_id": str(volume_id), "data": data,
             "next": reverse("volume_detail", args=[volume_id])}
 
@@ -284,8 +286,13 @@ def describe(entry: AuditEntry) -> tuple[str, str]:
         return "success", f"{label} accepted by the cloud. The status below follows the volume live."
     if entry.outcome == Outcome.SUCCEEDED:
         return "success", f"{label} accepted by the cloud and already done: {entry.detail}"
+    if entry.outcome == Outcome.UNKNOWN and entry.answered_at is None:
+        return "error", f"{label} sent, but the cloud did not answer: {entry.detail}"
     if entry.outcome in (Outcome.FAILED, Outcome.UNKNOWN):
         return "error", f"{label} accepted by the cloud, then {entry.get_outcome_display().lower()}: {entry.detail}"
+    if entry.outcome == Outcome.REJECTED and (entry.http_status or 0) >= 500:
+        return "error", (f"{label} failed inside the cloud (HTTP {entry.http_status}): {entry.detail} "
+                         "Check the volume's status before trying again.")
     if entry.outcome == Outcome.REJECTED:
         return "error", f"{label} refused by the cloud: {entry.detail}"
     return "error", f"{label} did not reach the cloud: {entry.detail}"
@@ -325,6 +332,10 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
         form.add_error(None, str(exc))
         return render(request, "volpanel/volume.html#live" if request.htmx else "volpanel/volume.html",
                       volume_context(request, page, bound=form), status=200 if request.htmx else 400)
+    if entry.outcome == Outcome.ERROR and entry.http_status == 401:
+        # The token expired between the page load and the action (its row says so): the same path as an
+        # expiry found earlier, log in again and find the form filled in.
+        raise CloudError("auth", entry.detail, service="volume", status=401)
     return _answer(request, cloud, page, entry, detail_url)
 
 
