@@ -81,7 +81,11 @@ class DemoHandler(BaseHTTPRequestHandler):
                 return
         if rule is not None and rule.get("status"):
             resp = fault_for_service(service or "", int(rule["status"]), rule.get("message"))
-            self._echo_version(req, service)
+            if resp.status == 401:
+                # Rejected before Cinder's wsgi layer: no version echo (capture 64), a WWW-Authenticate.
+                resp.header("WWW-Authenticate", f'Keystone uri="{req.base_url}/identity"')
+            else:
+                self._echo_version(req, service)
         else:
             resp = self._dispatch(req, service, route, params, path_known)
         self._finish(req, service, resp)

@@ -110,6 +110,9 @@ def glance_error(status: int, message: str) -> Response:
 
 
 def fault_for_service(service: str, status: int, message: str | None = None) -> Response:
+    if status == 401:
+        # keystonemiddleware answers every service's 401, in Keystone's shape (captures 64, 65).
+        return keystone_error(401, message or "The request you have made requires authentication.")
     text = message or DEFAULT_EXPLANATIONS.get(status, reason(status))
     if service == "identity":
         return keystone_error(status, text)
