@@ -131,7 +131,7 @@ def demo(democloud_process: str) -> Iterator[Demo]:
 
     demo = Demo(democloud_process)
     demo.reset()
-    demo.config(delay=0.3, snapshot_upload=True)
+    demo.config(delay=0.3, snapshot_upload=True, without=[])
     yield demo
     # No watcher from this test may outlive it and write into the next one's database.
     watchers.wait_idle(15)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -43,7 +45,7 @@ def cloud() -> Iterator[DemoCloud]:
 @pytest.fixture(autouse=True)
 def fresh(cloud: DemoCloud) -> None:
     cloud.control("POST", "reset")
-    cloud.control("POST", "config", {"delay": 0.2, "token_ttl": 3600, "snapshot_upload": True})
+    cloud.control("POST", "config", {"delay": 0.2, "token_ttl": 3600, "snapshot_upload": True, "without": []})
 
 
 @pytest.fixture
@@ -649,3 +651,57 @@ def test_it_keeps_connections_alive_with_exact_content_length(cloud: DemoCloud, 
         assert accepted.getheader("Content-Type") == "application/json"
     finally:
         conn.close()
+
+
+# ---- partial clouds (storage-only deployments) -------------------------------------------------------------
+def test_it_leaves_compute_and_image_out_of_the_catalog_when_told(cloud: DemoCloud) -> None:
+    cloud.control("POST", "config", {"without": ["image", "compute"]})
+    alice = cloud.login("alice", "demo")
+    assert {e["type"] for e in alice.body["catalog"]} == {"identity", "volumev3", "block-storage"}
+    listed = alice.request("GET", f"{cloud.url}/identity/v3/auth/catalog").json()["catalog"]
+    assert {e["type"] for e in listed} == {"identity", "volumev3", "block-storage"}
+    # Nothing listens where Nova and Glance would be; Cinder carries on.
+    assert alice.request("GET", f"{cloud.url}/compute/v2.1/servers").status_code == 404
+    assert alice.request("GET", f"{cloud.url}/image/v2/images").status_code == 404
+    assert alice.action(WEB_ROOT, {"os-extend": {"new_size": 21}}, mv="3.42").status_code == 202
+    settle(alice, WEB_ROOT, "in-use")
+    assert alice.volume(WEB_ROOT)["size"] == 21
+    # Cinder's volume-extended event has no Nova to land in.
+    actions = cloud.control("GET", "state")["instance_actions"][WEB1]
+    assert "extend_volume" not in [a["action"] for a in actions]
+
+    for bad in ({"without": "compute"}, {"without": ["volume"]}, {"without": [1]}):
+        resp = requests.post(f"{cloud.url}/_demo/config", json=bad, timeout=5)
+        assert resp.status_code == 400 and "without must be a list" in resp.json()["error"]
+    cloud.control("POST", "reset")  # the reset keeps config, as documented
+    assert cloud.control("GET", "config")["without"] == ["compute", "image"]
+    cloud.control("POST", "config", {"without": ["compute"]})
+    only_image = cloud.login("alice", "demo")
+    assert "image" in {e["type"] for e in only_image.body["catalog"]}
+    assert "compute" not in {e["type"] for e in only_image.body["catalog"]}
+
+
+def test_it_starts_without_a_service_from_the_command_line() -> None:
+    storage_only = DemoCloud("--without", "compute", "--without", "image")
+    try:
+        assert storage_only.control("GET", "config")["without"] == ["compute", "image"]
+        types = {e["type"] for e in storage_only.login("alice", "demo").body["catalog"]}
+        assert types == {"identity", "volumev3", "block-storage"}
+    finally:
+        storage_only.stop()
+    refused = subprocess.run([sys.executable, "-m", "volpanel.democloud", "--without", "volume"],
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 2 and "invalid choice: 'volume'" in refused.stderr
+
+
+def test_it_renames_a_server_with_nova_s_name_rules(alice: Client) -> None:
+    hostile = '"><svg onload=alert(1)>'
+    renamed = alice.compute("PUT", f"/servers/{DB1}", json={"server": {"name": hostile}})
+    assert renamed.status_code == 200 and renamed.json()["server"]["name"] == hostile
+    assert alice.compute("GET", f"/servers/{DB1}").json()["server"]["name"] == hostile
+    for bad in ("\u202egnp.exe", " padded", "tab\there", ""):
+        refused = alice.compute("PUT", f"/servers/{DB1}", json={"server": {"name": bad}})
+        assert fault(refused)[:2] == ("badRequest", 400), bad
+        assert "The name must be: printable characters." in fault(refused)[2]
+    assert alice.compute("PUT", f"/servers/{BOB_VM}", json={"server": {"name": "mine"}}).status_code == 404
+    assert alice.compute("PUT", f"/servers/{DB1}", json={"server": {"flavor": "x"}}).status_code == 400

@@ -18,12 +18,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--token-ttl", type=int, default=3600, help="token lifetime in seconds")
     parser.add_argument("--no-snapshot-upload", action="store_true",
                         help="reject upload-from-snapshot like upstream Cinder (Virtuozzo extension off)")
+    parser.add_argument("--without", action="append", choices=("compute", "image"), default=[],
+                        help="run without this service: no catalog entry, nothing served (repeatable)")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
     if args.delay < 0 or args.token_ttl < 1:
         parser.error("--delay must be >= 0 and --token-ttl >= 1")
 
-    world = World(delay=args.delay, token_ttl=args.token_ttl, snapshot_upload=not args.no_snapshot_upload)
+    world = World(delay=args.delay, token_ttl=args.token_ttl, snapshot_upload=not args.no_snapshot_upload,
+                  without=tuple(args.without))
     server = make_server(world, args.host, args.port, verbose=args.verbose)
     host, port = server.server_address[:2]
     base = f"http://{host}:{port}"

@@ -9,6 +9,8 @@ from .state import World
 from .web import HttpError, Request, Response, Router, json_response, parse_json
 
 SERVICES = ("identity", "volume", "compute", "image")
+# Services a deployment may leave out (Cinder and Keystone are what the demo cloud is).
+OPTIONAL_SERVICES = ("compute", "image")
 BACKEND_ACTIONS = {"extend": ("fail",), "retype": ("silent",), "upload": ("fail",), "revert": ("fail",)}
 
 
@@ -55,6 +57,10 @@ def set_config(world: World, req: Request) -> Response:
             if not isinstance(value, bool):
                 raise _bad("snapshot_upload must be a boolean")
             updates[key] = value
+        elif key == "without":
+            if not isinstance(value, list) or not all(v in OPTIONAL_SERVICES for v in value):
+                raise _bad(f"without must be a list of services among {list(OPTIONAL_SERVICES)}")
+            updates[key] = sorted(set(value))
         else:
             raise _bad(f"unknown config key {key!r}")
     world.config.update(updates)

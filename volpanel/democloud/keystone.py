@@ -24,8 +24,9 @@ def version_entry(base: str) -> dict[str, Any]:
             "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}
 
 
-def catalog(base: str, project_id: str) -> list[dict[str, Any]]:
-    """Devstack-style catalog on one host; the volume URL carries the project like Keystone's $(project_id)s."""
+def catalog(world: World, base: str, project_id: str) -> list[dict[str, Any]]:
+    """Devstack-style catalog on one host; the volume URL carries the project like Keystone's $(project_id)s.
+    A service the cloud does not run (config `without`) has no entry at all, as in a storage-only deployment."""
     services = (("identity", "keystone", f"{base}/identity"),
                 ("volumev3", "cinderv3", f"{base}/volume/v3/{project_id}"),
                 ("block-storage", "cinder", f"{base}/volume/v3/{project_id}"),
@@ -33,6 +34,8 @@ def catalog(base: str, project_id: str) -> list[dict[str, Any]]:
                 ("image", "glance", f"{base}/image"))
     entries = []
     for stype, name, url in services:
+        if not world.deployed(stype):
+            continue
         endpoints = [{"id": stable_hex("endpoint", f"{stype}:{iface}"), "interface": iface, "region_id": "RegionOne",
                       "url": url, "region": "RegionOne"} for iface in ("public", "internal", "admin")]
         entries.append({"endpoints": endpoints, "id": stable_hex("service", stype), "type": stype, "name": name})
@@ -88,7 +91,7 @@ def token_body(world: World, tok: dict[str, Any], base: str, with_catalog: bool 
         body["is_domain"] = False
         body["roles"] = [{"id": world.roles[name], "name": name} for name in tok["roles"]]
         if with_catalog:
-            body["catalog"] = catalog(base, project["id"])
+            body["catalog"] = catalog(world, base, project["id"])
     return {"token": body}
 
 
@@ -230,7 +233,7 @@ def auth_catalog(world: World, req: Request) -> Response:
     tok = _caller(world, req)
     if not tok["project_id"]:
         raise HttpError(keystone_error(403, "A catalog can only be requested by a scoped token."))
-    return json_response(200, {"catalog": catalog(req.base_url, tok["project_id"]),
+    return json_response(200, {"catalog": catalog(world, req.base_url, tok["project_id"]),
                                "links": {"self": f"{req.base_url}/identity/v3/auth/catalog"}})
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 import uuid
 from typing import Any
 
@@ -173,6 +174,35 @@ def server_show(world: World, req: Request, server_id: str) -> Response:
     return json_response(200, {"server": server_view(world, get_server(world, token, server_id), req.base_url, mv)})
 
 
+def _printable_name(name: Any) -> bool:
+    """Nova's `name` format: printable characters (no control or format characters, e.g. bidi overrides), no
+    whitespace at either end, 1-255 characters."""
+    if not isinstance(name, str) or not 1 <= len(name) <= 255 or name != name.strip():
+        return False
+    return all(ch == " " or unicodedata.category(ch)[0] not in "CZ" for ch in name)
+
+
+def server_update(world: World, req: Request, server_id: str) -> Response:
+    """PUT /servers/{id}: what `openstack server set --name` sends; the name is all a tenant changes here."""
+    token, mv = _pipeline(world, req)
+    server = get_server(world, token, server_id)
+    try:
+        body = parse_json(req.body)
+    except (ValueError, UnicodeDecodeError):
+        raise HttpError(os_fault(400, "Malformed request body")) from None
+    update = body.get("server") if isinstance(body, dict) else None
+    if not isinstance(update, dict) or set(update) - {"name", "description"}:
+        raise HttpError(os_fault(400, "Invalid input for field/attribute server."))
+    if "name" in update:
+        if not _printable_name(update["name"]):
+            raise HttpError(os_fault(400, f"Invalid input for field/attribute name. Value: {update['name']}. An "
+                                          "invalid 'name' value was provided. The name must be: printable "
+                                          "characters. Can not start or end with whitespace."))
+        server["name"] = update["name"]
+        server["updated"] = now()
+    return json_response(200, {"server": server_view(world, server, req.base_url, mv)})
+
+
 def attachments_index(world: World, req: Request, server_id: str) -> Response:
     token, mv = _pipeline(world, req)
     get_server(world, token, server_id)
@@ -301,6 +331,7 @@ def register(router: Router) -> None:
     router.add("GET", f"{p}/servers", servers_index)
     router.add("GET", f"{p}/servers/detail", servers_detail)
     router.add("GET", f"{p}/servers/{{server_id}}", server_show)
+    router.add("PUT", f"{p}/servers/{{server_id}}", server_update)
     router.add("GET", f"{p}/servers/{{server_id}}/os-volume_attachments", attachments_index)
     router.add("POST", f"{p}/servers/{{server_id}}/os-volume_attachments", attachment_create)
     router.add("GET", f"{p}/servers/{{server_id}}/os-volume_attachments/{{volume_id}}", attachment_show)

@@ -79,7 +79,10 @@ class DemoHandler(BaseHTTPRequestHandler):
             if rule.get("close"):
                 self._drop_connection()
                 return
-        if rule is not None and rule.get("status"):
+        if service in ("compute", "image") and not world.deployed(service):
+            # Nothing listens there in a cloud without the service: the front web server's bare 404.
+            resp = json_response(404, {"error": reason(404)})
+        elif rule is not None and rule.get("status"):
             resp = fault_for_service(service or "", int(rule["status"]), rule.get("message"))
             if resp.status == 401:
                 # Rejected before Cinder's wsgi layer: no version echo (capture 64), a WWW-Authenticate.

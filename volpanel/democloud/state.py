@@ -111,10 +111,12 @@ class Clock:
 class World:
     """All mutable state of the demo cloud."""
 
-    def __init__(self, delay: float = 3.0, token_ttl: int = 3600, snapshot_upload: bool = True) -> None:
+    def __init__(self, delay: float = 3.0, token_ttl: int = 3600, snapshot_upload: bool = True,
+                 without: tuple[str, ...] = ()) -> None:
         self.lock = threading.RLock()
         self.clock = Clock(self.lock)
-        self.config: dict[str, Any] = {"delay": delay, "token_ttl": token_ttl, "snapshot_upload": snapshot_upload}
+        self.config: dict[str, Any] = {"delay": delay, "token_ttl": token_ttl, "snapshot_upload": snapshot_upload,
+                                       "without": sorted(set(without))}
         self.tokens: dict[str, dict[str, Any]] = {}
         self.requests: Counter[str] = Counter()
         self.reset()
@@ -215,6 +217,10 @@ class World:
             "user_id": self.user_id("alice"), "updated_at": attached})
 
     # ---- lookups ------------------------------------------------------------------------------------------
+    def deployed(self, service_type: str) -> bool:
+        """Whether this cloud runs the service at all (a storage-only cloud has no compute or image)."""
+        return service_type not in self.config["without"]
+
     def project_id(self, name: str) -> str:
         return stable_hex("project", name)
 
@@ -275,7 +281,8 @@ class World:
 
     def record_instance_action(self, server_id: str, action: str, *, request_id: str, user_id: str,
                                project_id: str) -> None:
-        if server_id not in self.servers:
+        # Without Nova, Cinder's volume-extended event goes nowhere and nothing records it.
+        if server_id not in self.servers or not self.deployed("compute"):
             return
         t = now()
         self.instance_actions.setdefault(server_id, []).insert(0, {
