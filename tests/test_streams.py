@@ -6,7 +6,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
-from tests.conftest import Demo
+from tests.conftest import Demo, web_login
 from volpanel import watchers
 from volpanel.models import AuditEntry, Outcome
 
@@ -60,4 +60,29 @@ def test_it_ends_at_once_for_a_settled_volume_and_refuses_strangers(demo: Demo, 
     assert status == 401
     secret = demo.volume("bob-secret")["id"]
     status, _, events = read_stream(alice_client, f"/volumes/{secret}/stream/")
+    assert events == [("gone", "This volume is not in your project, or no longer exists."), ("settled", "gone")]
+
+
+def test_it_announces_the_followed_attempt_s_final_outcome_once(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=0.6)
+    vid = demo.volume("data-01")["id"]
+    answer = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "15"}, HTTP_HX_REQUEST="true")
+    body = answer.content.decode()
+    entry = AuditEntry.objects.get()
+    # The answer carries the announcement out of band and points the stream at this attempt.
+    assert '<div id="volume-announce"' in body and 'hx-swap-oob="innerHTML"' in body
+    assert "Extend accepted by the cloud" in body and f"?attempt={entry.uuid}" in body
+    _, _, events = read_stream(alice_client, f"/volumes/{vid}/stream/?attempt={entry.uuid}")
+    announcements = [data for name, data in events if name == "announce"]
+    assert len(announcements) == 1
+    assert "Extend succeeded: The volume is now 15 GiB." in announcements[0]
+    assert 'hx-swap-oob="innerHTML"' in announcements[0] and entry.request_id in announcements[0]
+    assert events[-1] == ("settled", "available")
+    # Another attempt id, or none, is announced to nobody.
+    for query in ("", "?attempt=not-a-uuid", f"?attempt={entry.uuid}".replace(str(entry.uuid)[:8], "00000000")):
+        _, _, events = read_stream(alice_client, f"/volumes/{vid}/stream/{query}")
+        assert "announce" not in {name for name, _ in events}, query
+    other = Client()
+    web_login(other, "bob", "other")
+    _, _, events = read_stream(other, f"/volumes/{vid}/stream/?attempt={entry.uuid}")
     assert events == [("gone", "This volume is not in your project, or no longer exists."), ("settled", "gone")]

@@ -275,3 +275,77 @@ def test_it_makes_three_cinder_calls_per_detail_view_and_one_volume_get_per_acti
     assert "already submitted" in again and 'data-testid="volume-size">11 GiB' in again
     assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 2, "GET /snapshots/detail": 1, "GET /limits": 1,
                                   "GET /messages": 1}
+
+
+@pytest.mark.parametrize("without", [["compute"], ["image"], ["compute", "image"]], ids="-".join)
+def test_it_degrades_quietly_on_a_cloud_without_compute_or_image(demo: Demo, client: Client,
+                                                                 without: list[str]) -> None:
+    demo.config(without=without)
+    web_login(client, "alice", "demo")  # the catalog comes with the token: log in after the switch
+    demo_requests = {"compute": "/compute/", "image": "/image/"}
+
+    def calls_to_missing() -> list[str]:
+        return [key for key, n in demo.requests_served().items()
+                if any(demo_requests[s] in key for s in without)]
+
+    listing = client.get("/volumes/")
+    assert listing.status_code == 200 and b"data-01" in listing.content
+    pages = {name: client.get(f"/volumes/{demo.volume(name)['id']}/").content.decode()
+             for name in ("data-01", "web-root", "scratch")}
+    for name, body in pages.items():
+        assert "Traceback" not in body and "cloud_error" not in body, name
+        assert body.count('data-testid="services-note"') == 1, name
+    note = re.search(r'data-testid="services-note">([^<]*)<', pages["scratch"]).group(1)
+    if "compute" in without:
+        assert "no Compute (Nova)" in note and "attaching to servers" in note
+        assert 'data-action="attach_server"' not in pages["scratch"]
+        assert 'data-action="attach_host"' in pages["scratch"]
+    else:
+        assert 'data-action="attach_server"' in pages["scratch"]
+    if "image" in without:
+        assert "Image (Glance)" in note and "uploading to an image is not possible" in note
+        assert "This cloud has no Image service to upload to." in pages["scratch"]
+    assert "Attaching to a host and every other volume action work as usual." in note
+
+    # Host attach and the Cinder actions run and settle; nothing ever asks the missing service.
+    scratch = demo.volume("scratch")["id"]
+    attached = client.post(f"/volumes/{scratch}/attach_host/",
+                           {"host_name": "bm-1", "mountpoint": "/dev/sdb", "mode": "rw"}, **HTMX)
+    assert "Attach to host accepted by the cloud" in attached.content.decode()
+    assert watchers.wait_idle(20)
+    web_root = demo.volume("web-root")["id"]
+    extended = client.post(f"/volumes/{web_root}/extend/", {"new_size": "21"}, **HTMX).content.decode()
+    assert "Extend accepted by the cloud" in extended
+    assert watchers.wait_idle(20)
+    refused = client.post(f"/volumes/{scratch}/attach_server/", {"server_id": demo.server_id("db-1")}, **HTMX)
+    if "compute" in without:
+        assert "no Compute service" in refused.content.decode()
+    data01 = demo.volume("data-01")["id"]
+    upload = {"image_name": "img", "disk_format": "raw", "container_format": "bare", "visibility": "private"}
+    uploaded = client.post(f"/volumes/{data01}/upload/", upload, **HTMX).content.decode()
+    if "image" in without:
+        assert "This cloud has no Image service to upload to." in uploaded
+    assert watchers.wait_idle(20)
+    final = client.get(f"/volumes/{web_root}/").content.decode()
+    assert "21 GiB" in final and 'data-testid="nova-extend"' not in final or "compute" not in without
+    outcomes = {(e.action, e.outcome) for e in AuditEntry.objects.all()}
+    assert ("os-attach", Outcome.SUCCEEDED) in outcomes and ("os-extend", Outcome.SUCCEEDED) in outcomes
+    assert calls_to_missing() == []
+
+
+def test_it_shows_times_both_ways_the_quota_in_the_form_and_what_to_do_when_empty(demo: Demo,
+                                                                                  alice_client: Client) -> None:
+    data01 = alice_client.get(f"/volumes/{demo.volume('data-01')['id']}/").content.decode()
+    # The seed's snapshots are two and three days old: an exact UTC time and the relative one.
+    assert re.search(r'<time datetime="[0-9-]+T[0-9:]+\+00:00">[0-9-]+ [0-9:]+ UTC</time> '
+                     r'<small class="ago">\(3\xa0days ago\)</small>', data01)
+    assert "Whole GiB, more than the current 10 GiB. Your project has 44 GiB of quota left, so at most 54 GiB." \
+        in data01
+    assert "Not attached. Attach it to a server or a host with the actions below." in data01
+    scratch = alice_client.get(f"/volumes/{demo.volume('scratch')['id']}/").content.decode()
+    assert "No snapshots. Take one with your cloud's tools" in scratch
+    assert "No actions yet. What you do here is recorded in this history." in scratch
+    alice_client.post(f"/volumes/{demo.volume('scratch')['id']}/extend/", {"new_size": "2"})
+    assert watchers.wait_idle(20)
+    history = alice_client.get(f"/volumes/{demo.volume('scratch')['id']}/?partial=history", **HTMX).content.decode()
+    assert '<small class="ago">(just now)</small>' in history or "minute" in history

@@ -51,6 +51,15 @@ class ExtendForm(VolumeActionForm):
         },
     )
 
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        size, limits = page.volume.size, page.limits
+        help_text = f"Whole GiB, more than the current {size} GiB."
+        if limits and limits.gigabytes_left is not None:
+            help_text += (f" Your project has {limits.gigabytes_left} GiB of quota left, so at most "
+                          f"{size + limits.gigabytes_left} GiB.")
+        self.fields["new_size"].help_text = help_text
+
     def clean_new_size(self) -> int:
         size = self.cleaned_data["new_size"]
         current = self.page.volume.size

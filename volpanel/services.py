@@ -16,6 +16,7 @@ from datetime import timezone as dt_timezone
 from typing import Any, Callable
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from django.utils import timezone
 
@@ -549,6 +550,14 @@ def _user_message(entry: AuditEntry, messages: list[UserMessage] | None) -> str:
     since = entry.requested_at.strftime("%Y-%m-%dT%H:%M:%S")
     fresh = [m for m in messages if m.created_at[:19] >= since]
     return fresh[0].message if fresh else ""
+
+
+def attempt(project_id: str, volume_id: str, attempt_uuid: str) -> AuditEntry | None:
+    """One attempt on a volume of the project, by its public uuid; None if it is not there (or not theirs)."""
+    try:
+        return AuditEntry.objects.filter(uuid=attempt_uuid, project_id=project_id, volume_id=volume_id).first()
+    except ValidationError:  # not a UUID
+        return None
 
 
 def history(project_id: str, volume_id: str, limit: int = 20) -> list[AuditEntry]:

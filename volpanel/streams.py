@@ -11,6 +11,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from volpanel import auth, services, watchers
+from volpanel.openstack.session import Credentials
 
 HEARTBEAT_SECONDS = 15.0
 # The partials the stream swaps, by SSE event name (the page's sse-swap attributes name the same).
@@ -33,6 +34,18 @@ def _render(request: HttpRequest, state: watchers.State) -> list[tuple[str, str]
     return [(name, render_to_string(f"volpanel/volume.html#{name}", context, request=request)) for name in PARTIALS]
 
 
+def _announcement(request: HttpRequest, creds: Credentials, volume_id: str, attempt: str) -> str:
+    """The page's announcement for the attempt it follows, once that attempt has its final outcome ("" before)."""
+    from volpanel.views import describe
+
+    entry = services.attempt(creds.project_id, volume_id, attempt)
+    if entry is None or not entry.is_final:
+        return ""
+    level, text = describe(entry, settled=True)
+    context = {"oob": True, "entry": entry, "flash_level": level, "flash_text": text}
+    return render_to_string("volpanel/volume.html#announce", context, request=request)
+
+
 @require_GET
 async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponse:
     creds = await sync_to_async(auth.credentials)(request)
@@ -40,8 +53,11 @@ async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponse:
         return HttpResponse("Log in to follow this volume.", status=401, content_type="text/plain")
     cloud = services.connect(creds)
     subscription = watchers.Subscription(cloud, str(volume_id))
+    # The attempt the page announced as accepted: its final outcome replaces that announcement once known.
+    attempt = request.GET.get("attempt", "")
 
     async def events() -> AsyncIterator[str]:
+        nonlocal attempt
         seen = 0
         try:
             # Browsers reconnect after `retry` ms if the stream drops; the first state is sent at once.
@@ -58,6 +74,11 @@ async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponse:
                     return
                 for name, html in await sync_to_async(_render)(request, state):
                     yield sse(name, html, event_id=str(state.version))
+                if attempt:
+                    announcement = await sync_to_async(_announcement)(request, creds, str(volume_id), attempt)
+                    if announcement:
+                        yield sse("announce", announcement, event_id=str(state.version))
+                        attempt = ""
                 if state.settled:
                     yield sse("settled", state.page.volume.status, event_id=str(state.version))
                     return

@@ -18,7 +18,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from volpanel import actors, auth, services, throttle
+from volpanel import actors, auth, rules, services, throttle
 from volpanel.forms import FORMS, VolumeActionForm
 from volpanel.models import Action, AuditEntry, Outcome
 from volpanel.openstack import session as os_session
@@ -211,11 +211,29 @@ def volume_context(request: HttpRequest, page: services.VolumePage, *, bound: Vo
         "server_names": page.server_names,
         "outcome_labels": dict(Outcome.choices),
         "action_labels": dict(Action.choices),
-        "action_menu": ACTION_MENU,
+        # Without Compute, server attach is left out (the note says why) unless a stale form just posted to it.
+        "action_menu": [item for item in ACTION_MENU if item[0] != "attach_server" or page.features.has_compute
+                        or (bound is not None and bound.action_name == "attach_server")],
+        "services_note": services_note(page.features),
         "extend_guidance": services.EXTEND_GUIDANCE,
     }
     context["flash_level"], context["flash_text"] = describe(entry) if entry else ("", "")
     return context
+
+
+def services_note(features: rules.CloudFeatures) -> str:
+    """One sentence for a cloud that runs without Compute or Image (storage-only deployments)."""
+    missing = [name for name, present in (("Compute (Nova)", features.has_compute),
+                                          ("Image (Glance)", features.has_image)) if not present]
+    if not missing:
+        return ""
+    lost = []
+    if not features.has_compute:
+        lost.append("attaching to servers and Nova's view of an extend are not offered")
+    if not features.has_image:
+        lost.append("uploading to an image is not possible")
+    return (f"This cloud has no {' and no '.join(missing)} service, so {' and '.join(lost)}. "
+            "Attaching to a host and every other volume action work as usual.")
 
 
 # Each action's button label and what it will do, in the order the panel shows them.
@@ -275,9 +293,16 @@ def _run(form: VolumeActionForm, cloud: Any, actor: services.Actor) -> AuditEntr
     raise Http404("No such action.")
 
 
-def describe(entry: AuditEntry) -> tuple[str, str]:
-    """The flash level and sentence for an attempt's first answer."""
+def describe(entry: AuditEntry, *, settled: bool = False) -> tuple[str, str]:
+    """The flash level and sentence for an attempt's first answer, or (`settled`) for its final outcome as the
+    stream announces it once the volume settles."""
     label = dict(Action.choices)[entry.action]
+    if settled and entry.outcome == Outcome.SUCCEEDED:
+        return "success", f"{label} succeeded: {entry.detail}"
+    if settled and entry.outcome == Outcome.FAILED:
+        return "error", f"{label} failed: {entry.detail}"
+    if settled and entry.outcome == Outcome.UNKNOWN:
+        return "warning", f"{label}: volpanel could not follow it to the end. {entry.detail}"
     if getattr(entry, "duplicate", False):
         return "info", (f"{label} was already submitted from this form (request {entry.request_id or 'pending'}); "
                         f"it was not sent again. Its outcome so far: {entry.get_outcome_display().lower()}.")
@@ -323,14 +348,14 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
             return _answer(request, cloud, page, earlier, detail_url)
     if form.errors or not form.is_valid():
         if request.htmx:
-            # 200 so htmx swaps the form back in with its messages next to the fields.
-            return render(request, "volpanel/volume.html#live", volume_context(request, page, bound=form))
+            # 200 so htmx swaps the form back in with its messages next to the fields (and clears the last answer).
+            return render(request, "volpanel/volume.html#answer", volume_context(request, page, bound=form))
         return render(request, "volpanel/volume.html", volume_context(request, page, bound=form), status=400)
     try:
         entry = _run(form, cloud, _actor(request, form.cleaned_data.get("idempotency_key") or ""))
     except services.DuplicateKeyError as exc:
         form.add_error(None, str(exc))
-        return render(request, "volpanel/volume.html#live" if request.htmx else "volpanel/volume.html",
+        return render(request, "volpanel/volume.html#answer" if request.htmx else "volpanel/volume.html",
                       volume_context(request, page, bound=form), status=200 if request.htmx else 400)
     if entry.outcome == Outcome.ERROR and entry.http_status == 401:
         # The token expired between the page load and the action (its row says so): the same path as an
@@ -349,7 +374,7 @@ def _answer(request: HtmxHttpRequest, cloud: Any, page: services.VolumePage, ent
         return HttpResponseRedirect(detail_url)
     if entry.answered_at and entry.http_status and entry.http_status < 300:
         page = services.refresh_volume(cloud, page)
-    return render(request, "volpanel/volume.html#live", volume_context(request, page, entry=entry))
+    return render(request, "volpanel/volume.html#answer", volume_context(request, page, entry=entry))
 
 
 # --- audit (admins) -------------------------------------------------------------------------------------
