@@ -86,10 +86,21 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+# Runs in every page before its own scripts: whatever the Content-Security-Policy blocks becomes a console error,
+# which fails the test that caused it (CSP reports are otherwise silent to the page and to Playwright).
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline code")
+                + " at " + e.sourceFile + ":" + e.lineNumber);
+});
+"""
+
+
 @contextmanager
 def open_page(browser: Any, base_url: str, **context_options: Any) -> Iterator[tuple[Any, list[str]]]:
-    """A page in a fresh browser context, with the script errors and console errors it produced."""
+    """A page in a fresh browser context, with the script errors, console errors and CSP violations it produced."""
     context = browser.new_context(base_url=base_url, **context_options)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(15_000)
     errors: list[str] = []

@@ -97,11 +97,15 @@ def test_it_runs_the_action_and_streams_it_to_its_settled_outcome(
     reloads: list[str] = []
     page.on("framenavigated", lambda frame: reloads.append(frame.url))
     act(page)
-    expect(page.locator("#volume-live > .flash")).to_contain_text(accepted)
+    announcement = page.get_by_test_id("announcement")
+    expect(announcement).to_contain_text(accepted)
     history = page.get_by_test_id("history")
     # History is newest first; the live server's database outlives single tests.
     expect(history.locator("tbody tr").first).to_have_attribute("data-outcome", "succeeded", timeout=20_000)
     expect(page.locator("#volume-live")).to_contain_text(settled)
+    # The "accepted, following live" news is replaced by the outcome: no banner outlives what it says.
+    expect(announcement).to_have_attribute("data-outcome", "succeeded")
+    expect(announcement).to_contain_text(accepted.replace(" accepted", " succeeded"))
     assert reloads == []
     row = live_volpanel.audit_rows()[-1]
     assert (row["action"], row["outcome"], row["actor_name"]) == (action, "succeeded", "alice")
