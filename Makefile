@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 # Production runs on PostgreSQL: the suite runs there too (pytest-django creates and drops test_<name>).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/volpanel
 
-.PHONY: run test test-fast test-browser test-postgres test-realcloud realcloud-up realcloud-down democloud clean
+.PHONY: run test test-fast test-browser test-postgres test-realcloud screenshots realcloud-up realcloud-down democloud clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ test-postgres: $(STAMP)
 	else \
 		echo "NOTE: no PostgreSQL at $(TEST_POSTGRES_URL); the suite did not run on PostgreSQL."; \
 	fi
+
+# The README's pictures, taken from the live server in Chromium (tests/e2e/screenshots.py): re-run after the
+# pages change; it rewrites docs/screenshots/*.png.
+screenshots: $(STAMP) $(CHROMIUM)
+	$(BIN)/python -m pytest -q tests/e2e/screenshots.py
 
 realcloud-up:
 	bash tests/realcloud/up.sh

@@ -1,0 +1,113 @@
+"""The README's screenshots, taken from the live server in Chromium: `make screenshots` (re-run it whenever the
+pages change). Not part of the test run (the file name does not start with test_); each shot still checks that
+the page shows what its caption promises, so a broken page cannot slip into the README."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import ROOT
+from tests.e2e.conftest import LiveServer, log_in, open_page
+
+pytestmark = pytest.mark.browser
+
+OUT = ROOT / "docs" / "screenshots"
+VIEWPORT = {"width": 1200, "height": 900}
+
+
+def shoot(page: Any, name: str) -> Path:
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / name
+    # The copy hint's focus ring and the caret would make every re-run differ for nothing.
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(path), full_page=True, animations="disabled", caret="hide")
+    return path
+
+
+def act(page: Any, action: str, fill: dict[str, str], button: str) -> None:
+    details = page.locator(f"details[data-action={action}]")
+    details.locator("summary").click()
+    for label, value in fill.items():
+        field = details.get_by_label(label)
+        if field.evaluate("el => el.tagName") == "SELECT":
+            field.select_option(value)
+        else:
+            field.fill(value)
+    details.get_by_role("button", name=button).click()
+    # A quick cloud may have settled it already: the announcement then says how it ended.
+    expect(page.get_by_test_id("announcement")).to_contain_text(re.compile("accepted by the cloud|succeeded|failed"))
+
+
+def settle(page: Any) -> None:
+    expect(page.get_by_test_id("history").locator("tbody tr").first).not_to_have_attribute(
+        "data-outcome", "accepted", timeout=30_000)
+
+
+def open_volume(page: Any, name: str) -> None:
+    page.goto("/volumes/")
+    page.get_by_role("link", name=name, exact=True).click()
+
+
+def test_partial_cloud(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
+    """A storage-only cloud (no Compute, no Image): one note, server attach left out, upload off with its reason."""
+    demo.config(without=["compute", "image"])
+    with open_page(browser, live_volpanel.url, viewport=VIEWPORT) as (page, errors):
+        log_in(page)
+        open_volume(page, "data-01")
+        expect(page.get_by_test_id("services-note")).to_be_visible()
+        page.locator("details[data-action=upload] summary").click()
+        expect(page.get_by_test_id("reason-upload")).to_be_visible()
+        shoot(page, "partial-cloud.png")
+    demo.config(without=[])
+    assert errors == []
+
+
+def test_volume_mid_action(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
+    """An in-use volume being extended: accepted with its request id, status streaming, Nova's side to come."""
+    demo.config(delay=6.0)
+    with open_page(browser, live_volpanel.url, viewport=VIEWPORT) as (page, errors):
+        log_in(page)
+        open_volume(page, "web-root")
+        act(page, "extend", {"New size (GiB)": "24"}, "Extend")
+        expect(page.get_by_test_id("volume-status")).to_contain_text("extending")
+        expect(page.locator("[data-stream-indicator]")).to_have_class("live-indicator is-connected")
+        shoot(page, "volume-mid-action.png")
+        expect(page.get_by_test_id("announcement")).to_contain_text("Extend succeeded", timeout=30_000)
+    assert errors == []
+
+
+def test_audit(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
+    """The audit trail with a handful of outcomes: succeeded, failed after the 202, refused by Cinder."""
+    demo.config(delay=0.3)
+    with open_page(browser, live_volpanel.url, viewport=VIEWPORT) as (page, errors):
+        log_in(page)
+        open_volume(page, "data-01")
+        act(page, "extend", {"New size (GiB)": "12"}, "Extend")
+        settle(page)
+        open_volume(page, "scratch")
+        act(page, "attach_host", {"Host name": "bm-7", "Mountpoint": "/dev/sdc"}, "Attach to host")
+        settle(page)
+        demo.faults(backend={"retype": "silent"})
+        open_volume(page, "archive-gold")
+        act(page, "retype", {"New type": "default"}, "Change type")
+        settle(page)
+        demo.faults(http=[{"service": "volume", "method": "POST", "path": "/action", "status": 409, "times": 1}])
+        open_volume(page, "data-01")
+        details = page.locator("details[data-action=extend]")
+        details.locator("summary").click()
+        details.get_by_label("New size (GiB)").fill("13")
+        details.get_by_role("button", name="Extend").click()
+        expect(page.get_by_test_id("announcement")).to_contain_text("refused by the cloud")
+        demo.clear_faults()
+        page.get_by_role("button", name="Log out").click()
+
+        log_in(page, user="admin", project="admin")
+        page.goto("/audit/")
+        expect(page.locator("main")).to_contain_text("archive-gold")
+        shoot(page, "audit.png")
+    assert errors == []
