@@ -16,7 +16,13 @@ MAX_SIZE_GIB = 2**31 - 1
 DISK_FORMATS = ["qcow2", "raw", "vmdk", "vdi", "vhd", "vhdx", "ploop"]
 CONTAINER_FORMATS = ["bare", "ovf", "ova", "docker"]
 VISIBILITIES = ["private", "shared", "community", "public"]
-no_control_chars = RegexValidator(r"^[^\x00-\x1f\x7f]*$", "Use printable characters only (no control characters).")
+
+
+def printable(what: str) -> RegexValidator:
+    # Control characters (NUL, escape, newline…) in a name or mountpoint end up in Cinder's database and in
+    # every terminal that lists it; bidi overrides and other printable Unicode are fine (they render as text).
+    return RegexValidator(r"^[^\x00-\x1f\x7f]*$", f"The {what} can use printable characters only, "
+                                                   "no control characters such as tabs or line breaks.")
 
 
 class VolumeActionForm(forms.Form):
@@ -30,6 +36,21 @@ class VolumeActionForm(forms.Form):
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         self.page = page
         super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            # Django's defaults ("This field is required.") do not say which field; a tenant must know what to fix.
+            if field.widget.is_hidden:
+                messages = dict.fromkeys(("required", "invalid_choice", "null_characters_not_allowed"),
+                                         "This form is damaged; reload the page.")
+            else:
+                what = str(field.label).split(" (")[0].lower()
+                messages = {"required": f"Fill in the {what}.", "invalid_choice": f"Choose the {what} from the list.",
+                            "null_characters_not_allowed": f"The {what} cannot contain NUL characters."}
+            defaults: dict[str, Any] = {}
+            for klass in reversed(type(field).__mro__):
+                defaults.update(getattr(klass, "default_error_messages", {}))
+            for code, message in messages.items():
+                if field.error_messages.get(code, defaults.get(code)) == defaults.get(code):
+                    field.error_messages[code] = message
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -90,11 +111,11 @@ class AttachServerForm(VolumeActionForm):
 
 class AttachHostForm(VolumeActionForm):
     action_name = "attach_host"
-    host_name = forms.CharField(label="Host name", max_length=MAX_NAME, validators=[no_control_chars],
+    host_name = forms.CharField(label="Host name", max_length=MAX_NAME, validators=[printable("host name")],
                                 error_messages={"required": "Enter the host name.",
                                                 "max_length": f"The host name can be at most {MAX_NAME} characters."})
     mountpoint = forms.CharField(label="Mountpoint", max_length=MAX_NAME, initial="/dev/vdb",
-                                 validators=[no_control_chars],
+                                 validators=[printable("mountpoint")],
                                  error_messages={"required": "Enter the mountpoint, e.g. /dev/vdb.",
                                                  "max_length": f"The mountpoint can be at most {MAX_NAME} characters."})
     mode = forms.ChoiceField(label="Access mode", choices=[("rw", "Read/write"), ("ro", "Read-only")], initial="rw")
@@ -134,7 +155,7 @@ class RetypeForm(VolumeActionForm):
 
 class UploadForm(VolumeActionForm):
     action_name = "upload"
-    image_name = forms.CharField(label="Image name", max_length=MAX_NAME, validators=[no_control_chars],
+    image_name = forms.CharField(label="Image name", max_length=MAX_NAME, validators=[printable("image name")],
                                  error_messages={"required": "Enter a name for the image.",
                                                  "max_length": f"The image name can be at most {MAX_NAME} characters."})
     disk_format = forms.ChoiceField(label="Disk format", choices=[(f, f) for f in DISK_FORMATS], initial="qcow2")
