@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from typing import Any, Callable
 from urllib.parse import urlencode
 from uuid import UUID, uuid4
@@ -379,6 +380,9 @@ def _answer(request: HtmxHttpRequest, cloud: Any, page: services.VolumePage, ent
 
 # --- audit (admins) -------------------------------------------------------------------------------------
 AUDIT_FILTERS = ("actor_name", "project_name", "volume_id", "action", "outcome")
+AUDIT_LABELS = {"actor_name": "user", "project_name": "project", "volume_id": "volume id", "action": "action",
+                "outcome": "outcome", "since": "from", "until": "until"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @require_GET
@@ -392,13 +396,20 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = {name: request.GET.get(name, "").strip() for name in (*AUDIT_FILTERS, "since", "until")}
     errors = []
     for name in AUDIT_FILTERS:
-        if filters[name]:
+        if filters[name] and _CONTROL.search(filters[name]):
+            # PostgreSQL refuses NUL in a query parameter (a 500); no audit value holds a control character anyway.
+            errors.append(f"The {AUDIT_LABELS[name]} filter can use printable characters only; "
+                          "remove control characters.")
+        elif filters[name]:
             rows = rows.filter(**{name: filters[name]})
     for name, lookup in (("since", "requested_at__date__gte"), ("until", "requested_at__date__lte")):
         if filters[name]:
-            day = parse_date(filters[name]) if len(filters[name]) == 10 else None
+            try:
+                day = parse_date(filters[name]) if len(filters[name]) == 10 else None
+            except ValueError:  # well formed but no such day (2025-02-30)
+                day = None
             if day is None:
-                errors.append(f"'{filters[name]}' is not a date; use YYYY-MM-DD.")
+                errors.append(f"The {AUDIT_LABELS[name]} date '{filters[name]}' is not a date; use YYYY-MM-DD.")
             else:
                 rows = rows.filter(**{lookup: day})
     page = Paginator(rows, 50).get_page(request.GET.get("page"))
