@@ -72,6 +72,8 @@ def test_it_reads_a_named_cloud_from_clouds_yaml_and_lets_the_environment_win(tm
         ({"VOLPANEL_AUDIT_DIGEST_KEY": "k" * 40, "VOLPANEL_AUDIT_DIGEST_DIR": "/nonexistent/digests"},
          "VOLPANEL_AUDIT_DIGEST_DIR='/nonexistent/digests' is not a directory"),
         ({"VOLPANEL_AUDIT_DIGEST_INTERVAL": "3600"}, "VOLPANEL_AUDIT_DIGEST_INTERVAL needs VOLPANEL_AUDIT_DIGEST_KEY"),
+        ({"VOLPANEL_CLOUD_TOTAL_TIMEOUT": "5", "VOLPANEL_CLOUD_TIMEOUT": "10"}, "must be at least VOLPANEL_CLOUD_TIMEOUT"),
+        ({"VOLPANEL_CLOUD_MAX_BODY_MB": "0.1"}, "VOLPANEL_CLOUD_MAX_BODY_MB='0.1' must be at least 1.0"),
     ],
 )
 def test_it_refuses_bad_settings_with_a_message_naming_them(env: dict[str, str], message: str) -> None:

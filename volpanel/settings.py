@@ -92,7 +92,13 @@ OPENSTACK = {
     "verify": (os.environ.get("OS_CACERT", "") or (not envbool("OS_INSECURE", False) if "OS_INSECURE" in os.environ
                                                    else _named.get("verify", True))),
     "timeout": envfloat("VOLPANEL_CLOUD_TIMEOUT", 15.0, minimum=0.5),
+    # The whole of one answer, body included, and its largest size (see CloudConfig).
+    "total_timeout": envfloat("VOLPANEL_CLOUD_TOTAL_TIMEOUT", 60.0, minimum=1.0),
+    "max_body_bytes": int(envfloat("VOLPANEL_CLOUD_MAX_BODY_MB", 32.0, minimum=1.0) * 1024 * 1024),
 }
+if OPENSTACK["total_timeout"] < OPENSTACK["timeout"]:
+    raise ImproperlyConfigured(f"VOLPANEL_CLOUD_TOTAL_TIMEOUT={OPENSTACK['total_timeout']:g} must be at least "
+                               f"VOLPANEL_CLOUD_TIMEOUT={OPENSTACK['timeout']:g}: it bounds a whole answer.")
 if isinstance(OPENSTACK["verify"], str) and not Path(OPENSTACK["verify"]).is_file():
     raise ImproperlyConfigured(f"The CA bundle {OPENSTACK['verify']!r} (OS_CACERT or cacert) does not exist.")
 if OPENSTACK["interface"] not in {"public", "internal", "admin"}:

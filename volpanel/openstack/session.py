@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, TypeVar
@@ -27,7 +28,12 @@ class CloudConfig:
     user_domain_name: str = "Default"
     project_domain_name: str = "Default"
     verify: bool | str = True
+    # keystoneauth's timeout bounds the connect and each socket read, not the whole answer: a cloud (or a proxy)
+    # dripping a byte a second never trips it. total_timeout bounds the whole request, body included (overrun by
+    # at most one read's `timeout`); max_body_bytes bounds what one answer may make this process hold.
     timeout: float = 15.0
+    total_timeout: float = 60.0
+    max_body_bytes: int = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,11 +71,80 @@ class Credentials:
         return cls(**data, expires_at=datetime.fromisoformat(expires) if expires else None)
 
 
-# One HTTP connection pool for the whole process: each user's keystoneauth session rides on it, so a page
-# reuses warm connections to Cinder instead of opening new ones.
-_pool = requests.Session()
-_pool.mount("http://", requests.adapters.HTTPAdapter(pool_connections=20, pool_maxsize=100))
-_pool.mount("https://", requests.adapters.HTTPAdapter(pool_connections=20, pool_maxsize=100))
+class AnswerTooSlow(requests.exceptions.Timeout):
+    """The whole answer did not arrive within the total deadline (each read may still have been quick)."""
+
+
+class AnswerTooLarge(requests.exceptions.RequestException):
+    """The answer's body is larger than this client accepts."""
+
+
+class BoundedAdapter(requests.adapters.HTTPAdapter):
+    """Reads every body itself, in small pieces, stopping at a total deadline and a size limit."""
+
+    def __init__(self, *, total_timeout: float, max_body_bytes: int, **kwargs: Any) -> None:
+        self.total_timeout = total_timeout
+        self.max_body_bytes = max_body_bytes
+        super().__init__(**kwargs)
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any) -> requests.Response:
+        started = time.monotonic()
+        response = super().send(request, stream=True, **kwargs)
+        if stream:
+            return response
+        try:
+            declared = int(response.headers.get("Content-Length") or 0)
+        except ValueError:
+            declared = 0
+        if declared > self.max_body_bytes:
+            response.close()
+            raise AnswerTooLarge(f"the answer declares {declared} bytes, over the limit of {self.max_body_bytes}",
+                                 request=request, response=response)
+        body = bytearray()
+        try:
+            while True:
+                if time.monotonic() - started > self.total_timeout:
+                    raise AnswerTooSlow(f"the answer took over {self.total_timeout:g} s in all", request=request)
+                # read1: whatever has arrived (up to 64 KiB), so a trickle is noticed between reads.
+                chunk = response.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    break
+                body += chunk
+                if len(body) > self.max_body_bytes:
+                    raise AnswerTooLarge(f"the answer is over the limit of {self.max_body_bytes} bytes",
+                                         request=request)
+        except (AnswerTooSlow, AnswerTooLarge):
+            response.close()
+            raise
+        except Exception as exc:  # urllib3 read errors (timeout, reset, bad chunking) as requests would raise them
+            response.close()
+            if "timed out" in str(exc).lower():
+                raise requests.exceptions.ReadTimeout(str(exc), request=request) from exc
+            raise requests.exceptions.ConnectionError(str(exc), request=request) from exc
+        response._content = bytes(body)
+        response._content_consumed = True
+        response.raw.release_conn()
+        return response
+
+
+# One HTTP connection pool per limits (in practice one for the whole process): each user's keystoneauth session
+# rides on it, so a page reuses warm connections to Cinder instead of opening new ones.
+_pools: dict[tuple[float, int], requests.Session] = {}
+_pools_lock = threading.Lock()
+
+
+def _pool_for(config: CloudConfig) -> requests.Session:
+    key = (config.total_timeout, config.max_body_bytes)
+    with _pools_lock:
+        if key not in _pools:
+            pool = requests.Session()
+            for prefix in ("http://", "https://"):
+                pool.mount(prefix, BoundedAdapter(total_timeout=key[0], max_body_bytes=key[1],
+                                                  pool_connections=20, pool_maxsize=100))
+            _pools[key] = pool
+        return _pools[key]
+
+
 # keystoneauth's discovery cache: version documents fetched once per process, not once per request.
 _discovery_cache: dict[str, Any] = {}
 _discovery_lock = threading.Lock()
@@ -114,9 +189,16 @@ def call(service: str, fn: Callable[[], T]) -> T:
             status=exc.http_status,
             request_id=exc.request_id or "",
         ) from exc
+    except ks_exc.UnknownConnectionError as exc:
+        if isinstance(exc.original, AnswerTooLarge):
+            raise CloudError("malformed", f"{service} sent an answer too large to accept ({exc.original}).",
+                             service=service) from exc
+        raise CloudError("connection", f"{service} could not be reached.", service=service) from exc
+    except ks_exc.SSLError as exc:
+        raise CloudError("connection", f"{service}'s TLS certificate was refused: {exc}", service=service) from exc
     except (requests.exceptions.Timeout, ks_exc.RetriableConnectionFailure) as exc:
         raise CloudError("timeout", f"{service} did not answer in time.", service=service) from exc
-    except requests.exceptions.RequestException as exc:
+    except (requests.exceptions.RequestException, ks_exc.ConnectionError) as exc:
         raise CloudError("connection", f"{service} could not be reached.", service=service) from exc
 
 
@@ -139,7 +221,7 @@ def _credentials_from(plugin: v3.Password | v3.Token, sess: ks_session.Session) 
 def _bare_session(config: CloudConfig, auth: Any = None) -> ks_session.Session:
     return ks_session.Session(
         auth=auth,
-        session=_pool,
+        session=_pool_for(config),
         verify=config.verify,
         timeout=config.timeout,
         discovery_cache=_discovery_cache,
@@ -204,7 +286,7 @@ def list_projects(config: CloudConfig, creds: Credentials) -> list[Project]:
             (Project(id=str(p["id"]), name=str(p["name"])) for p in projects if p.get("enabled", True)),
             key=lambda p: p.name,
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CloudError("malformed", "Keystone's project list was not understood.", service="identity") from exc
 
 
