@@ -38,7 +38,8 @@ def cloud_config() -> CloudConfig:
     return CloudConfig(
         auth_url=o["auth_url"], region_name=o["region_name"], interface=o["interface"],
         user_domain_name=o["user_domain_name"], project_domain_name=o["project_domain_name"],
-        verify=o["verify"], timeout=o["timeout"],
+        verify=o["verify"], timeout=o["timeout"], total_timeout=o["total_timeout"],
+        max_body_bytes=o["max_body_bytes"],
     )
 
 
@@ -295,7 +296,8 @@ class Sent:
 
 
 def _from_result(result: ActionResult) -> Sent:
-    upload = result.body.get("os-volume_upload_image") or {}
+    upload = result.body.get("os-volume_upload_image")
+    upload = upload if isinstance(upload, dict) else {}
     return Sent(status=result.status, request_id=result.request_id, microversion=result.microversion,
                 image_id=str(upload.get("image_id") or ""))
 

@@ -9,7 +9,7 @@ from typing import Any
 from keystoneauth1 import adapter
 from keystoneauth1 import session as ks_session
 
-from volpanel.openstack.errors import CloudError, fault_from_response, request_id_of
+from volpanel.openstack.errors import CloudError, fault_from_response, request_id_of, understood
 from volpanel.openstack.session import CloudConfig, call
 
 SERVICE = "volume"
@@ -157,7 +157,7 @@ def _volume(raw: dict[str, Any]) -> Volume:
             description=str(raw.get("description") or ""),
             attachments=tuple(_attachment(a) for a in raw.get("attachments") or []),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CloudError("malformed", f"Cinder sent a volume volpanel does not understand ({exc}).", service=SERVICE)
 
 
@@ -171,7 +171,7 @@ def _snapshot(raw: dict[str, Any]) -> Snapshot:
             volume_id=str(raw["volume_id"]),
             created_at=str(raw.get("created_at") or ""),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CloudError("malformed", f"Cinder sent a snapshot volpanel does not understand ({exc}).", service=SERVICE)
 
 
@@ -214,9 +214,15 @@ class CinderClient:
         if response.status_code != 200:
             raise fault_from_response(SERVICE, response)
         try:
-            return response.json()[key]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise CloudError("malformed", f"Cinder's answer to GET {path} has no '{key}'.", service=SERVICE) from exc
+            body = response.json()
+        except ValueError as exc:
+            kind = response.headers.get("Content-Type") or "no content type"
+            raise CloudError("malformed", f"Cinder's answer to GET {path.split('?')[0]} is not JSON ({kind}).",
+                             service=SERVICE) from exc
+        if not isinstance(body, dict) or key not in body:
+            raise CloudError("malformed", f"Cinder's answer to GET {path.split('?')[0]} has no '{key}'.",
+                             service=SERVICE)
+        return body[key]
 
     def versions(self) -> VersionRange:
         """The microversion range of this Cinder, from its version document (cached per endpoint)."""
@@ -242,7 +248,8 @@ class CinderClient:
     # --- reads ----------------------------------------------------------------------------------------
     def list_volumes(self) -> list[Volume]:
         raw = self._get("/volumes/detail", "volumes", self.read_microversion())
-        return sorted((_volume(v) for v in raw), key=lambda v: (v.name.lower(), v.id))
+        with understood(SERVICE, "Cinder", "a volume list"):
+            return sorted((_volume(v) for v in raw), key=lambda v: (v.name.lower(), v.id))
 
     def get_volume(self, volume_id: str) -> Volume:
         return _volume(self._get(f"/volumes/{volume_id}", "volume", self.read_microversion()))
@@ -252,27 +259,30 @@ class CinderClient:
         # cloud's resource_filters.json says (the 3.31 note at the top).
         raw = self._get(f"/snapshots/detail?volume_id={volume_id}", "snapshots", "3.0")
         # Newest first: revert may only go to the latest one (Cinder compares created_at).
-        return sorted((_snapshot(s) for s in raw if s.get("volume_id") == volume_id),
-                      key=lambda s: s.created_at, reverse=True)
+        with understood(SERVICE, "Cinder", "a snapshot list"):
+            return sorted((_snapshot(s) for s in raw if s.get("volume_id") == volume_id),
+                          key=lambda s: s.created_at, reverse=True)
 
     def list_types(self) -> list[VolumeType]:
         raw = self._get("/types", "volume_types")
-        return sorted(
-            (VolumeType(id=str(t["id"]), name=str(t["name"]), description=str(t.get("description") or ""))
-             for t in raw if t.get("name") != "__DEFAULT__"),
-            key=lambda t: t.name,
-        )
+        with understood(SERVICE, "Cinder", "a volume type list"):
+            return sorted(
+                (VolumeType(id=str(t["id"]), name=str(t["name"]), description=str(t.get("description") or ""))
+                 for t in raw if t.get("name") != "__DEFAULT__"),
+                key=lambda t: t.name,
+            )
 
     def get_limits(self) -> Limits:
-        absolute = self._get("/limits", "limits").get("absolute", {})
+        limits = self._get("/limits", "limits")
         try:
+            absolute = limits.get("absolute", {})
             return Limits(
                 max_gigabytes=int(absolute.get("maxTotalVolumeGigabytes", -1)),
                 used_gigabytes=int(absolute.get("totalGigabytesUsed", 0)),
                 max_volumes=int(absolute.get("maxTotalVolumes", -1)),
                 used_volumes=int(absolute.get("totalVolumesUsed", 0)),
             )
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             raise CloudError("malformed", "Cinder's limits were not understood.", service=SERVICE) from exc
 
     def user_messages(self, resource_uuid: str) -> list[UserMessage]:
@@ -280,6 +290,11 @@ class CinderClient:
             return []
         version = MV_MESSAGES_FILTERS if self.versions().supports(MV_MESSAGES_FILTERS) else MV_MESSAGES
         raw = self._get(f"/messages?resource_uuid={resource_uuid}", "messages", mv(version))
+        with understood(SERVICE, "Cinder", "a message list"):
+            return self._messages(raw, resource_uuid)
+
+    @staticmethod
+    def _messages(raw: Any, resource_uuid: str) -> list[UserMessage]:
         messages = [
             UserMessage(
                 id=str(m.get("id", "")),
@@ -305,6 +320,9 @@ class CinderClient:
             try:
                 parsed = response.json() or {}
             except ValueError:
+                parsed = {}
+            # The action was accepted whatever its body says; a body that is no object carries nothing we read.
+            if not isinstance(parsed, dict):
                 parsed = {}
         return ActionResult(
             status=response.status_code, request_id=request_id_of(response), microversion=version, body=parsed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,3 +69,15 @@ def fault_from_response(service: str, response: requests.Response) -> CloudError
         fault_name=name,
         request_id=request_id_of(response),
     )
+
+
+@contextmanager
+def understood(service: str, speaker: str, what: str) -> Iterator[None]:
+    """Parse an answer inside this: a missing key or a wrong type anywhere in it is one "malformed" CloudError."""
+    try:
+        yield
+    except CloudError:
+        raise
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise CloudError("malformed", f"{speaker} sent {what} volpanel does not understand ({exc!r:.200}).",
+                         service=service) from exc

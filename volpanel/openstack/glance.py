@@ -43,5 +43,5 @@ class GlanceClient:
                 disk_format=str(raw.get("disk_format") or ""),
                 size=int(raw["size"]) if raw.get("size") is not None else None,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CloudError("malformed", "Glance's image was not understood.", service=SERVICE) from exc

@@ -8,7 +8,7 @@ from typing import Any
 from keystoneauth1 import adapter
 from keystoneauth1 import session as ks_session
 
-from volpanel.openstack.errors import CloudError, fault_from_response, request_id_of
+from volpanel.openstack.errors import CloudError, fault_from_response, request_id_of, understood
 from volpanel.openstack.session import CloudConfig, call
 
 SERVICE = "compute"
@@ -74,6 +74,11 @@ class NovaClient:
 
     def list_servers(self) -> list[Server]:
         raw = self._json(self._send("GET", "/servers/detail"), "servers")
+        with understood(SERVICE, "Nova", "a server list"):
+            return self._servers(raw)
+
+    @staticmethod
+    def _servers(raw: Any) -> list[Server]:
         return sorted(
             (Server(id=str(s["id"]), name=str(s.get("name") or ""), status=str(s.get("status") or "")) for s in raw),
             key=lambda s: (s.name.lower(), s.id),
@@ -84,6 +89,11 @@ class NovaClient:
             "POST", f"/servers/{server_id}/os-volume_attachments", {"volumeAttachment": {"volumeId": volume_id}}
         )
         raw = self._json(response, "volumeAttachment")
+        with understood(SERVICE, "Nova", "a volume attachment"):
+            return self._attachment(raw, response, server_id, volume_id)
+
+    @staticmethod
+    def _attachment(raw: Any, response: Any, server_id: str, volume_id: str) -> ServerAttachment:
         return ServerAttachment(
             id=str(raw.get("id", "")), server_id=str(raw.get("serverId", server_id)),
             volume_id=str(raw.get("volumeId", volume_id)), device=str(raw.get("device") or ""),
@@ -96,6 +106,11 @@ class NovaClient:
 
     def instance_actions(self, server_id: str) -> list[InstanceAction]:
         raw = self._json(self._send("GET", f"/servers/{server_id}/os-instance-actions"), "instanceActions")
+        with understood(SERVICE, "Nova", "an instance action list"):
+            return self._actions(raw)
+
+    @staticmethod
+    def _actions(raw: Any) -> list[InstanceAction]:
         return [
             InstanceAction(
                 action=str(a.get("action", "")), request_id=str(a.get("request_id", "")),
