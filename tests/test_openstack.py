@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from tests import hostile_http as hostile
 from tests.conftest import Demo, login
 from volpanel.openstack import session
 from volpanel.openstack.cloud import Cloud
@@ -123,3 +124,71 @@ def test_it_reuses_one_session_per_token_until_logout_or_expiry(demo: Demo, conf
     first = Cloud.connect(config, short)
     time.sleep(1.1)
     assert Cloud.connect(config, short) is not first  # an expired token's session is not handed out again
+
+
+# --- a misbehaving cloud: tests/hostile_http.py serves Cinder ----------------------------------------------
+HOSTILE_CASES = {
+    "not JSON": (hostile.body(200, "<html><h1>502 Bad Gateway</h1></html>", "text/html"), "malformed"),
+    "JSON, wrong key": (hostile.body(200, {"volumen": []}), "malformed"),
+    "JSON null": (hostile.body(200, "null"), "malformed"),
+    "list, not object": (hostile.body(200, [1, 2, 3]), "malformed"),
+    "volumes not a list": (hostile.body(200, {"volumes": 5}), "malformed"),
+    "volume not an object": (hostile.body(200, {"volumes": [5]}), "malformed"),
+    "volume without status": (hostile.body(200, {"volumes": [{"id": "x", "size": 1}]}), "malformed"),
+    "size not a number": (hostile.body(200, {"volumes": [{"id": "x", "status": "available", "size": "big"}]}),
+                          "malformed"),
+    "attachments not a list": (hostile.body(200, {"volumes": [{"id": "x", "status": "in-use", "size": 1,
+                                                               "attachments": 7}]}), "malformed"),
+    "truncated JSON": (hostile.body(200, b'{"volumes": [{"id": "x", "sta'), "malformed"),
+    "invalid UTF-8": (hostile.body(200, b'{"volumes": "\xff\xfe"}'), "malformed"),
+    "500 with an HTML page": (hostile.body(500, "<html>" + "Internal error " * 10000 + "</html>", "text/html"),
+                              "fault"),
+    "huge, declared": (hostile.declared_huge, "malformed"),
+    "huge, chunked": (hostile.endless_chunked, "malformed"),
+    "slow drip": (hostile.drip, "timeout"),
+    "no answer": (hostile.silent, "timeout"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_CASES))
+def test_it_survives_a_malformed_cinder_with_one_clear_error_in_bounded_time(demo: Demo, config, case: str) -> None:
+    from dataclasses import replace
+
+    behaviour, kind = HOSTILE_CASES[case]
+    bounded = replace(config, timeout=1.0, total_timeout=2.0, max_body_bytes=1024 * 1024)
+    with hostile.hostile_cinder() as server:
+        cloud = Cloud.connect(bounded, hostile.pointed_at(login(bounded, "alice", "demo"), server))
+        cloud.cinder.versions()  # discovery is well-behaved; what follows is not
+        server.behaviour = behaviour
+        started = time.monotonic()
+        with pytest.raises(CloudError) as err:
+            cloud.cinder.list_volumes()
+        waited = time.monotonic() - started
+        assert any(r.startswith("GET /volume/v3/") and "detail" in r for r in server.requests)
+    assert err.value.kind == kind and err.value.service == "volume", err.value
+    assert len(err.value.message) <= 600 and err.value.first_line
+    # The whole answer is bounded by total_timeout, overrun by at most one socket read's timeout.
+    assert waited < bounded.total_timeout + bounded.timeout + 1.0, waited
+    if case == "500 with an HTML page":
+        assert err.value.status == 500 and err.value.request_id == "req-hostile"
+    if case.startswith("huge"):
+        assert "too large" in err.value.message
+
+
+def test_it_turns_malformed_items_of_every_read_into_cloud_errors(demo: Demo, config) -> None:
+    answers = {
+        "get_volume": {"volume": {"id": "x", "status": "available", "size": None}},
+        "list_snapshots": {"snapshots": [{"id": "s", "volume_id": "v"}, "text"]},
+        "list_types": {"volume_types": [{"name": "gold"}, 3]},
+        "get_limits": {"limits": []},
+        "user_messages": {"messages": {"not": "a list"}},
+    }
+    with hostile.hostile_cinder() as server:
+        cloud = Cloud.connect(config, hostile.pointed_at(login(config, "alice", "demo"), server))
+        cloud.cinder.versions()
+        for method, answer in answers.items():
+            server.behaviour = hostile.body(200, answer)
+            with pytest.raises(CloudError) as err:
+                getattr(cloud.cinder, method)(*(["v"] if method in ("get_volume", "list_snapshots",
+                                                                     "user_messages") else []))
+            assert err.value.kind == "malformed" and "Cinder" in err.value.message, (method, err.value)

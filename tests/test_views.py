@@ -349,3 +349,31 @@ def test_it_shows_times_both_ways_the_quota_in_the_form_and_what_to_do_when_empt
     assert watchers.wait_idle(20)
     history = alice_client.get(f"/volumes/{demo.volume('scratch')['id']}/?partial=history", **HTMX).content.decode()
     assert '<small class="ago">(just now)</small>' in history or "minute" in history
+
+
+@pytest.mark.parametrize(("behaviour", "says"), [
+    ("not JSON", "is not JSON (text/html)"),
+    ("huge, chunked", "too large to accept"),
+    ("slow drip", "did not answer in time"),
+])
+def test_it_shows_a_clear_error_page_when_cinder_answers_garbage(demo: Demo, alice_client: Client, settings: Any,
+                                                                 behaviour: str, says: str) -> None:
+    from tests import hostile_http as hostile
+    from tests.test_openstack import HOSTILE_CASES
+    from volpanel.openstack.session import Credentials
+
+    settings.OPENSTACK = {**settings.OPENSTACK, "timeout": 1.0, "total_timeout": 2.0, "max_body_bytes": 2**20}
+    vid = demo.volume("data-01")["id"]
+    with hostile.hostile_cinder() as server:
+        session = alice_client.session
+        creds = Credentials.from_json(session["volpanel.credentials"])
+        session["volpanel.credentials"] = hostile.pointed_at(creds, server).to_json()
+        session.save()
+        server.behaviour = HOSTILE_CASES[behaviour][0]
+        for path in ("/volumes/", f"/volumes/{vid}/"):
+            page = alice_client.get(path)
+            body = page.content.decode()
+            assert page.status_code == 502 and "The cloud did not answer as expected" in body, (path, body[:500])
+            assert says in body and "Service: volume" in body and "Traceback" not in body
+        assert alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}).status_code == 502
+    assert not AuditEntry.objects.exists()
