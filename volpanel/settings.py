@@ -210,6 +210,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# Failed logins are counted in the cache (volpanel.throttle), which every web process and host must share, or an
+# attacker spreads guesses across them. By default it is a table in the database they already share; `migrate`
+# creates it (volpanel.apps).
+VOLPANEL_CACHE = os.environ.get("VOLPANEL_CACHE", "").strip() or "db"
+if VOLPANEL_CACHE == "db":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "volpanel_cache"}}
+elif VOLPANEL_CACHE == "locmem":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+elif VOLPANEL_CACHE.startswith(("redis://", "rediss://", "unix://")):
+    try:
+        import redis  # noqa: F401  (Django's RedisCache needs it)
+    except ImportError:
+        raise ImproperlyConfigured(f"VOLPANEL_CACHE={VOLPANEL_CACHE!r} needs the redis package "
+                                   "(pip install redis).") from None
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": VOLPANEL_CACHE}}
+else:
+    raise ImproperlyConfigured(f"VOLPANEL_CACHE={VOLPANEL_CACHE!r}: use db (the default, shared through the "
+                               "database), redis://host:6379/0, or locmem (a single process only).")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = envbool("VOLPANEL_HTTPS", False)

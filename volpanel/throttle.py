@@ -1,7 +1,8 @@
 """Login throttling: failed logins counted per user name and per source address, in Django's cache.
 
-With the default local-memory cache each web process counts on its own; point CACHES at a shared cache
-(database or Redis) when running several processes, so an attacker cannot spread guesses across them."""
+The cache is shared by every web process and host (VOLPANEL_CACHE: the database by default, or Redis), so an
+attacker cannot spread guesses across them. The database cache's increment is a read then a write: two failures
+at the same instant in two processes may count once, which delays a lockout by a guess, never prevents it."""
 
 from __future__ import annotations
 
