@@ -74,3 +74,110 @@ def test_it_renders_hostile_names_as_text(demo: Demo, alice: Any, alice_client: 
     for body in (alice_client.get("/volumes/").content.decode(), alice_client.get(f"/volumes/{vid}/").content.decode()):
         assert "<img src=x" not in body and "<script>alert" not in body
         assert "&lt;img src=x onerror=alert(1)&gt;" in body
+
+
+def _token_of(client: Client) -> str:
+    import json
+
+    return json.loads(json.loads(client.session["volpanel.credentials"])["auth_state"])["auth_token"]
+
+
+def test_it_never_lets_the_keystone_token_out_of_the_session(demo: Demo, client: Client, caplog: Any,
+                                                             settings: Any) -> None:
+    """A whole session — pages, actions accepted, refused and failing, a cloud error page, the audit pages — with
+    logging at DEBUG: the token's text is in no response, log record, audit row or audit event."""
+    import logging
+
+    from django.core import serializers
+
+    from volpanel import watchers
+    from volpanel.models import AuditEvent
+
+    settings.DEBUG_PROPAGATE_EXCEPTIONS = False
+    caplog.set_level(logging.DEBUG)  # the root at DEBUG, as VOLPANEL_LOG_LEVEL=DEBUG sets it
+    web_login(client, "alice", "demo")
+    token = _token_of(client)
+    assert len(token) >= 16
+    vid = demo.volume("data-01")["id"]
+    seen: list[bytes] = []
+
+    def visit(method: str, path: str, data: dict[str, str] | None = None, **extra: Any) -> Any:
+        response = getattr(client, method)(path, data or {}, **extra)
+        seen.append(response.content + str(response.headers).encode() + str(response.cookies).encode())
+        return response
+
+    visit("get", "/volumes/")
+    visit("get", f"/volumes/{vid}/")
+    visit("get", f"/volumes/{vid}/?partial=live", HTTP_HX_REQUEST="true")
+    visit("post", f"/volumes/{vid}/extend/", {"new_size": "11"}, HTTP_HX_REQUEST="true")   # accepted
+    assert watchers.wait_idle(20)
+    visit("post", f"/volumes/{vid}/extend/", {"new_size": "ten"})                          # refused by the form
+    demo.faults(http=[{"service": "volume", "method": "POST", "path": "/action", "status": 409, "times": 1}])
+    visit("post", f"/volumes/{vid}/extend/", {"new_size": "12"})                           # refused by Cinder
+    demo.faults(http=[{"service": "volume", "method": "GET", "path": "/volumes/detail", "status": 500,
+                       "times": 1}])
+    assert visit("get", "/volumes/").status_code == 502                                    # a cloud error page
+    visit("get", "/volumes/00000000-0000-0000-0000-000000000000/")                        # 404 page
+    visit("get", "/audit/")                                                                # 403 for a member
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    for path in ("/audit/", "/django-admin/volpanel/auditentry/"):
+        response = admin.get(path)
+        seen.append(response.content)
+    visit("post", "/logout/")
+
+    rows = serializers.serialize("json", [*AuditEntry.objects.all(), *AuditEvent.objects.all()])
+    assert AuditEntry.objects.count() == 2  # the accepted extend and the one Cinder refused
+    records = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    assert len(caplog.records) > 10, "logging was captured"
+    assert all(token.encode() not in body for body in seen), "token in a response"
+    assert token not in records, "token in a log record"
+    assert token not in rows, "token in an audit row or event"
+
+
+def test_it_revokes_the_token_at_logout_and_rotates_the_session_at_login(demo: Demo, client: Client,
+                                                                        config: Any) -> None:
+    from django.contrib.sessions.models import Session
+
+    from volpanel.openstack.cloud import Cloud
+    from volpanel.openstack.errors import CloudError
+    from volpanel.openstack.session import Credentials
+
+    planted = client.session  # a session id an attacker could have planted before login
+    planted["note"] = "before login"
+    planted.save()
+    web_login(client, "alice", "demo")
+    assert client.cookies["sessionid"].value != planted.session_key
+    assert not Session.objects.filter(session_key=planted.session_key).exists()
+
+    creds = Credentials.from_json(client.session["volpanel.credentials"])
+    assert Cloud.connect(config, creds).cinder.list_volumes()
+    assert client.post("/logout/").status_code == 302
+    with pytest.raises(CloudError) as refused:
+        Cloud.connect(config, creds).cinder.list_volumes()
+    assert refused.value.kind == "auth" and refused.value.status == 401
+    assert client.get("/volumes/").status_code == 302
+
+
+def test_it_marks_cookies_secure_behind_https(demo: Demo, client: Client, settings: Any) -> None:
+    import subprocess
+    import sys
+
+    from tests.test_settings import ROOT, clean_environment
+
+    shown = "SESSION_COOKIE_SECURE CSRF_COOKIE_SECURE SESSION_COOKIE_HTTPONLY SESSION_COOKIE_SAMESITE".split()
+    https = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings as s; "
+                               f"print(*[f'{{n}}={{getattr(s, n)}}' for n in {shown!r}])"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**clean_environment(), "DJANGO_SETTINGS_MODULE": "volpanel.settings", "VOLPANEL_HTTPS": "true"})
+    assert https.returncode == 0, https.stderr
+    flags = dict(item.split("=", 1) for item in https.stdout.split())
+    assert flags == {"SESSION_COOKIE_SECURE": "True", "CSRF_COOKIE_SECURE": "True", "SESSION_COOKIE_HTTPONLY": "True",
+                     "SESSION_COOKIE_SAMESITE": "Lax"}, flags
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+    client.get("/login/", secure=True)
+    response = client.post("/login/", {"username": "alice", "password": "demo", "project": "demo"}, secure=True)
+    session, csrf = response.cookies["sessionid"], client.cookies["csrftoken"]
+    assert session["secure"] and session["httponly"] and session["samesite"] == "Lax"
+    assert csrf["secure"]

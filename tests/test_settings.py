@@ -15,10 +15,14 @@ PRINT = ("import django, json; django.setup(); from django.conf import settings;
          "print(json.dumps({'o': settings.OPENSTACK, 'demo': settings.DEMO_MODE}))")
 
 
+def clean_environment() -> dict[str, str]:
+    """This process's environment without any volpanel setting, so each test states the ones it means."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "DJANGO_", "VOLPANEL_", "DEMOCLOUD_"))}
+
+
 def load(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "DJANGO_", "VOLPANEL_", "DEMOCLOUD_"))}
     return subprocess.run([sys.executable, "-c", PRINT], cwd=ROOT, capture_output=True, text=True,
-                          env={**clean, "DJANGO_SETTINGS_MODULE": "volpanel.settings", **env}, timeout=60)
+                          env={**clean_environment(), "DJANGO_SETTINGS_MODULE": "volpanel.settings", **env}, timeout=60)
 
 
 def test_it_uses_the_demo_cloud_when_nothing_is_configured() -> None:
@@ -74,6 +78,7 @@ def test_it_reads_a_named_cloud_from_clouds_yaml_and_lets_the_environment_win(tm
         ({"VOLPANEL_AUDIT_DIGEST_INTERVAL": "3600"}, "VOLPANEL_AUDIT_DIGEST_INTERVAL needs VOLPANEL_AUDIT_DIGEST_KEY"),
         ({"VOLPANEL_CLOUD_TOTAL_TIMEOUT": "5", "VOLPANEL_CLOUD_TIMEOUT": "10"}, "must be at least VOLPANEL_CLOUD_TIMEOUT"),
         ({"VOLPANEL_CLOUD_MAX_BODY_MB": "0.1"}, "VOLPANEL_CLOUD_MAX_BODY_MB='0.1' must be at least 1.0"),
+        ({"VOLPANEL_CACHE": "memcached://127.0.0.1:11211"}, "VOLPANEL_CACHE='memcached://127.0.0.1:11211': use db"),
     ],
 )
 def test_it_refuses_bad_settings_with_a_message_naming_them(env: dict[str, str], message: str) -> None:
@@ -82,8 +87,7 @@ def test_it_refuses_bad_settings_with_a_message_naming_them(env: dict[str, str],
 
 
 def test_it_passes_djangos_deployment_checks_with_production_settings() -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OS_", "DJANGO_", "VOLPANEL_", "DEMOCLOUD_"))}
-    env = {**clean, "DJANGO_SETTINGS_MODULE": "volpanel.settings", "OS_AUTH_URL": "https://keystone.example.com/v3",
+    env = {**clean_environment(), "DJANGO_SETTINGS_MODULE": "volpanel.settings", "OS_AUTH_URL": "https://keystone.example.com/v3",
            "DJANGO_SECRET_KEY": "k" * 20 + "-Zq8#vR2!mP5@wX9$tL3^nB7&cF1*hJ4(", "VOLPANEL_HTTPS": "true",
            "DJANGO_ALLOWED_HOSTS": "volpanel.example.com"}
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
