@@ -165,6 +165,7 @@ def test_it_survives_a_malformed_cinder_with_one_clear_error_in_bounded_time(dem
             cloud.cinder.list_volumes()
         waited = time.monotonic() - started
         assert any(r.startswith("GET /volume/v3/") and "detail" in r for r in server.requests)
+    print(f"\nFIGURES malformed answer {case!r}: {err.value.kind} after {waited:.2f} s — {err.value.first_line}")
     assert err.value.kind == kind and err.value.service == "volume", err.value
     assert len(err.value.message) <= 600 and err.value.first_line
     # The whole answer is bounded by total_timeout, overrun by at most one socket read's timeout.
