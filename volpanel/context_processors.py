@@ -1,4 +1,4 @@
-"""Template context: the signed-in cloud user (never the token)."""
+"""Template context: the signed-in cloud user (never the token), and whether they may read the audit trail."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from volpanel import auth
+from volpanel.audit.access import can_audit
 
 
 def cloud_user(request: HttpRequest) -> dict[str, Any]:
@@ -20,4 +21,5 @@ def cloud_user(request: HttpRequest) -> dict[str, Any]:
             "is_admin": creds.is_admin,
         },
         "cloud_projects": request.session.get(auth.PROJECTS_KEY, []) if creds else [],
+        "can_audit": can_audit(request),
     }

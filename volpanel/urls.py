@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from volpanel import health, streams, views
+from volpanel.audit import views as audit_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -16,6 +17,8 @@ urlpatterns = [
     path("volumes/<uuid:volume_id>/", views.volume_detail, name="volume_detail"),
     path("volumes/<uuid:volume_id>/stream/", streams.volume_stream, name="volume_stream"),
     path("volumes/<uuid:volume_id>/<slug:action>/", views.volume_action, name="volume_action"),
-    path("audit/", views.audit_list, name="audit_list"),
+    path("audit/", audit_views.audit_list, name="audit_list"),
+    path("audit/export/<slug:fmt>/", audit_views.audit_export, name="audit_export"),
+    path("audit/<uuid:entry_uuid>/", audit_views.audit_detail, name="audit_detail"),
     path("django-admin/", admin.site.urls),
 ]

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from typing import Any, Callable
-from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.dateparse import parse_date
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
@@ -376,46 +372,3 @@ def _answer(request: HtmxHttpRequest, cloud: Any, page: services.VolumePage, ent
     if entry.answered_at and entry.http_status and entry.http_status < 300:
         page = services.refresh_volume(cloud, page)
     return render(request, "volpanel/volume.html#answer", volume_context(request, page, entry=entry))
-
-
-# --- audit (admins) -------------------------------------------------------------------------------------
-AUDIT_FILTERS = ("actor_name", "project_name", "volume_id", "action", "outcome")
-AUDIT_LABELS = {"actor_name": "user", "project_name": "project", "volume_id": "volume id", "action": "action",
-                "outcome": "outcome", "since": "from", "until": "until"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-@require_GET
-@auth.login_required
-def audit_list(request: HtmxHttpRequest) -> HttpResponse:
-    creds = auth.credentials(request)
-    assert creds is not None
-    if not creds.is_admin:
-        return render(request, "volpanel/forbidden.html", status=403)
-    rows = AuditEntry.objects.all()
-    filters = {name: request.GET.get(name, "").strip() for name in (*AUDIT_FILTERS, "since", "until")}
-    errors = []
-    for name in AUDIT_FILTERS:
-        if filters[name] and _CONTROL.search(filters[name]):
-            # PostgreSQL refuses NUL in a query parameter (a 500); no audit value holds a control character anyway.
-            errors.append(f"The {AUDIT_LABELS[name]} filter can use printable characters only; "
-                          "remove control characters.")
-        elif filters[name]:
-            rows = rows.filter(**{name: filters[name]})
-    for name, lookup in (("since", "requested_at__date__gte"), ("until", "requested_at__date__lte")):
-        if filters[name]:
-            try:
-                day = parse_date(filters[name]) if len(filters[name]) == 10 else None
-            except ValueError:  # well formed but no such day (2025-02-30)
-                day = None
-            if day is None:
-                errors.append(f"The {AUDIT_LABELS[name]} date '{filters[name]}' is not a date; use YYYY-MM-DD.")
-            else:
-                rows = rows.filter(**{lookup: day})
-    page = Paginator(rows, 50).get_page(request.GET.get("page"))
-    query = urlencode({k: v for k, v in filters.items() if v})
-    template = "volpanel/audit.html#rows" if request.htmx else "volpanel/audit.html"
-    return render(request, template, {
-        "page_obj": page, "filters": filters, "query": query, "errors": errors,
-        "actions": Action.choices, "outcomes": Outcome.choices,
-    })

@@ -1,0 +1,246 @@
+"""What an admin asked for: filters parsed from a query string (bad values become messages, never 500s), the
+queryset they select, and keyset paging over (requested_at, id) with signed, opaque cursors."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from datetime import timezone as dt_timezone
+from typing import Literal
+from urllib.parse import urlencode
+from uuid import UUID
+
+from django.core import signing
+from django.db.models import Q
+from django.utils.dateparse import parse_date, parse_datetime
+
+from volpanel.models import Action, AuditEntry, AuditEntryQuerySet, Outcome
+
+PAGE_SIZE = 50
+# Every parameter the audit list understands, in the order links carry them.
+FILTER_NAMES = ("user", "project", "volume", "action", "outcome", "since", "until", "q")
+CURSOR_SALT = "volpanel.audit.cursor"
+Direction = Literal["older", "newer"]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ID_SHAPED = re.compile(r"^(req-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ](\d{2}):(\d{2})(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Parsed filters. `values` is what was typed (to refill the form and carry on links); the typed fields
+    hold only what passed validation, and only those are applied."""
+
+    values: dict[str, str]
+    user: str = ""
+    project: str = ""
+    volume: str = ""
+    action: str = ""
+    outcome: str = ""
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive: a day or minute given as the end includes all of it
+    q: str = ""
+    errors: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not any(self.values.values())
+
+    def apply(self, rows: AuditEntryQuerySet) -> AuditEntryQuerySet:
+        if self.user:
+            rows = rows.filter(Q(actor_name=self.user) | Q(actor_id=self.user))
+        if self.project:
+            rows = rows.filter(Q(project_name=self.project) | Q(project_id=self.project))
+        if self.volume:
+            rows = rows.filter(volume_id=self.volume)
+        if self.action:
+            rows = rows.filter(action=self.action)
+        if self.outcome:
+            rows = rows.filter(outcome=self.outcome)
+        if self.since is not None:
+            rows = rows.filter(requested_at__gte=self.since)
+        if self.until is not None:
+            rows = rows.filter(requested_at__lt=self.until)
+        if self.q:
+            ident = self.q.lower()
+            if _ID_SHAPED.match(ident):
+                # A whole volume or request id: the two indexed columns answer it; looking inside a million
+                # names for a UUID would cost a scan and find nothing a person named that way.
+                rows = rows.filter(Q(volume_id=ident) | Q(request_id=ident))
+            else:
+                rows = rows.filter(Q(volume_name__icontains=self.q) | Q(volume_id=ident) | Q(request_id=ident))
+        return rows
+
+    def rows(self) -> AuditEntryQuerySet:
+        return self.apply(AuditEntry.objects.all())
+
+    def querystring(self, **extra: str) -> str:
+        """The filters as typed (plus `extra`, e.g. a cursor), for links that keep them."""
+        pairs = [(k, v) for k, v in self.values.items() if v]
+        pairs += [(k, v) for k, v in extra.items() if v]
+        return urlencode(pairs)
+
+
+LABELS = {"user": "user", "project": "project", "q": "search", "since": "from", "until": "until"}
+
+
+def _when(raw: str, name: str, *, end: bool) -> tuple[datetime | None, str]:
+    """A UTC instant from a date or an ISO 8601 date-time, and an error message if it is neither.
+    As the end of a range, a date means the whole day and a time to the minute the whole minute."""
+    try:
+        if len(raw) == 10:
+            day = parse_date(raw)
+            if day is not None:
+                start = datetime.combine(day, time.min, tzinfo=dt_timezone.utc)
+                return (start + timedelta(days=1) if end else start), ""
+        match = _ISO_TIME.match(raw)
+        moment = parse_datetime(raw) if match else None
+    except ValueError:  # well-formed but impossible, such as 2026-02-30
+        moment = None
+    if moment is None:
+        return None, (f"The {LABELS[name]} time “{raw[:40]}” is not a date or time: use YYYY-MM-DD or "
+                      "YYYY-MM-DDTHH:MM (UTC). It was not applied.")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt_timezone.utc)
+    moment = moment.astimezone(dt_timezone.utc)
+    if end:
+        assert match is not None
+        moment += timedelta(minutes=1) if match.group(3) is None else (
+            timedelta(seconds=1) if match.group(4) is None else timedelta(microseconds=1))
+    return moment, ""
+
+
+def parse_filters(params: Mapping[str, str]) -> AuditFilter:
+    """Every message names the filter and says what it accepts; a value that cannot be used filters nothing."""
+    values = {name: str(params.get(name, "") or "").strip() for name in FILTER_NAMES}
+    errors: list[str] = []
+    parsed: dict[str, object] = {}
+    for name in ("user", "project", "q"):
+        if _CONTROL.search(values[name]):
+            # PostgreSQL refuses NUL in a query parameter, and no audit value holds a control character.
+            errors.append(f"The {LABELS[name]} filter can use printable characters only; "
+                          "remove control characters.")
+        elif len(values[name]) > 255:
+            errors.append(f"The {LABELS[name]} filter is longer than any stored value: use at most 255 "
+                          "characters.")
+        else:
+            parsed[name] = values[name]
+    if values["volume"]:
+        try:
+            parsed["volume"] = str(UUID(values["volume"]))
+        except ValueError:
+            errors.append(f"The volume id “{values['volume'][:40]}” is not a volume id: use the volume's UUID, "
+                          "or its name in Search. It was not applied.")
+    for name, choices in (("action", Action.values), ("outcome", Outcome.values)):
+        if values[name]:
+            if values[name] in choices:
+                parsed[name] = values[name]
+            else:
+                errors.append(f"The {name} “{values[name][:40]}” is not one volpanel records: use one from the "
+                              "list. It was not applied.")
+    for name in ("since", "until"):
+        if values[name]:
+            moment, error = _when(values[name], name, end=name == "until")
+            if error:
+                errors.append(error)
+            else:
+                parsed[name] = moment
+    since, until = parsed.get("since"), parsed.get("until")
+    if isinstance(since, datetime) and isinstance(until, datetime) and since >= until:
+        errors.append("The until time is not after the from time: use a range that ends after it starts. "
+                      "Neither limit was applied.")
+        parsed.pop("since"), parsed.pop("until")
+    return AuditFilter(values=values, errors=tuple(errors), **parsed)  # type: ignore[arg-type]
+
+
+# --- keyset paging ----------------------------------------------------------------------------------------
+class InvalidCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position between rows: the key of the row the next page starts after, and which way it goes."""
+
+    requested_at: datetime
+    id: int
+    direction: Direction
+
+    def encode(self) -> str:
+        # Signed: a changed cursor is refused with a message instead of paging from a made-up position.
+        return signing.dumps([self.direction, self.requested_at.isoformat(), self.id], salt=CURSOR_SALT)
+
+    @classmethod
+    def decode(cls, raw: str) -> "Cursor":
+        try:
+            direction, when, pk = signing.loads(raw, salt=CURSOR_SALT)
+            moment = datetime.fromisoformat(when)
+            if direction not in ("older", "newer") or not isinstance(pk, int) or moment.tzinfo is None:
+                raise ValueError(direction)
+        except (signing.BadSignature, ValueError, TypeError):
+            raise InvalidCursor("The page link is damaged or was not made by volpanel: use the Newer and Older "
+                                "links. Showing the newest rows that match the filters instead.") from None
+        return cls(moment, pk, direction)
+
+    @classmethod
+    def after(cls, entry: AuditEntry, direction: Direction) -> "Cursor":
+        return cls(entry.requested_at, entry.pk, direction)
+
+
+def older_than(rows: AuditEntryQuerySet, requested_at: datetime, pk: int) -> AuditEntryQuerySet:
+    # (requested_at, id) < (t, pk), written so the range on requested_at reaches the index.
+    return rows.filter(requested_at__lte=requested_at).exclude(requested_at=requested_at, id__gte=pk)
+
+
+def newer_than(rows: AuditEntryQuerySet, requested_at: datetime, pk: int) -> AuditEntryQuerySet:
+    return rows.filter(requested_at__gte=requested_at).exclude(requested_at=requested_at, id__lte=pk)
+
+
+@dataclass
+class Page:
+    rows: list[AuditEntry]
+    newer: str = ""  # encoded cursors, empty when there is nothing that way
+    older: str = ""
+
+
+def page(rows: AuditEntryQuerySet, cursor: Cursor | None, size: int = PAGE_SIZE) -> Page:
+    """One page, newest first. Each page costs one ordered, limited query plus one EXISTS for the other way."""
+    rows = rows.order_by("-requested_at", "-id")
+    if cursor is None:
+        found = list(rows[: size + 1])
+        more_older, more_newer = len(found) > size, False
+        found = found[:size]
+    elif cursor.direction == "older":
+        found = list(older_than(rows, cursor.requested_at, cursor.id)[: size + 1])
+        more_older = len(found) > size
+        found = found[:size]
+        more_newer = bool(found) and newer_than(rows, found[0].requested_at, found[0].pk).exists()
+    else:
+        found = list(newer_than(rows, cursor.requested_at, cursor.id).order_by("requested_at", "id")[: size + 1])
+        more_newer = len(found) > size
+        found = list(reversed(found[:size]))
+        more_older = bool(found) and older_than(rows, found[-1].requested_at, found[-1].pk).exists()
+    return Page(
+        rows=found,
+        newer=Cursor.after(found[0], "newer").encode() if more_newer else "",
+        older=Cursor.after(found[-1], "older").encode() if more_older else "",
+    )
+
+
+def batches(rows: AuditEntryQuerySet, size: int) -> Iterator[list[AuditEntry]]:
+    """Every row, newest first, `size` at a time: each batch is its own short keyset query, so an export of
+    any length holds one batch in memory and no transaction or server-side cursor stays open between them."""
+    rows = rows.order_by("-requested_at", "-id")
+    window = rows
+    while True:
+        batch = list(window[:size].iterator(chunk_size=size))
+        if not batch:
+            return
+        yield batch
+        if len(batch) < size:
+            return
+        last = batch[-1]
+        window = older_than(rows, last.requested_at, last.pk)
