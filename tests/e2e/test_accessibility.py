@@ -89,7 +89,12 @@ def test_it_has_no_serious_axe_violations_on_login_list_detail_and_audit(a11y_pa
     log_in(page, user="admin", project="admin")
     page.goto("/audit/")
     expect(page.get_by_role("heading", name="Audit trail")).to_be_visible()
-    assert_accessible(page, "the audit page")
+    expect(page.get_by_role("img", name="Actions per day by outcome")).to_be_visible()
+    page.get_by_text("The chart's numbers as a table").click()
+    assert_accessible(page, "the audit page, its chart and the chart's table")
+    page.get_by_test_id("audit-detail-link").first.click()
+    expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
+    assert_accessible(page, "an audit row's detail")
 
 
 def test_it_extends_a_volume_from_the_keyboard_and_streams_the_status_into_a_live_region(page: Any,
