@@ -2,36 +2,109 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
+import threading
+import time
+from typing import Any, Callable
+
 import pytest
 from asgiref.sync import async_to_sync
+from django.db import connections
+from django.db.backends.signals import connection_created
 from django.test import AsyncClient, Client
 
 from tests.conftest import Demo, web_login
-from volpanel import watchers
+from volpanel import services, watchers
 from volpanel.models import AuditEntry, Outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
+VOLUME_GET = "GET /volume/v3/{project_id}/volumes/{volume_id}"
 
 
-def read_stream(client: Client, url: str) -> tuple[int, dict[str, str], list[tuple[str, str]]]:
-    async_client = AsyncClient()
-    async_client.cookies = client.cookies
-
-    async def read() -> tuple[int, dict[str, str], str]:
-        response = await async_client.get(url)
-        if not response.streaming:
-            return response.status_code, dict(response.headers), response.content.decode()
-        chunks = [chunk.decode() async for chunk in response.streaming_content]
-        return response.status_code, dict(response.headers), "".join(chunks)
-
-    status, headers, text = async_to_sync(read)()
+def parse(text: str) -> list[tuple[str, str]]:
     events = []
     for block in text.split("\n\n"):
         name = next((line[7:] for line in block.splitlines() if line.startswith("event: ")), "")
         data = "\n".join(line[6:] for line in block.splitlines() if line.startswith("data: "))
         if name:
             events.append((name, data))
-    return status, headers, events
+    return events
+
+
+def event_ids(text: str) -> list[str]:
+    return re.findall(r"^id: (.+)$", text, flags=re.MULTILINE)
+
+
+async def aread_stream(client: Client, url: str, last_event_id: str = "") -> tuple[int, dict[str, str], str]:
+    async_client = AsyncClient()
+    async_client.cookies = client.cookies
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    response = await async_client.get(url, headers=headers)
+    if not response.streaming:
+        return response.status_code, dict(response.headers), response.content.decode()
+    chunks = [chunk.decode() async for chunk in response.streaming_content]
+    return response.status_code, dict(response.headers), "".join(chunks)
+
+
+def read_raw(client: Client, url: str, last_event_id: str = "") -> tuple[int, dict[str, str], str]:
+    return async_to_sync(aread_stream)(client, url, last_event_id)
+
+
+def read_stream(client: Client, url: str) -> tuple[int, dict[str, str], list[tuple[str, str]]]:
+    status, headers, text = read_raw(client, url)
+    return status, headers, parse(text)
+
+
+def stream_until(client: Client, url: str, hang_up_after: str, while_open: Callable[[], None] = lambda: None) -> str:
+    """Serve the stream through the ASGI application, as uvicorn does, and hang up once `hang_up_after` arrives
+    (after calling `while_open`, with the stream still open)."""
+    from volpanel.asgi import application
+
+    cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+             "path": url, "raw_path": url.encode(), "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
+             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    received: list[str] = []
+
+    async def run() -> None:
+        hung_up = asyncio.Event()
+        requested = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal requested
+            if not requested:
+                requested = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            await hung_up.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body":
+                received.append(message.get("body", b"").decode())
+                if hang_up_after in "".join(received) and not hung_up.is_set():
+                    await asyncio.to_thread(while_open)
+                    hung_up.set()
+
+        await asyncio.wait_for(application(scope, receive, send), 20)
+
+    # Its own thread and event loop, as under uvicorn: async_to_sync would run the view's sync parts in this
+    # test's thread instead of the per-request threads a server uses.
+    failures: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # re-raised in the test's thread
+            failures.append(exc)
+
+    server = threading.Thread(target=serve)
+    server.start()
+    server.join(30)
+    if failures:
+        raise failures[0]
+    return "".join(received)
 
 
 def test_it_streams_a_status_change_until_the_volume_settles(demo: Demo, alice_client: Client) -> None:
@@ -86,3 +159,131 @@ def test_it_announces_the_followed_attempt_s_final_outcome_once(demo: Demo, alic
     web_login(other, "bob", "other")
     _, _, events = read_stream(other, f"/volumes/{vid}/stream/?attempt={entry.uuid}")
     assert events == [("gone", "This volume is not in your project, or no longer exists."), ("settled", "gone")]
+
+
+def test_it_resumes_from_last_event_id_without_missing_the_final_state(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=1.0)
+    vid = demo.volume("data-01")["id"]
+    url = f"/volumes/{vid}/stream/"
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "15"}, HTTP_HX_REQUEST="true")
+    # The browser sees the volume extending, then its connection drops.
+    text = stream_until(alice_client, url, "event: history")
+    assert text.startswith("retry: 2000\n\n") and "extending" in dict(parse(text))["status"]
+    # One id per batch, on its last event: a browser holding it has every partial of that state.
+    assert len(event_ids(text)) == 1 and re.search(r"id: \w+\nevent: history", text)
+    moving_id = event_ids(text)[0]
+    demo.wait_for("data-01", lambda v: v["status"] == "available")
+    assert watchers.wait_idle(10)
+
+    # It reconnects after the volume settled, to a watcher that never saw its id: it gets the final state.
+    _, _, text = read_raw(alice_client, url, last_event_id=moving_id)
+    events = parse(text)
+    assert [name for name, _ in events] == ["status", "actions", "progress", "history", "settled"]
+    assert "available" in events[0][1] and "15 GiB" in events[0][1] and events[-1] == ("settled", "available")
+    assert 'data-outcome="succeeded"' in events[3][1]
+    final_id = event_ids(text)[-1]
+    assert final_id != moving_id
+
+    # Reconnecting with the final id (another watcher again, as on another worker): only `settled`, which
+    # closes the browser's EventSource; it already shows these partials.
+    _, _, text = read_raw(alice_client, url, last_event_id=final_id)
+    assert parse(text) == [("settled", "available")] and event_ids(text) == [final_id]
+    # An id nobody issued (a stale tab, another deployment) gets the current state.
+    _, _, text = read_raw(alice_client, url, last_event_id="not-an-id")
+    assert [name for name, _ in parse(text)] == ["status", "actions", "progress", "history", "settled"]
+    assert event_ids(text)[-1] == final_id
+
+
+def test_it_gives_every_viewer_its_own_form_keys_and_a_working_csrf_token(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=2.0)
+    vid = demo.volume("web-root")["id"]
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "21"}, HTTP_HX_REQUEST="true")
+    carol = Client(enforce_csrf_checks=True)
+    web_login(carol_login := Client(), "carol", "demo")
+    carol.cookies = carol_login.cookies
+    assert carol.get(f"/volumes/{vid}/").status_code == 200  # as a browser does: the page, then its stream
+    url = f"/volumes/{vid}/stream/"
+
+    async def both() -> list[tuple[int, dict[str, str], str]]:
+        return await asyncio.gather(aread_stream(alice_client, url), aread_stream(carol, url))
+
+    # Both viewers watch until the volume settles; they share one render of each state, not its forms' secrets.
+    (_, _, alice_text), (_, _, carol_text) = async_to_sync(both)()
+    assert event_ids(alice_text) == event_ids(carol_text)
+    alice_actions = [data for name, data in parse(alice_text) if name == "actions"][-1]
+    carol_actions = [data for name, data in parse(carol_text) if name == "actions"][-1]
+    key = re.compile(r'value="([0-9a-f]{32})"')
+    alice_keys, carol_keys = set(key.findall(alice_actions)), set(key.findall(carol_actions))
+    assert len(alice_keys) == len(carol_keys) == alice_actions.count('name="idempotency_key"') >= 2
+    assert not alice_keys & carol_keys
+    assert "csrf-" not in carol_actions
+    demo.wait_for("web-root", lambda v: v["status"] == "in-use" and v["size"] == 21)
+    assert watchers.wait_idle(10)
+    # The form from carol's stream posts under CSRF enforcement: its token is hers.
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', carol_actions).group(1)
+    response = carol.post(f"/volumes/{vid}/retype/", {"csrfmiddlewaretoken": token, "new_type": "gold",
+                                                       "migration_policy": "never",
+                                                       "idempotency_key": sorted(carol_keys)[0]},
+                          HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "accepted by the cloud" in response.content.decode()
+    assert watchers.wait_idle(10)
+    assert AuditEntry.objects.get(action="os-retype").outcome == Outcome.SUCCEEDED
+
+
+def test_it_stops_polling_when_the_last_viewer_leaves_unless_an_action_is_pending(
+        demo: Demo, alice_client: Client, alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo.config(delay=30.0)
+    scratch = demo.volume("scratch")["id"]
+    # Moved outside volpanel: no audit row waits on it, only the viewer keeps its watcher.
+    services.connect(alice).cinder.extend(scratch, 2, in_use=False)
+    opened: list[tuple[str, Any]] = []
+    closed: set[int] = set()
+    wrapper_class = type(connections["default"])
+    close = wrapper_class.close
+
+    def record(sender: Any, connection: Any, **kwargs: Any) -> None:
+        opened.append((threading.current_thread().name, connection))
+
+    def recording_close(self: Any) -> None:
+        closed.add(id(self))  # SQLite's in-memory test database ignores close(); remember it was asked
+        close(self)
+
+    def nothing_held() -> None:
+        held = [name for name, c in opened
+                if id(c) not in closed and c.connection is not None and not name.startswith("watch-")]
+        assert not held, f"an open stream holds database connections in {held}"
+        # Nor the thread that ran its middleware and read its session: a thousand streams, a thousand threads.
+        request_threads = {name for name, _ in opened if not name.startswith("watch-")}
+        assert request_threads
+        for thread in threading.enumerate():
+            if thread.name in request_threads:
+                thread.join(2)
+                assert not thread.is_alive(), f"an open stream keeps its request thread {thread.name}"
+
+    monkeypatch.setattr(wrapper_class, "close", recording_close)
+    connection_created.connect(record)
+    try:
+        text = stream_until(alice_client, f"/volumes/{scratch}/stream/", "event: history", nothing_held)
+    finally:
+        connection_created.disconnect(record)
+    assert "extending" in dict(parse(text))["status"] and opened
+    assert watchers.wait_idle(5), "the watcher outlived its only viewer"
+    polls = demo.requests_served().get(VOLUME_GET, 0)
+    time.sleep(0.5)  # five poll intervals in the suite
+    assert demo.requests_served().get(VOLUME_GET, 0) == polls
+
+    # An accepted action keeps its watcher after the viewer leaves, until the row settles.
+    demo.config(delay=1.0)
+    vid = demo.volume("data-01")["id"]
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "12"}, HTTP_HX_REQUEST="true")
+    stream_until(alice_client, f"/volumes/{vid}/stream/", "event: history")
+    assert any(key[2] == vid for key in watchers.polling())
+    assert watchers.wait_idle(10)
+    assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
+
+
+def test_it_polls_a_moving_volume_every_interval_and_backs_off_while_it_is_quiet(settings: Any) -> None:
+    settings.VOLPANEL_POLL_INTERVAL = 1.0
+    assert [watchers.poll_interval(n) for n in range(8)] == [1.0, 1.0, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    settings.VOLPANEL_POLL_INTERVAL = 20.0
+    assert watchers.poll_interval(0) == watchers.poll_interval(9) == 20.0

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
+from dataclasses import dataclass
 from typing import AsyncIterator
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from volpanel import auth, services, watchers
+from volpanel.models import AuditEntry
 from volpanel.openstack.session import Credentials
 
 HEARTBEAT_SECONDS = 15.0
+RETRY_MS = 2000
 # The partials the stream swaps, by SSE event name (the page's sse-swap attributes name the same).
 PARTIALS = ("status", "actions", "progress", "history")
+# Stands in for the viewer's CSRF token in the shared render; random so no volume name can contain it.
+_CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
 
 
 def sse(event: str, data: str, event_id: str = "") -> str:
@@ -25,67 +34,158 @@ def sse(event: str, data: str, event_id: str = "") -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _render(request: HttpRequest, state: watchers.State) -> list[tuple[str, str]]:
-    from volpanel.views import volume_context
+@dataclass(frozen=True)
+class _Render:
+    # (event name, text, personal): text is the finished SSE event, or for a personal partial its HTML, which
+    # gets the viewer's CSRF token and form keys before it is sent.
+    events: list[tuple[str, str, bool]]
+    idempotency_keys: list[str]  # minted for the shared render; every viewer gets fresh ones instead
 
-    assert state.page is not None
-    context = volume_context(request, state.page)
-    context["stream_problem"] = state.problem
-    return [(name, render_to_string(f"volpanel/volume.html#{name}", context, request=request)) for name in PARTIALS]
+
+# Partials carrying forms: their CSRF token and idempotency keys belong to one viewer.
+PERSONAL = frozenset({"actions"})
 
 
-def _announcement(request: HttpRequest, creds: Credentials, volume_id: str, attempt: str) -> str:
-    """The page's announcement for the attempt it follows, once that attempt has its final outcome ("" before)."""
+def _render(state: watchers.State) -> _Render:
+    """The partials of a state, rendered once for every stream of it (hundreds of viewers, one render)."""
+    from volpanel.views import partials_context
+
+    with state.render_lock:
+        cached = state.renders.get("partials")
+        if cached is None:
+            assert state.page is not None
+            context = partials_context(state.page, state.history)
+            context["stream_problem"] = state.problem
+            context["csrf_token"] = _CSRF_PLACEHOLDER
+            events = []
+            for i, name in enumerate(PARTIALS):
+                html = render_to_string(f"volpanel/volume.html#{name}", context)
+                # The id rides on the batch's last event only: a browser that reports it got the whole batch.
+                event_id = state.event_id if i == len(PARTIALS) - 1 else ""
+                events.append((name, html, True) if name in PERSONAL else (name, sse(name, html, event_id), False))
+            cached = state.renders["partials"] = _Render(
+                events, [form.initial["idempotency_key"] for form in context["forms"].values()])
+        return cached
+
+
+def _personal(html: str, render: _Render, csrf_token: str) -> str:
+    """The shared render with this viewer's CSRF token and an idempotency key per form of its own."""
+    for key in render.idempotency_keys:
+        html = html.replace(key, uuid4().hex)
+    return html.replace(_CSRF_PLACEHOLDER, csrf_token)
+
+
+async def _batch(request: HttpRequest, state: watchers.State) -> str:
+    render = state.renders.get("partials")
+    if render is None:
+        # One render in flight per state: the other streams of it (all on this event loop) await the same
+        # task rather than queueing hundreds of executor jobs. Shielded, so a viewer who leaves meanwhile does
+        # not cancel it for the rest. Not thread-sensitive: rendering needs no database.
+        key = ("pending", asyncio.get_running_loop())
+        pending = state.renders.get(key)
+        if pending is None:
+            pending = state.renders[key] = asyncio.ensure_future(
+                sync_to_async(_render, thread_sensitive=False)(state))
+        render = await asyncio.shield(pending)
+    token = get_token(request)
+    last = len(render.events) - 1
+    return "".join(sse(name, _personal(text, render, token), state.event_id if i == last else "") if personal
+                   else text for i, (name, text, personal) in enumerate(render.events))
+
+
+def _release_request_thread() -> None:
+    """Let the thread Django's ASGI handler keeps for this request's sync parts go now.
+
+    The handler gives each request a one-thread executor for its middleware and signals and shuts it down when
+    the response ends; for a stream that is minutes later, a thread per open stream. Everything sync is done
+    by the time the body streams (the closing signals get a fresh thread from asgiref, then it is shut down)."""
+    context = SyncToAsync.thread_sensitive_context.get(None)
+    executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context is not None else None
+    if executor is not None:
+        executor.shutdown(wait=False)
+
+
+def _attempt(creds: Credentials, volume_id: str, attempt: str) -> AuditEntry | None:
+    try:
+        return services.attempt(creds.project_id, volume_id, attempt)
+    finally:
+        connections.close_all()  # a pool thread: nothing would close it otherwise
+
+
+def _announcement(request: HttpRequest, entry: AuditEntry) -> str:
+    """The page's announcement of an attempt's final outcome."""
     from volpanel.views import describe
 
-    entry = services.attempt(creds.project_id, volume_id, attempt)
-    if entry is None or not entry.is_final:
-        return ""
     level, text = describe(entry, settled=True)
     context = {"oob": True, "entry": entry, "flash_level": level, "flash_text": text}
     return render_to_string("volpanel/volume.html#announce", context, request=request)
 
 
+async def _events(request: HttpRequest, creds: Credentials, volume_id: str, client_has: str,
+                  attempt: str) -> AsyncIterator[str]:
+    _release_request_thread()
+    # Subscribed only once the response streams: a client gone before that leaves no subscriber behind.
+    subscription = watchers.Subscription(services.connect(creds), volume_id)
+    seen = 0
+    try:
+        # Browsers reconnect after `retry` ms if the stream drops, sending the last id they received.
+        yield f"retry: {RETRY_MS}\n\n"
+        while True:
+            state = await subscription.next_state(seen, HEARTBEAT_SECONDS)
+            if state is None:
+                yield ": heartbeat\n\n"
+                continue
+            seen = state.version
+            if state.page is None:
+                yield sse("gone", "This volume is not in your project, or no longer exists.") + sse("settled", "gone")
+                return
+            out = ""
+            if state.event_id != client_has:
+                out = await _batch(request, state)
+                client_has = state.event_id
+            if attempt:
+                # The attempt is among the watcher's recent rows; the database is asked only if it is not.
+                entry = next((e for e in state.history if str(e.uuid) == attempt), None)
+                if entry is None:
+                    entry = await sync_to_async(_attempt, thread_sensitive=False)(creds, volume_id, attempt)
+                if entry is None:
+                    attempt = ""  # not this project's, or not this volume's: nothing to announce, ever
+                elif entry.is_final:
+                    out += sse("announce", await sync_to_async(_announcement, thread_sensitive=False)(request, entry))
+                    attempt = ""
+            if state.settled:
+                # Also when the browser already has these partials (it reconnected after the last batch):
+                # only `settled` closes its EventSource.
+                out += sse("settled", state.page.volume.status, event_id=state.event_id)
+            if out:
+                yield out
+            if state.settled:
+                return
+    finally:
+        subscription.close()
+
+
+def _credentials(request: HttpRequest) -> Credentials | None:
+    try:
+        return auth.credentials(request)
+    finally:
+        # A stream stays open while the volume moves: it must not pin a database connection meanwhile
+        # (a thousand streams would exhaust PostgreSQL's connections). The session is read; close them.
+        connections.close_all()
+
+
 @require_GET
 async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponse:
-    creds = await sync_to_async(auth.credentials)(request)
+    creds = await sync_to_async(_credentials)(request)
     if creds is None:
         return HttpResponse("Log in to follow this volume.", status=401, content_type="text/plain")
-    cloud = services.connect(creds)
-    subscription = watchers.Subscription(cloud, str(volume_id))
+    # A reconnecting browser names the last state it got; an id from another worker or an older watcher is
+    # just as good, since ids hash the content shown.
+    client_has = request.headers.get("Last-Event-ID", "")
     # The attempt the page announced as accepted: its final outcome replaces that announcement once known.
     attempt = request.GET.get("attempt", "")
-
-    async def events() -> AsyncIterator[str]:
-        nonlocal attempt
-        seen = 0
-        try:
-            # Browsers reconnect after `retry` ms if the stream drops; the first state is sent at once.
-            yield "retry: 2000\n\n"
-            while True:
-                state = await subscription.next_state(seen, HEARTBEAT_SECONDS)
-                if state is None:
-                    yield ": heartbeat\n\n"
-                    continue
-                seen = state.version
-                if state.page is None:
-                    yield sse("gone", "This volume is not in your project, or no longer exists.")
-                    yield sse("settled", "gone")
-                    return
-                for name, html in await sync_to_async(_render)(request, state):
-                    yield sse(name, html, event_id=str(state.version))
-                if attempt:
-                    announcement = await sync_to_async(_announcement)(request, creds, str(volume_id), attempt)
-                    if announcement:
-                        yield sse("announce", announcement, event_id=str(state.version))
-                        attempt = ""
-                if state.settled:
-                    yield sse("settled", state.page.volume.status, event_id=str(state.version))
-                    return
-        finally:
-            subscription.close()
-
-    response = StreamingHttpResponse(events(), content_type="text/event-stream")
+    response = StreamingHttpResponse(_events(request, creds, str(volume_id), client_has, attempt),
+                                     content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     # nginx and similar proxies buffer responses by default, which would hold events back.
     response["X-Accel-Buffering"] = "no"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from typing import Any, Callable
 from uuid import UUID, uuid4
 
@@ -179,9 +180,16 @@ def volume_list(request: HtmxHttpRequest) -> HttpResponse:
 
 def volume_context(request: HttpRequest, page: services.VolumePage, *, bound: VolumeActionForm | None = None,
                    entry: AuditEntry | None = None) -> dict[str, Any]:
-    """The context of the volume page and of every partial of it (the stream renders the same)."""
+    """The context of the volume page and of every partial of it."""
     creds = auth.credentials(request)
     assert creds is not None
+    history = services.history(creds.project_id, page.volume.id)
+    return partials_context(page, history, bound=bound, entry=entry)
+
+
+def partials_context(page: services.VolumePage, history: Sequence[AuditEntry], *,
+                     bound: VolumeActionForm | None = None, entry: AuditEntry | None = None) -> dict[str, Any]:
+    """volume_context without the request: the status stream renders the same partials from a watcher's state."""
     availability = page.availability
     forms = {}
     for name, form_class in FORMS.items():
@@ -194,7 +202,6 @@ def volume_context(request: HttpRequest, page: services.VolumePage, *, bound: Vo
             if name == "extend":
                 initial["new_size"] = page.volume.size + 1
             forms[name] = form_class(page=page, initial=initial, auto_id=f"id_{name}_%s")
-    history = services.history(creds.project_id, page.volume.id)
     watching = page.volume.is_transitional or any(not e.is_final for e in history)
     context: dict[str, Any] = {
         "page": page,

@@ -5,14 +5,15 @@ not anyone watches."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 
 from volpanel import services
@@ -25,15 +26,38 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str, str]
 
+# While a volume is not moving but an action on it is still pending (accepted, not yet started), polls back
+# off from the interval up to this; a moving volume is polled every VOLPANEL_POLL_INTERVAL.
+QUIET_POLL_MAX = 10.0
+
 
 @dataclass(frozen=True)
 class State:
     """One published state of a watched volume."""
 
-    version: int
+    version: int  # orders the states of one watcher in this process; streams wait on it
     page: services.VolumePage | None
     settled: bool
     problem: str = ""  # why the watcher stopped early (expired token, cloud unreachable)
+    history: tuple[AuditEntry, ...] = ()
+    # What the page shows, hashed: the same content gives the same id in any process and across watcher
+    # restarts, so a browser's Last-Event-ID means something to whichever worker it reconnects to.
+    event_id: str = ""
+    # Renders of this state shared by every stream of it (streams.py fills it).
+    renders: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    render_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+
+def poll_interval(quiet_polls: int) -> float:
+    """Seconds to the next poll after `quiet_polls` polls in a row found the volume not moving."""
+    interval = settings.VOLPANEL_POLL_INTERVAL
+    # The first quiet polls stay short: Cinder may take a moment to start an action it accepted.
+    return min(interval * 2 ** max(0, quiet_polls - 2), max(QUIET_POLL_MAX, interval))
+
+
+def fingerprint(page: services.VolumePage | None, history: tuple[AuditEntry, ...], problem: str) -> str:
+    rows = [(e.pk, e.action, e.outcome, e.detail, e.request_id, e.actor_name, e.requested_at) for e in history]
+    return hashlib.blake2b(repr((page, rows, problem)).encode(), digest_size=12).hexdigest()
 
 
 class _Subscriber:
@@ -61,6 +85,7 @@ class Watch:
         self.state = State(version=0, page=None, settled=False)
         self.running = False
         self.polls = 0  # Cinder volume GETs made by this watcher (benchmarks read it)
+        self.wakeup = threading.Event()  # cuts a poll interval short: last viewer gone, new action to follow
 
     # --- called from request threads / the event loop -------------------------------------------------
     async def next_state(self, subscriber: _Subscriber, seen: int, timeout: float) -> State | None:
@@ -78,9 +103,16 @@ class Watch:
     def run(self) -> None:
         started = time.monotonic()
         last_signature: Any = object()
-        failures = 0
+        last_entries: tuple[int, ...] = ()
+        failures = quiet_polls = 0
         try:
             while True:
+                with _lock:
+                    if not self.subscribers and not self.entries:
+                        # Nobody watches and no audit row waits: polling on would cost Cinder calls for no one.
+                        self._retire()
+                        return
+                    entries = tuple(sorted(self.entries))
                 close_old_connections()
                 try:
                     volume = self._poll()
@@ -94,7 +126,7 @@ class Watch:
                     if time.monotonic() - started > settings.VOLPANEL_SETTLE_TIMEOUT:
                         self._give_up(f"The cloud stopped answering while the volume was moving ({exc.message}).")
                         return
-                    time.sleep(min(settings.VOLPANEL_POLL_INTERVAL * (2 ** failures), 15.0))
+                    self._sleep(min(settings.VOLPANEL_POLL_INTERVAL * (2 ** failures), 15.0))
                     continue
                 signature = _signature(volume)
                 page = self.state.page
@@ -106,22 +138,37 @@ class Watch:
                 self._resolve(volume, page)
                 with _lock:
                     settled = (volume is None or not volume.is_transitional) and not self.entries
-                    if signature != last_signature or settled or page is not self.state.page:
-                        self._publish(page, settled)
-                    last_signature = signature
-                    if settled:
-                        self.running = False
-                        _watches.pop(self.key, None)
-                        return
+                    changed = signature != last_signature or page is not self.state.page or entries != last_entries
+                # History is read after _resolve wrote the outcomes, so the published rows match the volume.
+                if changed or settled:
+                    self._publish(page, settled)
+                last_signature, last_entries = signature, entries
+                if settled:
+                    with _lock:
+                        if not self.entries:  # an action accepted meanwhile keeps the watcher going
+                            self._retire()
+                            return
                 if time.monotonic() - started > settings.VOLPANEL_SETTLE_TIMEOUT:
                     self._give_up("The volume did not settle within the time volpanel follows an action.")
                     return
-                time.sleep(settings.VOLPANEL_POLL_INTERVAL)
+                moving = (volume is not None and volume.is_transitional) or self._waiting_on_image()
+                quiet_polls = 0 if moving else quiet_polls + 1
+                self._sleep(poll_interval(quiet_polls))
         except Exception:
             log.exception("watcher %s crashed", self.volume_id)
             self._stop("volpanel stopped following this volume after an internal error.")
         finally:
             close_old_connections()
+
+    def _sleep(self, seconds: float) -> None:
+        self.wakeup.wait(seconds)
+        self.wakeup.clear()
+
+    def _retire(self) -> None:
+        """Leave the registry; the next viewer or action starts a fresh watcher. Caller holds _lock."""
+        self.running = False
+        if _watches.get(self.key) is self:
+            del _watches[self.key]
 
     def _poll(self) -> Volume | None:
         self.polls += 1
@@ -163,8 +210,17 @@ class Watch:
                 self.entries.pop(entry.pk, None)
 
     def _publish(self, page: services.VolumePage | None, settled: bool, problem: str = "") -> None:
-        self.state = State(version=self.state.version + 1, page=page, settled=settled, problem=problem)
-        for subscriber in list(self.subscribers):
+        try:
+            history = tuple(services.history(self.key[1], self.volume_id)) if page is not None else ()
+        except DatabaseError:
+            # Viewers still get the volume's state; the rows reappear with the next state or page load.
+            log.exception("watcher %s: history unavailable", self.volume_id)
+            history = self.state.history
+        with _lock:
+            self.state = State(version=self.state.version + 1, page=page, settled=settled, problem=problem,
+                               history=history, event_id=fingerprint(page, history, problem))
+            subscribers = list(self.subscribers)
+        for subscriber in subscribers:
             subscriber.wake()
 
     def _give_up(self, reason: str) -> None:
@@ -177,9 +233,8 @@ class Watch:
     def _stop(self, problem: str) -> None:
         # Rows still accepted stay so: the reconciler settles them later with a valid credential.
         with _lock:
-            self.running = False
-            _watches.pop(self.key, None)
-            self._publish(self.state.page, True, problem)
+            self._retire()
+        self._publish(self.state.page, True, problem)
 
 
 _lock = threading.RLock()
@@ -211,6 +266,7 @@ def follow(cloud: Cloud, entry: AuditEntry) -> None:
     with _lock:
         watch = _ensure(cloud, entry.volume_id)
         watch.entries[entry.pk] = entry
+    watch.wakeup.set()
 
 
 class Subscription:
@@ -226,6 +282,15 @@ class Subscription:
     def close(self) -> None:
         with _lock:
             self.watch.subscribers.discard(self.subscriber)
+            idle = not self.watch.subscribers and not self.watch.entries
+        if idle:
+            self.watch.wakeup.set()
+
+
+def polling() -> list[Key]:
+    """The (cloud, project, volume) keys this process polls now."""
+    with _lock:
+        return list(_watches)
 
 
 def is_following(entry_pk: int) -> bool:
