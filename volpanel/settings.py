@@ -172,6 +172,10 @@ MIDDLEWARE = [
     "volpanel.middleware.content_security_policy",
 ]
 
+# Form widgets rendered by Jinja2 from Django's own widget templates: the volume page carries every action form
+# (they work without JavaScript), and the template language takes ~1 ms per widget where Jinja2 takes a tenth.
+FORM_RENDERER = "django.forms.renderers.Jinja2"
+
 ROOT_URLCONF = "volpanel.urls"
 WSGI_APPLICATION = "volpanel.wsgi.application"
 ASGI_APPLICATION = "volpanel.asgi.application"

@@ -1,0 +1,114 @@
+"""Benchmark: volume actions per second through the whole stack, every one audited.
+
+Starts the demo cloud with delays off and volpanel under gunicorn with the ASGI worker (`--workers` processes,
+one per core by default), logs in, and has one client thread per volume post the retype form (htmx, a fresh
+idempotency key and the CSRF token on every post) back and forth between two types for `--seconds`. Then it
+waits until every audit row has its final outcome, counts the rows and chain events in the database, runs
+`manage.py verify_audit`, and prints accepted actions per second (goal ≥ 100/s).
+
+    .venv/bin/python bench/actions_rate.py [--seconds 20] [--workers 2] [--volumes 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+
+import requests
+
+from stack import PY, ROOT, csrf_token, endpoint, keystone_token, load, running
+
+TYPES = ("default", "gold")
+
+
+def make_volumes(auth_url: str, count: int) -> list[tuple[str, str]]:
+    """(volume id, its type) for `count` available volumes of alice's: the seeded ones, then new 1 GiB ones."""
+    token, body = keystone_token(auth_url, "alice", "demo", "demo")
+    cinder = endpoint(body, ("block-storage", "volumev3"))
+    s = requests.Session()
+    s.headers.update({"X-Auth-Token": token, "OpenStack-API-Version": "volume 3.71"})
+    for n in range(count):
+        s.post(f"{cinder}/volumes", json={"volume": {"name": f"bench-{n}", "size": 1}}, timeout=30)
+    volumes = s.get(f"{cinder}/volumes/detail", timeout=30).json()["volumes"]
+    return [(v["id"], v["volume_type"]) for v in volumes
+            if v["status"] == "available" and v["volume_type"] in TYPES][:count]
+
+
+def worker(base: str, browser: requests.Session, volume_id: str, current: str, stop: threading.Event,
+           tally: dict[str, int], lock: threading.Lock) -> None:
+    token = csrf_token(browser.get(f"{base}/volumes/{volume_id}/", timeout=30).text)
+    while not stop.is_set():
+        wanted = TYPES[1] if current == TYPES[0] else TYPES[0]
+        r = browser.post(f"{base}/volumes/{volume_id}/retype/",
+                         data={"new_type": wanted, "migration_policy": "never", "idempotency_key": uuid.uuid4().hex,
+                               "csrfmiddlewaretoken": token},
+                         headers={"HX-Request": "true", "Referer": f"{base}/volumes/{volume_id}/"}, timeout=60)
+        accepted = r.status_code == 200 and "accepted by the cloud" in r.text
+        with lock:
+            tally["posts"] += 1
+            tally["accepted" if accepted else "other"] += 1
+        if accepted:
+            current = wanted
+        elif 'data-testid="volume-type">' in r.text:
+            # Refused (still retyping?): start again from the type the page shows.
+            current = r.text.split('data-testid="volume-type">', 1)[1].split("<", 1)[0]
+
+
+def audit_counts(db: str) -> tuple[int, int, int]:
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT COUNT(*) FROM volpanel_auditentry").fetchone()[0]
+        open_rows = conn.execute(
+            "SELECT COUNT(*) FROM volpanel_auditentry WHERE outcome IN ('pending', 'accepted')").fetchone()[0]
+        events = conn.execute("SELECT COUNT(*) FROM volpanel_auditevent").fetchone()[0]
+    return rows, open_rows, events
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--workers", default="2", help="gunicorn worker processes (WEB_CONCURRENCY)")
+    parser.add_argument("--volumes", type=int, default=8, help="client threads, one volume each")
+    args = parser.parse_args()
+
+    print(f"demo cloud, delays off; gunicorn ASGI workers={args.workers} — {load()}")
+    with running(demo_delay=0.0, env={"WEB_CONCURRENCY": args.workers}) as stack:
+        assert stack.demo is not None
+        volumes = make_volumes(f"{stack.demo}/identity/v3", args.volumes)
+        browsers = [stack.login() for _ in volumes]
+        stop, lock = threading.Event(), threading.Lock()
+        tally = {"posts": 0, "accepted": 0, "other": 0}
+        threads = [threading.Thread(target=worker, args=(stack.base, b, vid, vtype, stop, tally, lock), daemon=True)
+                   for b, (vid, vtype) in zip(browsers, volumes)]
+        for t in threads:
+            t.start()
+        time.sleep(2)  # every thread past its first page load
+        with lock:
+            start_accepted, start = tally["accepted"], time.perf_counter()
+        time.sleep(args.seconds)
+        with lock:
+            end_accepted, elapsed = tally["accepted"], time.perf_counter() - start
+        stop.set()
+        for t in threads:
+            t.join(60)
+        deadline = time.monotonic() + 60
+        while (counts := audit_counts(str(stack.db_path)))[1] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        rows, open_rows, events = counts
+        verify = subprocess.run([PY, "manage.py", "verify_audit"], cwd=ROOT, capture_output=True, text=True,
+                                env={**os.environ, "DATABASE_URL": f"sqlite:///{stack.db_path}",
+                                     "DEMOCLOUD_PORT": stack.demo.rsplit(":", 1)[1]})
+    rate = (end_accepted - start_accepted) / elapsed
+    print(f"posts={tally['posts']}  accepted={tally['accepted']}  not accepted={tally['other']}  "
+          f"volumes={len(volumes)}")
+    print(f"audit rows={rows}  still open={open_rows}  chain events={events}  verify_audit: "
+          f"{(verify.stdout or verify.stderr).strip().splitlines()[-1] if (verify.stdout or verify.stderr) else verify.returncode}")
+    print(f"accepted actions per second over {elapsed:.1f} s: {rate:.1f} (goal >= 100/s) — {load()}")
+
+
+if __name__ == "__main__":
+    main()

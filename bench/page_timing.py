@@ -1,0 +1,106 @@
+"""Benchmark: volume detail and list page times against the raw Cinder GETs they are built on, in one run.
+
+Starts the demo cloud with delays off and volpanel under gunicorn (the ASGI worker of volpanel/gunicorn.conf.py),
+logs in as alice, and alternates, over warm keep-alive connections from this client:
+  raw `GET volumes/{id}` (same token, same microversion as volpanel) / the volume detail page,
+  raw `GET volumes/detail` / the volume list page.
+Prints p50/p95 of each and the page/raw ratios (goals: detail ≤ 1.3×, list ≤ 1.5×). With `--realcloud` (or
+when .cache/realcloud/env exists) it runs the same against the real Keystone + Cinder of tests/realcloud.
+
+    .venv/bin/python bench/page_timing.py [--rounds 300] [--realcloud auto|yes|no]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+from stack import ROOT, Stack, endpoint, keystone_token, load, percentile, running, summary
+
+MICROVERSION = "volume 3.71"  # what volpanel reads with (cinder.CLIENT_MAX_MICROVERSION; both clouds allow it)
+REALCLOUD_ENV = ROOT / ".cache" / "realcloud" / "env"
+
+
+def timed(fn: Callable[[], requests.Response]) -> float:
+    start = time.perf_counter()
+    response = fn()
+    elapsed = time.perf_counter() - start
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.request.method} {response.url} answered {response.status_code}")
+    return elapsed
+
+
+def compare(name: str, raw: Callable[[], requests.Response], page: Callable[[], requests.Response],
+            rounds: int, goal: float) -> dict[str, Any]:
+    for _ in range(max(10, rounds // 10)):  # warm-up: connections, memos, template cache
+        raw(), page()
+    raw_t, page_t = [], []
+    for _ in range(rounds):
+        raw_t.append(timed(raw))
+        page_t.append(timed(page))
+    p50 = percentile(page_t, 50) / percentile(raw_t, 50)
+    p95 = percentile(page_t, 95) / percentile(raw_t, 95)
+    print(f"  raw Cinder  {summary(raw_t)}")
+    print(f"  {name:<11} {summary(page_t)}")
+    print(f"  ratio page/raw: p50 {p50:.2f}x  p95 {p95:.2f}x  (goal <= {goal}x)", flush=True)
+    return {"p50": p50, "p95": p95}
+
+
+def run(stack: Stack, auth_url: str, user: str, password: str, project: str, volume_id: str,
+        rounds: int) -> None:
+    browser = stack.login(user, password, project)
+    token, body = keystone_token(auth_url, user, password, project)
+    cinder = endpoint(body, ("block-storage", "volumev3", "volume"))
+    raw = requests.Session()
+    raw.headers.update({"X-Auth-Token": token, "OpenStack-API-Version": MICROVERSION, "Accept": "application/json"})
+    print(f"volume detail ({volume_id}):")
+    compare("detail page", lambda: raw.get(f"{cinder}/volumes/{volume_id}", timeout=30),
+            lambda: browser.get(f"{stack.base}/volumes/{volume_id}/", timeout=30), rounds, 1.3)
+    print("volume list:")
+    compare("list page", lambda: raw.get(f"{cinder}/volumes/detail", timeout=30),
+            lambda: browser.get(f"{stack.base}/volumes/", timeout=30), rounds, 1.5)
+
+
+def read_env(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip().removeprefix("export ")
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            values[key] = value.strip().strip("'\"")
+    return values
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=300)
+    parser.add_argument("--realcloud", choices=("auto", "yes", "no"), default="auto")
+    args = parser.parse_args()
+
+    print(f"demo cloud, delays off — {load()}")
+    with running(demo_delay=0.0) as stack:
+        assert stack.demo is not None
+        run(stack, f"{stack.demo}/identity/v3", "alice", "demo", "demo", stack.demo_volume_id("data-01"),
+            args.rounds)
+    if args.realcloud == "no" or (args.realcloud == "auto" and not REALCLOUD_ENV.exists()):
+        print(f"real cloud: skipped (no {REALCLOUD_ENV}; start it with `bash tests/realcloud/up.sh`)")
+        return
+    env = read_env(REALCLOUD_ENV)
+    print(f"real Keystone + Cinder at {env['OS_AUTH_URL']} — {load()}")
+    with running(demo_delay=None, env={"OS_AUTH_URL": env["OS_AUTH_URL"], "DJANGO_SECRET_KEY": "bench-only",
+                                       "VOLPANEL_SNAPSHOT_UPLOAD": "false"}) as stack:
+        user, password, project = env["OS_USERNAME"], env["OS_PASSWORD"], env["OS_PROJECT_NAME"]
+        token, body = keystone_token(env["OS_AUTH_URL"], user, password, project)
+        cinder = endpoint(body, ("block-storage", "volumev3", "volume"))
+        volumes = requests.get(f"{cinder}/volumes", headers={"X-Auth-Token": token}, timeout=30).json()["volumes"]
+        if not volumes:
+            raise SystemExit("the real cloud's project has no volume to show")
+        run(stack, env["OS_AUTH_URL"], user, password, project, volumes[0]["id"], args.rounds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""What the page, action and memory benchmarks share: the demo cloud and volpanel under gunicorn (the ASGI
+worker of volpanel/gunicorn.conf.py) on free loopback ports, a logged-in browser session, and percentiles."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+GUNICORN = str(Path(PY).parent / "gunicorn")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:  # not listening yet, or still importing Django
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} never answered")
+
+
+def load() -> str:
+    """The machine's load averages, printed next to every figure (the machine is shared)."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+@dataclass
+class Stack:
+    base: str  # volpanel
+    demo: str | None  # the demo cloud's root, None against a real cloud
+    web_pid: int
+    db_path: Path
+
+    def login(self, user: str = "alice", password: str = "demo", project: str = "demo") -> requests.Session:
+        s = requests.Session()
+        s.get(f"{self.base}/login/", timeout=30)
+        r = s.post(f"{self.base}/login/", data={"username": user, "password": password, "project": project,
+                                                "csrfmiddlewaretoken": s.cookies["csrftoken"]},
+                   headers={"Referer": f"{self.base}/login/"}, allow_redirects=False, timeout=30)
+        if r.status_code != 302:
+            raise RuntimeError(f"login as {user} failed: {r.status_code} {r.text[:300]}")
+        return s
+
+    def demo_volume_id(self, name: str) -> str:
+        assert self.demo is not None
+        state = requests.get(f"{self.demo}/_demo/state", timeout=5).json()
+        return next(v["id"] for v in state["volumes"].values() if v["name"] == name)
+
+
+@contextmanager
+def running(*, demo_delay: float | None = 0.0, env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """The demo cloud (unless `demo_delay` is None: then `env` names a real cloud) and one gunicorn process."""
+    tmp = Path(tempfile.mkdtemp(prefix="volpanel-bench-"))
+    web_port = free_port()
+    full_env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3", **(env or {})}
+    procs: list[subprocess.Popen[bytes]] = []
+    demo = None
+    try:
+        if demo_delay is not None:
+            full_env.pop("OS_AUTH_URL", None)
+            full_env.pop("OS_CLOUD", None)
+            demo_port = free_port()
+            full_env["DEMOCLOUD_PORT"] = str(demo_port)
+            procs.append(subprocess.Popen(
+                [PY, "-m", "volpanel.democloud", "--port", str(demo_port), "--delay", str(demo_delay)],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            demo = f"http://127.0.0.1:{demo_port}"
+            wait_http(f"{demo}/_demo/state")
+        subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=full_env, check=True)
+        web = subprocess.Popen(
+            [GUNICORN, "volpanel.asgi:application", "-c", "volpanel/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{web_port}", "--access-logfile", "/dev/null"],
+            cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=(tmp / "gunicorn.log").open("wb"))
+        procs.append(web)
+        base = f"http://127.0.0.1:{web_port}"
+        wait_http(f"{base}/healthz")
+        yield Stack(base=base, demo=demo, web_pid=_worker_pid(web.pid), db_path=tmp / "db.sqlite3")
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def _worker_pid(master: int) -> int:
+    """gunicorn's (single) worker process: the one serving requests, whose memory counts."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{master}/task/{master}/children")
+        if children.exists():
+            pids = [int(p) for p in children.read_text().split()]
+            if pids:
+                return pids[0]
+        time.sleep(0.1)
+    raise RuntimeError("gunicorn started no worker")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def summary(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (f"p50 {percentile(ms, 50):7.2f} ms  p95 {percentile(ms, 95):7.2f} ms  "
+            f"mean {statistics.fmean(ms):7.2f} ms  n={len(ms)}")
+
+
+def csrf_token(html: str) -> str:
+    found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
+    if not found:
+        raise RuntimeError("no CSRF token in the page")
+    return found.group(1)
+
+
+def keystone_token(auth_url: str, user: str, password: str, project: str) -> tuple[str, dict[str, Any]]:
+    """A project-scoped token and its catalog, straight from Keystone (for the raw Cinder calls)."""
+    body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": user, "password": password, "domain": {"name": "Default"}}}},
+        "scope": {"project": {"name": project, "domain": {"name": "Default"}}}}}
+    r = requests.post(f"{auth_url.rstrip('/')}/auth/tokens", json=body, timeout=30)
+    r.raise_for_status()
+    return r.headers["X-Subject-Token"], r.json()["token"]
+
+
+def endpoint(token_body: dict[str, Any], service_types: tuple[str, ...], interface: str = "public") -> str:
+    for service in token_body["catalog"]:
+        if service["type"] in service_types:
+            for ep in service["endpoints"]:
+                if ep["interface"] == interface:
+                    return ep["url"].rstrip("/")
+    raise RuntimeError(f"no {service_types} endpoint in the catalog")
