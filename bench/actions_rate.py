@@ -21,7 +21,7 @@ import uuid
 
 import requests
 
-from stack import PY, ROOT, csrf_token, endpoint, keystone_token, load, running
+from stack import PY, ROOT, cpu_seconds, csrf_token, endpoint, keystone_token, load, running
 
 TYPES = ("default", "gold")
 
@@ -87,11 +87,14 @@ def main() -> None:
         for t in threads:
             t.start()
         time.sleep(2)  # every thread past its first page load
+        workers = stack.worker_pids()
         with lock:
             start_accepted, start = tally["accepted"], time.perf_counter()
+            cpu_before = ([cpu_seconds(p) for p in workers], cpu_seconds(stack.demo_pid), time.process_time())
         time.sleep(args.seconds)
         with lock:
             end_accepted, elapsed = tally["accepted"], time.perf_counter() - start
+            cpu_after = ([cpu_seconds(p) for p in workers], cpu_seconds(stack.demo_pid), time.process_time())
         stop.set()
         for t in threads:
             t.join(60)
@@ -102,7 +105,12 @@ def main() -> None:
         verify = subprocess.run([PY, "manage.py", "verify_audit"], cwd=ROOT, capture_output=True, text=True,
                                 env={**os.environ, "DATABASE_URL": f"sqlite:///{stack.db_path}",
                                      "DEMOCLOUD_PORT": stack.demo.rsplit(":", 1)[1]})
-    rate = (end_accepted - start_accepted) / elapsed
+    done = end_accepted - start_accepted
+    rate = done / elapsed
+    web_cpu = sum(cpu_after[0]) - sum(cpu_before[0])
+    per = (lambda seconds: f"{seconds / max(done, 1) * 1000:.1f} ms")
+    print(f"CPU per accepted action: web workers {per(web_cpu)}, demo cloud {per(cpu_after[1] - cpu_before[1])}, "
+          f"this client {per(cpu_after[2] - cpu_before[2])}")
     print(f"posts={tally['posts']}  accepted={tally['accepted']}  not accepted={tally['other']}  "
           f"volumes={len(volumes)}")
     print(f"audit rows={rows}  still open={open_rows}  chain events={events}  verify_audit: "

@@ -51,8 +51,13 @@ def load() -> str:
 class Stack:
     base: str  # volpanel
     demo: str | None  # the demo cloud's root, None against a real cloud
-    web_pid: int
+    web_pid: int  # the first (or only) gunicorn worker
     db_path: Path
+    master_pid: int = 0
+    demo_pid: int = 0
+
+    def worker_pids(self) -> list[int]:
+        return _children(self.master_pid)
 
     def login(self, user: str = "alice", password: str = "demo", project: str = "demo") -> requests.Session:
         s = requests.Session()
@@ -97,7 +102,8 @@ def running(*, demo_delay: float | None = 0.0, env: dict[str, str] | None = None
         procs.append(web)
         base = f"http://127.0.0.1:{web_port}"
         wait_http(f"{base}/healthz")
-        yield Stack(base=base, demo=demo, web_pid=_worker_pid(web.pid), db_path=tmp / "db.sqlite3")
+        yield Stack(base=base, demo=demo, web_pid=_worker_pid(web.pid), db_path=tmp / "db.sqlite3",
+                    master_pid=web.pid, demo_pid=procs[0].pid if demo else 0)
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -108,17 +114,26 @@ def running(*, demo_delay: float | None = 0.0, env: dict[str, str] | None = None
                 p.kill()
 
 
+def _children(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in children.read_text().split()] if children.exists() else []
+
+
 def _worker_pid(master: int) -> int:
-    """gunicorn's (single) worker process: the one serving requests, whose memory counts."""
+    """gunicorn's first worker process: the one serving requests, whose memory counts."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        children = Path(f"/proc/{master}/task/{master}/children")
-        if children.exists():
-            pids = [int(p) for p in children.read_text().split()]
-            if pids:
-                return pids[0]
+        pids = _children(master)
+        if pids:
+            return pids[0]
         time.sleep(0.1)
     raise RuntimeError("gunicorn started no worker")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:

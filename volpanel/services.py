@@ -199,9 +199,15 @@ def _messages_key(cloud: Cloud, volume: Volume) -> tuple[str, str, str, str | No
     return (*_scope(cloud), volume.id, volume.updated_at)
 
 
-# Volumes whose messages this process asked for lately: for those the volume GET comes first and tells whether
-# the memo still holds; for the others the messages are fetched alongside the volume.
+# The updated_at each volume had when this process last asked for its messages. When the memo holds that
+# answer, the volume GET comes first and tells whether it still applies; otherwise (a volume not seen lately, or
+# one that changed moments ago) the messages are fetched alongside the volume, not after it.
 _seen = _Recent(MESSAGES_TTL)
+
+
+def _messages_memoized(cloud: Cloud, volume_id: str) -> bool:
+    last = _seen.get((*_scope(cloud), volume_id))
+    return last is not None and _messages.get((*_scope(cloud), volume_id, last[0])) is not None
 
 
 def user_messages(cloud: Cloud, volume: Volume, fetched: Future[Any] | None = None) -> list[UserMessage]:
@@ -210,13 +216,15 @@ def user_messages(cloud: Cloud, volume: Volume, fetched: Future[Any] | None = No
     key = _messages_key(cloud, volume)
     found = _messages.get(key)
     if found is not None:
+        _seen.put(key[:3], (volume.updated_at,))
         return found
-    if fetched is None:
-        fetched = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume.id), None)
-    messages = fetched.result()
+    if fetched is not None:
+        messages = fetched.result()
+    else:
+        messages = _optional(lambda: cloud.cinder.user_messages(volume.id), None)
     if messages is None:
         return []  # not kept: the next view asks again
-    _seen.put(key[:3], True)
+    _seen.put(key[:3], (volume.updated_at,))
     # A volume never changed since its creation carries no updated_at: its age then counts from created_at.
     if not volume.is_transitional and _settled_for(volume.updated_at or volume.created_at) >= MESSAGES_GRACE:
         _messages.put(key, messages)
@@ -255,7 +263,7 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     types = _types.get(_scope(cloud))
     types_f = _pool.submit(volume_types, cloud) if types is None else None
     messages_f = None
-    if _seen.get((*_scope(cloud), volume_id)) is None:
+    if not _messages_memoized(cloud, volume_id):
         messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
     volume = volume_f.result()
     servers, servers_problem = servers_f.result() if servers_f else ([], "")
