@@ -91,7 +91,8 @@ def main() -> None:
         return
     env = read_env(REALCLOUD_ENV)
     print(f"real Keystone + Cinder at {env['OS_AUTH_URL']} — {load()}")
-    with running(demo_delay=None, env={"OS_AUTH_URL": env["OS_AUTH_URL"], "DJANGO_SECRET_KEY": "bench-only",
+    volpanel_env = {k: v for k, v in env.items() if k in ("OS_AUTH_URL", "OS_REGION_NAME", "OS_INTERFACE")}
+    with running(demo_delay=None, env={**volpanel_env, "DJANGO_SECRET_KEY": "bench-only",
                                        "VOLPANEL_SNAPSHOT_UPLOAD": "false"}) as stack:
         user, password, project = env["OS_USERNAME"], env["OS_PASSWORD"], env["OS_PROJECT_NAME"]
         token, body = keystone_token(env["OS_AUTH_URL"], user, password, project)
