@@ -77,8 +77,6 @@ def event(entry: AuditEntry) -> dict[str, Any]:
     target: dict[str, Any] = {"typeURI": TYPE_URI_VOLUME, "id": entry.volume_id}
     if entry.volume_name:
         target["name"] = entry.volume_name
-    if entry.cloud:
-        target["ref"] = entry.cloud
     result: dict[str, Any] = {
         "typeURI": TYPE_URI_EVENT,
         "id": str(entry.uuid),
@@ -100,7 +98,7 @@ def event(entry: AuditEntry) -> dict[str, Any]:
     if entry.request_id:
         result["tags"] = [f"correlation_id?value={entry.request_id}"]
         attachments.append(_attachment("request_id", entry.request_id))
-    for name in ("fault_name", "detail", "status_before", "status_after", "microversion"):
+    for name in ("fault_name", "detail", "status_before", "status_after", "microversion", "cloud"):
         value = getattr(entry, name)
         if value:
             attachments.append(_attachment(name, value))
