@@ -1,8 +1,16 @@
 """gunicorn settings for volpanel: one ASGI (uvicorn) worker process serves pages and holds the status streams."""
 
 import os
+import resource
 
 from volpanel.logs import logging_config
+
+# Every open status stream is a socket: a soft limit of 1,024 descriptors (a common default) would refuse
+# connections near a thousand streams. Lift it to the hard limit here (workers inherit it); to go beyond the
+# hard limit, raise it where the process starts (systemd LimitNOFILE=, docker run --ulimit nofile=).
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft < _hard:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
 
 # Streams are long-lived and cheap under the event loop, so one worker per core is plenty; each worker runs
 # its own volume watchers (a worker polls Cinder only for the volumes its own viewers watch).

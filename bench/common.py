@@ -1,0 +1,275 @@
+"""What the stream benchmarks share: the demo cloud and volpanel under gunicorn on loopback, logins, the demo
+cloud's admin reset-status (to move a volume at a known instant), an asyncio SSE client for many streams, and
+/proc readings of a worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+VOLUME_GET = "GET /volume/v3/{project_id}/volumes/{volume_id}"
+SEED_VOLUMES = ("data-01", "web-root", "archive-gold", "scratch")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_nofile() -> int:
+    """Every open stream is a socket in the bench and in the worker: lift the soft limit to the hard one
+    (children, gunicorn included, inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} never answered")
+
+
+def login(base: str, user: str = "alice") -> requests.Session:
+    s = requests.Session()
+    s.get(f"{base}/login/")
+    r = s.post(f"{base}/login/", data={"username": user, "password": "demo", "project": "demo",
+                                       "csrfmiddlewaretoken": s.cookies["csrftoken"]},
+               headers={"Referer": f"{base}/login/"}, allow_redirects=False)
+    assert r.status_code == 302, r.text[:300]
+    return s
+
+
+def cookie_header(session: requests.Session) -> str:
+    return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+
+
+class Stack:
+    """The demo cloud and volpanel under gunicorn with the uvicorn worker, each on a free loopback port."""
+
+    def __init__(self, *, workers: int = 1, interval: float = 1.0, delay: float = 600.0,
+                 database_url: str = "") -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="volpanel-bench-"))
+        self.demo_port, self.web_port = free_port(), free_port()
+        self.demo = f"http://127.0.0.1:{self.demo_port}"
+        self.base = f"http://127.0.0.1:{self.web_port}"
+        self.env = {**os.environ, "DEMOCLOUD_PORT": str(self.demo_port), "WEB_CONCURRENCY": str(workers),
+                    "DATABASE_URL": database_url or f"sqlite:///{self.tmp}/db.sqlite3",
+                    "VOLPANEL_POLL_INTERVAL": str(interval)}
+        self.env.pop("OS_AUTH_URL", None)
+        self.delay = delay
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def __enter__(self) -> "Stack":
+        self.procs.append(subprocess.Popen(
+            [PY, "-m", "volpanel.democloud", "--port", str(self.demo_port), "--delay", str(self.delay)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+        self.procs.append(subprocess.Popen(
+            [str(Path(PY).parent / "gunicorn"), "volpanel.asgi:application", "-c", "volpanel/gunicorn.conf.py",
+             "--bind", f"127.0.0.1:{self.web_port}", "--access-logfile", "/dev/null"],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_http(f"{self.demo}/_demo/state")
+        wait_http(f"{self.base}/healthz")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    @property
+    def master_pid(self) -> int:
+        return self.procs[1].pid
+
+    def worker_pids(self) -> list[int]:
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    stat = Path(f"/proc/{entry}/stat").read_text()
+                except OSError:
+                    continue
+                if int(stat.rsplit(")", 1)[1].split()[1]) == self.master_pid:
+                    pids.append(int(entry))
+        return sorted(pids)
+
+    def volumes(self) -> dict[str, str]:
+        """Seed volume name -> id."""
+        state = requests.get(f"{self.demo}/_demo/state", timeout=5).json()
+        return {v["name"]: v["id"] for v in state["volumes"].values() if v["name"] in SEED_VOLUMES}
+
+    def cloud_requests(self, clear: bool = False) -> dict[str, int]:
+        counts = requests.get(f"{self.demo}/_demo/requests", timeout=5).json()["counts"]
+        if clear:
+            requests.delete(f"{self.demo}/_demo/requests", timeout=5)
+        return counts
+
+
+class Admin:
+    """The demo cloud's admin, who can set a volume's status at will (os-reset_status), as an operator can."""
+
+    def __init__(self, demo: str) -> None:
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": {
+            "name": "admin", "domain": {"name": "Default"}, "password": "demo"}}},
+            "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}}
+        r = requests.post(f"{demo}/identity/v3/auth/tokens", json=body, timeout=10)
+        r.raise_for_status()
+        self.session = requests.Session()
+        self.session.headers["X-Auth-Token"] = r.headers["X-Subject-Token"]
+        self.volume_url = f"{demo}/volume/v3/{r.json()['token']['project']['id']}/volumes"
+
+    def set_status(self, volume_id: str, status: str) -> tuple[float, float]:
+        """Wall-clock times just before the request and just after the answer: the change lies between."""
+        before = time.time()
+        r = self.session.post(f"{self.volume_url}/{volume_id}/action",
+                              json={"os-reset_status": {"status": status}}, timeout=10)
+        after = time.time()
+        r.raise_for_status()
+        return before, after
+
+
+@dataclass
+class StreamStats:
+    opened: int = 0  # answered 200 and still open
+    ended: int = 0  # closed by the server (settled)
+    errors: list[str] = field(default_factory=list)
+    events: int = 0
+
+
+async def sse_stream(host: str, port: int, path: str, cookie: str, stats: StreamStats,
+                     on_event: Callable[[str, str, float], None] = lambda name, data, at: None) -> None:
+    """One EventSource-like connection: counts events, calls on_event(name, data, arrival time)."""
+    try:
+        reader, writer = await asyncio.open_connection(host, port)
+    except OSError as exc:
+        stats.errors.append(f"connect: {exc}")
+        return
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\n"
+                     f"Accept: text/event-stream\r\n\r\n".encode())
+        status_line = await reader.readline()
+        headers = []
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            headers.append(line.decode().lower())
+        if not status_line.startswith(b"HTTP/1.1 200"):
+            stats.errors.append(f"status {status_line.decode().strip()!r}")
+            return
+        assert "transfer-encoding: chunked\r\n" in headers, headers
+        stats.opened += 1
+        buffer = ""
+        try:
+            while True:
+                size_line = await reader.readline()
+                if not size_line:
+                    stats.errors.append("connection dropped")
+                    return
+                size = int(size_line.strip(), 16)
+                if size == 0:
+                    stats.ended += 1
+                    return
+                chunk = await reader.readexactly(size + 2)
+                at = time.time()
+                buffer += chunk[:-2].decode()
+                while "\n\n" in buffer:
+                    block, buffer = buffer.split("\n\n", 1)
+                    name = next((ln[7:] for ln in block.splitlines() if ln.startswith("event: ")), "")
+                    if name:
+                        stats.events += 1
+                        on_event(name, "\n".join(ln[6:] for ln in block.splitlines() if ln.startswith("data: ")),
+                                 at)
+        finally:
+            stats.opened -= 1
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        stats.errors.append(f"read: {exc!r}")
+    finally:
+        writer.close()
+
+
+class Viewers:
+    """Streams of one volume in a background event loop, recording when each status event arrived (and which of
+    `extending`/`retyping` it showed)."""
+
+    def __init__(self, port: int, path: str, cookies: list[str], count: int) -> None:
+        self.arrivals: list[list[tuple[float, str]]] = [[] for _ in range(count)]
+        self.stats = StreamStats()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=lambda: asyncio.run(self._run(port, path, cookies)), daemon=True)
+        self.thread.start()
+
+    async def _run(self, port: int, path: str, cookies: list[str]) -> None:
+        def recorder(mine: list[tuple[float, str]]):  # noqa: ANN202
+            def seen(event: str, data: str, at: float) -> None:
+                if event == "status":
+                    mine.append((at, "retyping" if "retyping" in data else "extending"))
+            return seen
+
+        tasks = [asyncio.create_task(sse_stream("127.0.0.1", port, path, cookies[i % len(cookies)], self.stats,
+                                                recorder(mine))) for i, mine in enumerate(self.arrivals)]
+        while not self.stop.is_set():
+            await asyncio.sleep(0.1)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+
+    def first_after(self, since: float, status: str, timeout: float = 10.0) -> list[float]:
+        """Per viewer, when the first event showing `status` arrived after `since`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [next((at for at, s in mine if at >= since and s == status), None) for mine in self.arrivals]
+            if all(found) or time.monotonic() > deadline:
+                return [f if f is not None else float("inf") for f in found]
+            time.sleep(0.01)
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """RSS (KiB), threads and open file descriptors of a process."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {"rss_kib": int(fields["VmRSS"].split()[0]), "threads": int(fields["Threads"]),
+            "fds": len(os.listdir(f"/proc/{pid}/fd"))}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
+
+
+def uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
