@@ -82,7 +82,8 @@ def main() -> None:
                   + (f"  status changes={len(changes)}, status events per viewer min={min(got)} max={max(got)}"
                      if args.flip else ""), flush=True)
         if 1 in results and 100 in results and results[1]:
-            print(f"ratio 100 viewers / 1 viewer = {results[100] / results[1]:.2f} (goal <= 1.2)")
+            print(f"ratio 100 viewers / 1 viewer = {results[100] / results[1]:.2f} (goal <= 1.2 for one worker; with "
+                  f"{args.workers} workers each worker holding a viewer polls, so up to {args.workers}x)")
     print(uptime())
 
 
