@@ -154,7 +154,10 @@ def test_it_moves_each_row_once_when_two_hosts_reconcile_at_once(demo: Demo, tmp
     for host in hosts:
         out, err = host.communicate(timeout=120)
         assert host.returncode == 0, err
-        for part in out.strip().removeprefix("reconcile_audit: ").split(", "):
+        summary = out.strip().removeprefix("reconcile_audit: ")
+        if summary == "nothing to do":  # the other host was quicker with every row: allowed, not required
+            continue
+        for part in summary.split(", "):
             count, what = part.split(" ", 1)
             moved[what] += int(count)
     assert moved["pending → unknown"] == 6 and moved["accepted → succeeded"] == 4

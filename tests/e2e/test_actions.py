@@ -3,6 +3,8 @@ settled outcome, with no page reload."""
 
 from __future__ import annotations
 
+import re
+
 from typing import Any, Callable
 
 import pytest
@@ -98,7 +100,10 @@ def test_it_runs_the_action_and_streams_it_to_its_settled_outcome(
     page.on("framenavigated", lambda frame: reloads.append(frame.url))
     act(page)
     announcement = page.get_by_test_id("announcement")
-    expect(announcement).to_contain_text(accepted)
+    # The cloud's acceptance shows until the volume settles (~1 s here); on a loaded machine the browser may
+    # first look after the outcome replaced it, which is the same answer one step on.
+    label = accepted.removesuffix(" accepted")
+    expect(announcement).to_contain_text(re.compile(rf"{re.escape(label)} (accepted|succeeded)"))
     history = page.get_by_test_id("history")
     # History is newest first; the live server's database outlives single tests.
     expect(history.locator("tbody tr").first).to_have_attribute("data-outcome", "succeeded", timeout=20_000)
