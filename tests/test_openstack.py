@@ -172,6 +172,7 @@ def test_it_survives_a_malformed_cinder_with_one_clear_error_in_bounded_time(dem
     assert waited < bounded.total_timeout + bounded.timeout + 1.0, waited
     if case == "500 with an HTML page":
         assert err.value.status == 500 and err.value.request_id == "req-hostile"
+        assert err.value.message.startswith("Internal error Internal error") and "<" not in err.value.message
     if case.startswith("huge"):
         assert "too large" in err.value.message
 
@@ -193,3 +194,11 @@ def test_it_turns_malformed_items_of_every_read_into_cloud_errors(demo: Demo, co
                 getattr(cloud.cinder, method)(*(["v"] if method in ("get_volume", "list_snapshots",
                                                                      "user_messages") else []))
             assert err.value.kind == "malformed" and "Cinder" in err.value.message, (method, err.value)
+
+
+def test_it_reads_glance_s_html_error_pages_as_text(demo: Demo, alice, config) -> None:
+    demo.faults(http=[{"service": "image", "status": 503, "times": 1}])
+    with pytest.raises(CloudError) as err:
+        Cloud.connect(config, alice).glance.get_image("0" * 32)
+    assert err.value.status == 503 and err.value.service == "image"
+    assert err.value.first_line.startswith("503 Service Unavailable") and "<" not in err.value.message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +45,21 @@ def request_id_of(response: requests.Response) -> str:
     return headers.get("x-openstack-request-id") or headers.get("x-compute-request-id") or ""
 
 
+MAX_MESSAGE = 500
+
+
+def _readable(response: requests.Response) -> str:
+    """The text of a non-JSON error answer, bounded: Glance (webob) and proxies in front of any service answer
+    HTML pages, whose tags and head are no message for a tenant."""
+    text = response.text or ""
+    if "html" in response.headers.get("Content-Type", "").lower() or text.lstrip()[:1] == "<":
+        text = re.sub(r"(?is)<(head|script|style)\b.*?</\1\s*>", " ", text[: MAX_MESSAGE * 100])
+        text = html.unescape(re.sub(r"<[^>]*>", " ", text))
+        text = " ".join(text.split())
+    text = text.strip() or (response.reason or "")
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
 def fault_from_response(service: str, response: requests.Response) -> CloudError:
     """Turn an error answer into a CloudError: OpenStack faults are `{"<name>": {"code", "message"}}`,
     Keystone's are `{"error": {...}}`, Glance answers text; anything else is kept verbatim but bounded."""
@@ -59,7 +76,7 @@ def fault_from_response(service: str, response: requests.Response) -> CloudError
         elif isinstance(value, str):
             name, message = key, value
     if not message:
-        message = (response.text or response.reason or "").strip()[:500] or f"HTTP {response.status_code}"
+        message = _readable(response) or f"HTTP {response.status_code}"
     kind = "auth" if response.status_code == 401 else "fault"
     return CloudError(
         kind=kind,
