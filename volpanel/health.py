@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
@@ -19,7 +20,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready to serve tenants: the database answers and the cloud's Keystone answers."""
+    """Ready to serve tenants: the database, the shared cache and the cloud's Keystone answer."""
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -27,6 +28,13 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["database"] = "ok"
     except DatabaseError as exc:
         checks["database"] = f"failed: {type(exc).__name__}"
+    try:
+        # The login throttle counts in the cache; with the database cache its table comes from `migrate`, and a
+        # deployment upgraded without it would refuse every login.
+        cache.get("volpanel:readyz")
+        checks["cache"] = "ok"
+    except Exception as exc:  # any backend's failure (a missing table, Redis down) is the same answer here
+        checks["cache"] = f"failed: {type(exc).__name__} (run manage.py migrate to create the cache table)"
     try:
         # Keystone's version document needs no token: the cheapest proof the cloud is reachable.
         answer = requests.get(settings.OPENSTACK["auth_url"], timeout=PROBE_TIMEOUT,
