@@ -287,3 +287,26 @@ def test_it_polls_a_moving_volume_every_interval_and_backs_off_while_it_is_quiet
     assert [watchers.poll_interval(n) for n in range(8)] == [1.0, 1.0, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
     settings.VOLPANEL_POLL_INTERVAL = 20.0
     assert watchers.poll_interval(0) == watchers.poll_interval(9) == 20.0
+
+
+def test_it_links_history_rows_to_the_audit_detail_for_admins_only(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=1.0)
+    vid = demo.volume("data-01")["id"]
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}, HTTP_HX_REQUEST="true")
+    admin = Client()
+    web_login(admin, "admin", "demo")  # the admin role in alice's project: the same shared render of History
+    url = f"/volumes/{vid}/stream/"
+
+    async def both() -> list[tuple[int, dict[str, str], str]]:
+        return await asyncio.gather(aread_stream(alice_client, url), aread_stream(admin, url))
+
+    (_, _, alice_text), (_, _, admin_text) = async_to_sync(both)()
+    assert watchers.wait_idle(10)
+    entry = AuditEntry.objects.get()
+    alice_history = [data for name, data in parse(alice_text) if name == "history"]
+    admin_history = [data for name, data in parse(admin_text) if name == "history"]
+    assert alice_history and admin_history
+    assert all(f"/audit/{entry.uuid}/" not in data for data in alice_history)
+    assert all(f'<a href="/audit/{entry.uuid}/" data-testid="history-detail-link">' in data for data in admin_history)
+    assert event_ids(alice_text) == event_ids(admin_text)
+

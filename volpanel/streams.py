@@ -40,6 +40,8 @@ class _Render:
     # gets the viewer's CSRF token and form keys before it is sent.
     events: list[tuple[str, str, bool]]
     idempotency_keys: list[str]  # minted for the shared render; every viewer gets fresh ones instead
+    # Admins' History links each row to its audit detail: a second render of that partial, shared by admins.
+    admin_history: str = ""
 
 
 # Partials carrying forms: their CSRF token and idempotency keys belong to one viewer.
@@ -57,14 +59,19 @@ def _render(state: watchers.State) -> _Render:
             context = partials_context(state.page, state.history)
             context["stream_problem"] = state.problem
             context["csrf_token"] = _CSRF_PLACEHOLDER
+            context["can_audit"] = False
             events = []
+            admin_history = ""
             for i, name in enumerate(PARTIALS):
                 html = render_to_string(f"volpanel/volume.html#{name}", context)
                 # The id rides on the batch's last event only: a browser that reports it got the whole batch.
                 event_id = state.event_id if i == len(PARTIALS) - 1 else ""
                 events.append((name, html, True) if name in PERSONAL else (name, sse(name, html, event_id), False))
+                if name == "history":
+                    admin_html = render_to_string("volpanel/volume.html#history", {**context, "can_audit": True})
+                    admin_history = sse(name, admin_html, event_id)
             cached = state.renders["partials"] = _Render(
-                events, [form.initial["idempotency_key"] for form in context["forms"].values()])
+                events, [form.initial["idempotency_key"] for form in context["forms"].values()], admin_history)
         return cached
 
 
@@ -75,7 +82,7 @@ def _personal(html: str, render: _Render, csrf_token: str) -> str:
     return html.replace(_CSRF_PLACEHOLDER, csrf_token)
 
 
-async def _batch(request: HttpRequest, state: watchers.State) -> str:
+async def _batch(request: HttpRequest, state: watchers.State, admin: bool) -> str:
     render = state.renders.get("partials")
     if render is None:
         # One render in flight per state: the other streams of it (all on this event loop) await the same
@@ -90,6 +97,7 @@ async def _batch(request: HttpRequest, state: watchers.State) -> str:
     token = get_token(request)
     last = len(render.events) - 1
     return "".join(sse(name, _personal(text, render, token), state.event_id if i == last else "") if personal
+                   else render.admin_history if admin and name == "history"
                    else text for i, (name, text, personal) in enumerate(render.events))
 
 
@@ -141,7 +149,7 @@ async def _events(request: HttpRequest, creds: Credentials, volume_id: str, clie
                 return
             out = ""
             if state.event_id != client_has:
-                out = await _batch(request, state)
+                out = await _batch(request, state, creds.is_admin)
                 client_has = state.event_id
             if attempt:
                 # The attempt is among the watcher's recent rows; the database is asked only if it is not.
