@@ -66,7 +66,9 @@ def test_it_runs_the_images_own_commands_in_a_clean_virtualenv(tmp_path: Path) -
     app.mkdir()
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+           "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+           # A loaded machine answers the package index slowly: wait and retry rather than fail the build.
+           "PIP_DEFAULT_TIMEOUT": "60", "PIP_RETRIES": "10"}
     port = free_port()
     served: subprocess.Popen[str] | None = None
     health: list[str] = []
