@@ -82,16 +82,20 @@ class Stack:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def __enter__(self) -> "Stack":
-        self.procs.append(subprocess.Popen(
-            [PY, "-m", "volpanel.democloud", "--port", str(self.demo_port), "--delay", str(self.delay)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
-        self.procs.append(subprocess.Popen(
-            [str(Path(PY).parent / "gunicorn"), "volpanel.asgi:application", "-c", "volpanel/gunicorn.conf.py",
-             "--bind", f"127.0.0.1:{self.web_port}", "--access-logfile", "/dev/null"],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_http(f"{self.demo}/_demo/state")
-        wait_http(f"{self.base}/healthz")
+        try:
+            self.procs.append(subprocess.Popen(
+                [PY, "-m", "volpanel.democloud", "--port", str(self.demo_port), "--delay", str(self.delay)],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
+            self.procs.append(subprocess.Popen(
+                [str(Path(PY).parent / "gunicorn"), "volpanel.asgi:application", "-c", "volpanel/gunicorn.conf.py",
+                 "--bind", f"127.0.0.1:{self.web_port}", "--access-logfile", "/dev/null"],
+                cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_http(f"{self.demo}/_demo/state")
+            wait_http(f"{self.base}/healthz", timeout=60)
+        except BaseException:
+            self.__exit__()  # a failed start leaves no server behind
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
