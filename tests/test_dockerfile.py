@@ -80,6 +80,8 @@ def test_it_runs_the_images_own_commands_in_a_clean_virtualenv(tmp_path: Path) -
                     (shutil.copytree if (ROOT / source).is_dir() else shutil.copy)(ROOT / source, app / source)
             elif kind == "RUN":
                 steps = [s for s in arg.split("&&") if not s.strip().startswith(("useradd", "chown"))]
+                # The image's /tmp is its own; here it is shared with whatever else runs on the machine.
+                steps = [s.replace("/tmp/", f"{tmp_path}/") for s in steps]
                 result = subprocess.run(["sh", "-c", " && ".join(steps)], cwd=app, env=env, capture_output=True,
                                         text=True, timeout=600)
                 assert result.returncode == 0, f"RUN {arg}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
