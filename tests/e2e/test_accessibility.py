@@ -139,3 +139,22 @@ def test_it_extends_a_volume_from_the_keyboard_and_streams_the_status_into_a_liv
     expect(region).to_have_attribute("aria-live", "polite")
     # Colour is never the only signal: the status is written out.
     expect(page.get_by_test_id("volume-status")).to_have_text("available")
+
+
+def test_it_has_no_serious_axe_violations_on_a_storage_only_cloud_and_after_an_outcome(a11y_page: Any,
+                                                                                        demo: Any) -> None:
+    page = a11y_page
+    demo.config(without=["compute", "image"])
+    log_in(page)
+    page.get_by_role("link", name="scratch", exact=True).click()
+    expect(page.get_by_test_id("services-note")).to_be_visible()
+    page.locator("details[data-action=upload] summary").click()
+    expect(page.get_by_test_id("reason-upload")).to_be_visible()
+    assert_accessible(page, "a volume on a cloud without Compute or Image, its upload reason open")
+
+    attach = page.locator("details[data-action=attach_host]")
+    attach.locator("summary").click()
+    attach.get_by_label("Host name").fill("bm-2")
+    attach.get_by_role("button", name="Attach to host").click()
+    expect(page.get_by_test_id("announcement")).to_contain_text("Attach to host succeeded", timeout=20_000)
+    assert_accessible(page, "a volume whose action's outcome was announced")

@@ -174,6 +174,13 @@ def server_show(world: World, req: Request, server_id: str) -> Response:
     return json_response(200, {"server": server_view(world, get_server(world, token, server_id), req.base_url, mv)})
 
 
+def _json_body(req: Request) -> Any:
+    try:
+        return parse_json(req.body)
+    except (ValueError, UnicodeDecodeError):
+        raise HttpError(os_fault(400, "Malformed request body")) from None
+
+
 def _printable_name(name: Any) -> bool:
     """Nova's `name` format: printable characters (no control or format characters, e.g. bidi overrides), no
     whitespace at either end, 1-255 characters."""
@@ -186,10 +193,7 @@ def server_update(world: World, req: Request, server_id: str) -> Response:
     """PUT /servers/{id}: what `openstack server set --name` sends; the name is all a tenant changes here."""
     token, mv = _pipeline(world, req)
     server = get_server(world, token, server_id)
-    try:
-        body = parse_json(req.body)
-    except (ValueError, UnicodeDecodeError):
-        raise HttpError(os_fault(400, "Malformed request body")) from None
+    body = _json_body(req)
     update = body.get("server") if isinstance(body, dict) else None
     if not isinstance(update, dict) or set(update) - {"name", "description"}:
         raise HttpError(os_fault(400, "Invalid input for field/attribute server."))
@@ -235,10 +239,7 @@ def _next_device(world: World, server_id: str) -> str:
 def attachment_create(world: World, req: Request, server_id: str) -> Response:
     token, mv = _pipeline(world, req)
     server = get_server(world, token, server_id)
-    try:
-        body = parse_json(req.body)
-    except (ValueError, UnicodeDecodeError):
-        raise HttpError(os_fault(400, "Malformed request body")) from None
+    body = _json_body(req)
     validate(body, ATTACH_BODY)
     volume_id = body["volumeAttachment"]["volumeId"]
     vol = world.volumes.get(volume_id)
