@@ -83,10 +83,13 @@ def test_it_renders_hostile_names_as_text_and_runs_no_script(browser: Any, demo:
         expect(link).to_have_text(VOLUME)
         bidi_link = page.locator(f"a[href='/volumes/{bidi['id']}/']")
         assert bidi_link.text_content() == BIDI
+        # The override stays inside the name: it is isolated from the text around it.
+        assert bidi_link.locator("bdi").evaluate("el => getComputedStyle(el).unicodeBidi") == "isolate"
         clean("the volume list")
 
         page.goto(f"/volumes/{bidi['id']}/")
         assert page.get_by_role("heading", level=1).text_content() == BIDI
+        assert page.locator(".breadcrumb bdi").text_content() == BIDI
         clean("a volume named with bidi and control characters")
 
         link = f"/volumes/{volume['id']}/"
