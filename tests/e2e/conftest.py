@@ -54,12 +54,13 @@ def live_volpanel(democloud_process: str, tmp_path_factory: pytest.TempPathFacto
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    # A loaded machine (the suite shares its cores) can take a while to boot gunicorn and answer the first page.
+    deadline = time.monotonic() + 60
     while True:
         try:
-            if requests.get(f"{url}/login/", timeout=2).status_code == 200:
+            if requests.get(f"{url}/login/", timeout=5).status_code == 200:
                 break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             pass
         if time.monotonic() > deadline or proc.poll() is not None:
             proc.kill()
