@@ -4,6 +4,7 @@ region and the stream indicator, logging out and in again, switching projects â€
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from typing import Any
 
@@ -45,7 +46,8 @@ def test_it_degrades_quietly_on_a_storage_only_cloud(page: Any, demo: Any) -> No
     attach.get_by_label("Host name").fill("storage-node-3")
     attach.get_by_label("Mountpoint").fill("/dev/sdd")
     attach.get_by_role("button", name="Attach to host").click()
-    expect(page.get_by_test_id("announcement")).to_contain_text("Attach to host accepted by the cloud")
+    # On a loaded machine the outcome may already have replaced the acceptance when the browser looks.
+    expect(page.get_by_test_id("announcement")).to_contain_text(re.compile("Attach to host (accepted|succeeded)"))
     expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute(
         "data-outcome", "succeeded", timeout=20_000)
     expect(page.get_by_test_id("attachments")).to_contain_text("/dev/sdd")
@@ -55,7 +57,7 @@ def test_it_degrades_quietly_on_a_storage_only_cloud(page: Any, demo: Any) -> No
 
 
 def test_it_keeps_one_announcement_region_and_says_when_the_stream_is_live_or_settled(page: Any, demo: Any) -> None:
-    demo.config(delay=1.5)
+    demo.config(delay=3.0)
     log_in(page)
     page.get_by_role("link", name="data-01", exact=True).click()
     region = page.locator("#volume-announce")
@@ -87,7 +89,7 @@ def test_it_keeps_one_announcement_region_and_says_when_the_stream_is_live_or_se
     expect(page.locator("[role=status][aria-live]#volume-announce")).to_have_count(1)
     # Times read both ways in the History.
     expect(page.get_by_test_id("history").locator("tbody tr").first.locator("time")).to_have_attribute(
-        "datetime", __import__("re").compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$"))
+        "datetime", re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$"))
     expect(page.get_by_test_id("history").locator("tbody tr").first).to_contain_text("(just now)")
 
 
