@@ -10,7 +10,7 @@ import pytest
 from tests import hostile_http as hostile
 from tests.conftest import Demo, login
 from volpanel.openstack import session
-from volpanel.openstack.cloud import Cloud
+from volpanel.openstack.cloud import Cloud, open_sessions
 from volpanel.openstack.errors import CloudError
 
 
@@ -115,7 +115,9 @@ def test_it_reuses_one_session_per_token_until_logout_or_expiry(demo: Demo, conf
     # Each request rebuilds the credentials from the session store: same token, same Cloud and connections.
     assert Cloud.connect(config, session.Credentials.from_json(alice.to_json())) is cloud
     assert Cloud.connect(config, login(config, "alice", "demo")) is not cloud
+    held = open_sessions()
     Cloud.forget(config, alice)
+    assert open_sessions() == held - 1
     fresh = Cloud.connect(config, alice)
     assert fresh is not cloud and Cloud.connect(config, alice) is fresh
 
