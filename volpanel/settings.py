@@ -204,9 +204,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the settle watchers write while pages read; the timeout rides out short write locks.
+    # WAL lets the settle watchers write while pages read; the timeout rides out short write locks (past it,
+    # an action is refused with 503 before the cloud hears of it: views.server_error).
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
+        "timeout": envfloat("VOLPANEL_SQLITE_TIMEOUT", 20.0, minimum=0.1),
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }

@@ -22,3 +22,6 @@ urlpatterns = [
     path("audit/<uuid:entry_uuid>/", audit_views.audit_detail, name="audit_detail"),
     path("django-admin/", admin.site.urls),
 ]
+
+# A database that is locked or down answers 503 "try again" (views.server_error), not a bare 500.
+handler500 = "volpanel.views.server_error"
