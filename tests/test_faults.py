@@ -17,6 +17,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import DEMO_PORT, Demo, web_login
+from tests.live_server import action_calls
 from tests.tcp_proxy import TcpProxy
 from volpanel import services, watchers
 from volpanel.models import AuditEntry, Outcome
@@ -97,13 +98,6 @@ def tenant(demo: Demo, proxy: TcpProxy, client: Client, transactional_db: Any, m
     monkeypatch.setitem(settings.OPENSTACK, "auth_url", f"http://{proxy.url_host}/identity/v3")
     web_login(client, "alice", "demo")
     return client
-
-
-def action_calls(demo: Demo) -> int:
-    """Calls that carry an action (Cinder's /action, Nova's attach and detach) the cloud has served."""
-    return sum(n for key, n in demo.requests_served().items()
-               if (key.startswith("POST") and key.endswith("/action")) or "os-volume_attachments" in key
-               and not key.startswith("GET"))
 
 
 def rule(act: Act, **what: Any) -> dict[str, Any]:
