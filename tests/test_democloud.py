@@ -159,6 +159,24 @@ def test_it_works_with_keystoneauth_discovery(cloud: DemoCloud) -> None:
     assert sess.get_endpoint(service_type="compute", interface="public") == f"{cloud.url}/compute/v2.1"
 
 
+def test_it_adds_load_test_tenants_each_in_its_own_project(cloud: DemoCloud) -> None:
+    try:
+        assert cloud.control("POST", "config", {"tenants": 2})["tenants"] == 2
+        t2 = cloud.login("tenant02", "tenant02")
+        assert [v["name"] for v in t2.vol("GET", "/volumes").json()["volumes"]] == ["tenant02-data"]
+        assert t2.project_id == seed_hex("project", "tenant02")
+        volume = t2.volume(seed_uuid("volume", "tenant02-data"))
+        assert (volume["status"], volume["size"], volume["volume_type"]) == ("available", 1, "default")
+        alice = cloud.login()
+        assert "tenant01-data" not in {v["name"] for v in alice.vol("GET", "/volumes").json()["volumes"]}
+        assert cloud.http.post(f"{cloud.url}/_demo/config", json={"tenants": 100}, timeout=5).status_code == 400
+    finally:
+        cloud.control("POST", "config", {"tenants": 0})
+    refused = cloud.http.post(f"{cloud.url}/identity/v3/auth/tokens", json=cloud.auth_body("tenant01", "tenant01"),
+                              timeout=5)
+    assert refused.status_code == 401
+
+
 def test_it_expires_tokens_after_token_ttl(cloud: DemoCloud) -> None:
     cloud.control("POST", "config", {"token_ttl": 1})
     alice = cloud.login()

@@ -20,13 +20,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="reject upload-from-snapshot like upstream Cinder (Virtuozzo extension off)")
     parser.add_argument("--without", action="append", choices=("compute", "image"), default=[],
                         help="run without this service: no catalog entry, nothing served (repeatable)")
+    parser.add_argument("--tenants", type=int, default=0,
+                        help="extra users tenant01..NN (password demo), each in its own project with one volume")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
     args = parser.parse_args(argv)
-    if args.delay < 0 or args.token_ttl < 1:
-        parser.error("--delay must be >= 0 and --token-ttl >= 1")
+    if args.delay < 0 or args.token_ttl < 1 or not 0 <= args.tenants <= 99:
+        parser.error("--delay must be >= 0, --token-ttl >= 1 and --tenants 0-99")
 
     world = World(delay=args.delay, token_ttl=args.token_ttl, snapshot_upload=not args.no_snapshot_upload,
-                  without=tuple(args.without))
+                  without=tuple(args.without), tenants=args.tenants)
     server = make_server(world, args.host, args.port, verbose=args.verbose)
     host, port = server.server_address[:2]
     base = f"http://{host}:{port}"

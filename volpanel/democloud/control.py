@@ -53,6 +53,10 @@ def set_config(world: World, req: Request) -> Response:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise _bad("token_ttl must be an integer >= 1")
             updates[key] = value
+        elif key == "tenants":
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 99:
+                raise _bad("tenants must be an integer 0-99")
+            updates[key] = value
         elif key == "snapshot_upload":
             if not isinstance(value, bool):
                 raise _bad("snapshot_upload must be a boolean")
@@ -64,6 +68,9 @@ def set_config(world: World, req: Request) -> Response:
         else:
             raise _bad(f"unknown config key {key!r}")
     world.config.update(updates)
+    if "tenants" in updates:
+        # Users, projects and their volumes exist from a seed: the world is seeded again with them.
+        world.reset()
     return json_response(200, world.config)
 
 

@@ -112,11 +112,11 @@ class World:
     """All mutable state of the demo cloud."""
 
     def __init__(self, delay: float = 3.0, token_ttl: int = 3600, snapshot_upload: bool = True,
-                 without: tuple[str, ...] = ()) -> None:
+                 without: tuple[str, ...] = (), tenants: int = 0) -> None:
         self.lock = threading.RLock()
         self.clock = Clock(self.lock)
         self.config: dict[str, Any] = {"delay": delay, "token_ttl": token_ttl, "snapshot_upload": snapshot_upload,
-                                       "without": sorted(set(without))}
+                                       "without": sorted(set(without)), "tenants": tenants}
         self.tokens: dict[str, dict[str, Any]] = {}
         self.requests: Counter[str] = Counter()
         self.reset()
@@ -151,6 +151,16 @@ class World:
             (u("admin"), p("admin"), "admin"), (u("admin"), p("demo"), "admin"),
             (u("carol"), p("demo"), "member"), (u("carol"), p("other"), "member"),
         ]
+        # Extra tenants for load tests (config `tenants`): user tenantNN, member of project tenantNN.
+        for name in self.tenant_names():
+            pid, uid = stable_hex("project", name), stable_hex("user", name)
+            self.projects[pid] = {"id": pid, "name": name, "description": f"{name}'s project",
+                                  "domain_id": "default"}
+            self.users[uid] = {"id": uid, "name": name, "password": "demo", "domain_id": "default"}
+            self.assignments.append((uid, pid, "member"))
+
+    def tenant_names(self) -> list[str]:
+        return [f"tenant{i:02d}" for i in range(1, int(self.config.get("tenants", 0)) + 1)]
 
     def _seed_block_storage(self) -> None:
         t0 = now() - timedelta(days=10)
@@ -172,6 +182,8 @@ class World:
         seed = (("data-01", demo, alice, 10, "default", False, 9), ("web-root", demo, alice, 20, "default", True, 8),
                 ("archive-gold", demo, alice, 5, "gold", False, 7), ("scratch", demo, alice, 1, "default", False, 6),
                 ("bob-secret", other, bob, 1, "default", False, 5))
+        seed += tuple((f"{name}-data", self.project_id(name), self.user_id(name), 1, "default", False, 4)
+                      for name in self.tenant_names())
         for name, pid, uid, size, tname, bootable, age_days in seed:
             created = now() - timedelta(days=age_days)
             self.add_volume(stable_uuid("volume", name), pid, uid, name, size, stable_uuid("volume_type", tname),
