@@ -44,14 +44,14 @@ class Gunicorn:
         )
         self.wait_ready()
 
-    def wait_ready(self, timeout: float = 30) -> None:
+    def wait_ready(self, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if requests.get(f"{self.url}/login/", timeout=2).status_code == 200:
+                if requests.get(f"{self.url}/login/", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except requests.RequestException:
+                pass  # not listening yet, or a new worker still importing Django on a busy machine
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("volpanel did not start: " + self.log_path.read_text())
             time.sleep(0.2)
