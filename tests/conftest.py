@@ -131,7 +131,7 @@ def demo(democloud_process: str) -> Iterator[Demo]:
 
     demo = Demo(democloud_process)
     demo.reset()
-    demo.config(delay=0.3, snapshot_upload=True, without=[])
+    demo.config(delay=0.3, snapshot_upload=True, without=[], token_ttl=3600)
     yield demo
     # No watcher from this test may outlive it and write into the next one's database.
     watchers.wait_idle(15)
