@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -19,16 +17,10 @@ from typing import Callable
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+from stack import PY, ROOT, cpu_seconds, free_port, percentile, wait_http
+
 VOLUME_GET = "GET /volume/v3/{project_id}/volumes/{volume_id}"
 SEED_VOLUMES = ("data-01", "web-root", "archive-gold", "scratch")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def raise_nofile() -> int:
@@ -38,17 +30,6 @@ def raise_nofile() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=2)
-            return
-        except requests.RequestException:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} never answered")
 
 
 def login(base: str, user: str = "alice") -> requests.Session:
@@ -260,19 +241,6 @@ def proc_status(pid: int) -> dict[str, int]:
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
     return {"rss_kib": int(fields["VmRSS"].split()[0]), "threads": int(fields["Threads"]),
             "fds": len(os.listdir(f"/proc/{pid}/fd"))}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
 
 
 def uptime() -> str:
