@@ -114,6 +114,19 @@ class Demo:
     def requests_served(self) -> dict[str, int]:
         return requests.get(f"{self.base}/_demo/requests", timeout=5).json()["counts"]
 
+    def quiet(self, still: float = 3.0, timeout: float = 30.0) -> None:
+        """Wait until nothing has asked the cloud anything for `still` seconds (a live server from earlier tests
+        may still be following a volume), then clear the request counters."""
+        deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
+        while time.monotonic() < deadline:
+            counts = self.requests_served()
+            if counts != last:
+                last, since = counts, time.monotonic()
+            elif time.monotonic() - since >= still:
+                break
+            time.sleep(0.25)
+        requests.delete(f"{self.base}/_demo/requests", timeout=5).raise_for_status()
+
     def wait_for(self, name: str, predicate: Any, timeout: float = 10.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
