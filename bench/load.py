@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import re
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -28,16 +27,10 @@ from pathlib import Path
 import httpx
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+from stack import PY, ROOT, free_port
+
 NEW_SIZE = re.compile(r'name="new_size"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="new_size"')
 VOLUME_LINK = re.compile(r'href="/volumes/([0-9a-f-]{36})/"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
