@@ -282,6 +282,31 @@ def test_it_stops_polling_when_the_last_viewer_leaves_unless_an_action_is_pendin
     assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
 
 
+def test_a_watcher_nobody_views_polls_the_volume_alone_and_a_late_viewer_gets_the_current_state(
+        demo: Demo, alice_client: Client) -> None:
+    import requests
+
+    demo.config(delay=1.5)
+    vid = demo.volume("data-01")["id"]
+    assert alice_client.get(f"/volumes/{vid}/").status_code == 200
+    requests.delete(f"{demo.base}/_demo/requests", timeout=5).raise_for_status()
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "12"}, HTTP_HX_REQUEST="true")
+    time.sleep(0.5)
+    # While nobody looks, the watcher asks for the volume and nothing else: no page is loaded for no one.
+    served = demo.requests_served()
+    seen = {key: n for key, n in served.items() if "/volumes/{volume_id}" not in key}
+    assert seen == {"GET /volume/v3/{project_id}/snapshots/detail": 1, "GET /volume/v3/{project_id}/limits": 1,
+                    "GET /compute/v2.1/servers/detail": 1}, seen  # the form's page, once, for the POST
+    assert served["POST /volume/v3/{project_id}/volumes/{volume_id}/action"] == 1
+    # A viewer arriving meanwhile is not handed the state the watcher last published (before the action):
+    # it gets the volume as it is now, then the final state.
+    text = stream_until(alice_client, f"/volumes/{vid}/stream/", "event: settled")
+    statuses = [data for name, data in parse(text) if name == "status"]
+    assert "extending" in statuses[0] and 'data-testid="volume-size">12 GiB' in statuses[-1]
+    assert watchers.wait_idle(10)
+    assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
+
+
 def test_it_polls_a_moving_volume_every_interval_and_backs_off_while_it_is_quiet(settings: Any) -> None:
     settings.VOLPANEL_POLL_INTERVAL = 1.0
     assert [watchers.poll_interval(n) for n in range(8)] == [1.0, 1.0, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]

@@ -86,18 +86,21 @@ class Watch:
         self.running = False
         self.polls = 0  # Cinder volume GETs made by this watcher (benchmarks read it)
         self.wakeup = threading.Event()  # cuts a poll interval short: last viewer gone, new action to follow
+        # Set while nobody watches: the watcher then polls the volume alone (its rows are judged from it) and
+        # publishes nothing, so `state` may be behind the cloud; the next viewer waits for a fresh one.
+        self.stale = False
 
     # --- called from request threads / the event loop -------------------------------------------------
     async def next_state(self, subscriber: _Subscriber, seen: int, timeout: float) -> State | None:
         """The next state newer than `seen`, or None after `timeout` seconds without one (time for a heartbeat)."""
-        if self.state.version > seen:
+        if self.state.version > seen and not self.stale:
             return self.state
         subscriber.event.clear()
         try:
             await asyncio.wait_for(subscriber.event.wait(), timeout)
         except asyncio.TimeoutError:
             return None
-        return self.state if self.state.version > seen else None
+        return self.state if self.state.version > seen and not self.stale else None
 
     # --- the poller thread ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -129,8 +132,14 @@ class Watch:
                     self._sleep(min(settings.VOLPANEL_POLL_INTERVAL * (2 ** failures), 15.0))
                     continue
                 signature = _signature(volume)
+                with _lock:
+                    viewers = bool(self.subscribers)
                 page = self.state.page
-                if signature != last_signature or page is None or self._waiting_on_image():
+                if not viewers and not self._waiting_on_image():
+                    # Nobody looks: the rows are judged from the volume alone; no page is fetched or rendered.
+                    page = None
+                    self.stale = True
+                elif signature != last_signature or page is None or self.stale or self._waiting_on_image():
                     page = self._load() if volume is not None else None
                     if page is not None:
                         volume = page.volume
@@ -140,12 +149,14 @@ class Watch:
                     settled = (volume is None or not volume.is_transitional) and not self.entries
                     changed = signature != last_signature or page is not self.state.page or entries != last_entries
                 # History is read after _resolve wrote the outcomes, so the published rows match the volume.
-                if changed or settled:
+                if (changed or settled) and (viewers or not self.stale):
                     self._publish(page, settled)
                 last_signature, last_entries = signature, entries
                 if settled:
                     with _lock:
-                        if not self.entries:  # an action accepted meanwhile keeps the watcher going
+                        # An action accepted meanwhile keeps the watcher going; so does a viewer who arrived
+                        # after this poll found nobody (the next poll, made at once, publishes for them).
+                        if not self.entries and not (self.stale and self.subscribers):
                             self._retire()
                             return
                 if time.monotonic() - started > settings.VOLPANEL_SETTLE_TIMEOUT:
@@ -197,7 +208,7 @@ class Watch:
             if verdict is None:
                 continue
             outcome, detail = verdict
-            if outcome == Outcome.FAILED and page is not None and not page.messages:
+            if outcome == Outcome.FAILED and not (page is not None and page.messages):
                 # The driver's user message can land just after the status: ask once more before settling.
                 try:
                     messages = self.cloud.cinder.user_messages(self.volume_id)
@@ -219,6 +230,7 @@ class Watch:
         with _lock:
             self.state = State(version=self.state.version + 1, page=page, settled=settled, problem=problem,
                                history=history, event_id=fingerprint(page, history, problem))
+            self.stale = False
             subscribers = list(self.subscribers)
         for subscriber in subscribers:
             subscriber.wake()
@@ -275,6 +287,8 @@ class Subscription:
         with _lock:
             self.watch = _ensure(cloud, volume_id)
             self.watch.subscribers.add(self.subscriber)
+            if self.watch.stale:
+                self.watch.wakeup.set()  # its state is older than the cloud's: poll now, not after a back-off
 
     async def next_state(self, seen: int, timeout: float) -> State | None:
         return await self.watch.next_state(self.subscriber, seen, timeout)
