@@ -364,3 +364,43 @@ def test_it_shows_a_clear_error_page_when_cinder_answers_garbage(demo: Demo, ali
             assert says in body and "Service: volume" in body and "Traceback" not in body
         assert alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}).status_code == 502
     assert not AuditEntry.objects.exists()
+
+
+def test_the_action_panel_is_rendered_once_per_volume_state_and_personalised_per_response(
+        demo: Demo, alice_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from volpanel import views
+
+    renders: list[str] = []
+    real = views.render_to_string
+
+    def counting(template: str, *args: Any, **kwargs: Any) -> str:
+        renders.append(template)
+        return real(template, *args, **kwargs)
+
+    monkeypatch.setattr(views, "render_to_string", counting)
+    monkeypatch.setattr(views, "_panels", views.services.Recent(views.PANEL_TTL))
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    pages = [alice_client.get(f"/volumes/{vid}/").content.decode() for _ in range(2)]
+    pages.append(alice_client.get(f"/volumes/{vid}/?partial=actions", **HTMX).content.decode())
+    assert renders == ["volpanel/volume.html#actions"]
+    keys = [re.findall(r'name="idempotency_key" value="([0-9a-f]{32})"', page) for page in pages]
+    # Every form of every response has a key of its own; none is the placeholder the panel was rendered with.
+    assert all(len(k) >= 5 for k in keys) and len({key for k in keys for key in k}) == sum(map(len, keys))
+    [(_, panel)] = views._panels._items.values()
+    assert panel.keys and not any(key in panel.keys for k in keys for key in k)
+    for page in pages:
+        assert views.CSRF_PLACEHOLDER not in page and 'name="csrfmiddlewaretoken" value="' in page
+        assert "<h2>Actions</h2>" in page and ">Extend<" in page
+    # A key from the second page works, with that page's CSRF token, through the CSRF check.
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.cookies = alice_client.cookies
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', pages[1]).group(1)
+    answer = csrf_client.post(f"/volumes/{vid}/extend/", {"new_size": "11", "idempotency_key": keys[1][0],
+                                                          "csrfmiddlewaretoken": csrf}, **HTMX)
+    assert answer.status_code == 200 and "accepted by the cloud" in answer.content.decode()
+    assert watchers.wait_idle(10)
+    # The volume changed (11 GiB): a new panel, whose extend form starts from the new size.
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert renders.count("volpanel/volume.html#actions") >= 2
+    assert re.search(r'name="new_size" value="12"', page) or re.search(r'value="12"[^>]*name="new_size"', page)

@@ -213,8 +213,11 @@ class AuditChainHead(models.Model):
     @classmethod
     def locked(cls) -> "AuditChainHead":
         """The head, locked until the caller's transaction ends. Call inside transaction.atomic()."""
-        cls.objects.get_or_create(pk=1)
-        return cls.objects.select_for_update().get(pk=1)
+        try:
+            return cls.objects.select_for_update().get(pk=1)
+        except cls.DoesNotExist:  # the trail's first write (two first writers: one insert wins, both lock it)
+            cls.objects.get_or_create(pk=1)
+            return cls.objects.select_for_update().get(pk=1)
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):

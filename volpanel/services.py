@@ -125,7 +125,7 @@ def _optional(fn: Callable[[], Any], default: Any) -> Any:
         return default
 
 
-class _Recent:
+class Recent:
     """A small per-process memo of cloud answers, each kept for at most `ttl` seconds."""
 
     def __init__(self, ttl: float, size: int = 2000) -> None:
@@ -158,7 +158,7 @@ class _Recent:
 # by cloud admins, rarely: a new type shows within a minute, and a type removed in that minute is refused by
 # Cinder itself when someone picks it (the retype is then audited as rejected, with Cinder's message).
 TYPES_TTL = 60.0
-_types = _Recent(TYPES_TTL)
+_types = Recent(TYPES_TTL)
 # A volume's user messages, per (cloud, project, volume, updated_at). Cinder writes such a message when an
 # operation on the volume fails, and that operation has moved the volume's status (so its updated_at) too: an
 # unchanged updated_at means no new message. Two guards: an answer is kept only when fetched well after that
@@ -166,7 +166,7 @@ _types = _Recent(TYPES_TTL)
 # also expire, and a clock off by more than the grace only costs an older list for that minute).
 MESSAGES_TTL = 60.0
 MESSAGES_GRACE = 10.0
-_messages = _Recent(MESSAGES_TTL)
+_messages = Recent(MESSAGES_TTL)
 
 
 def _scope(cloud: Cloud) -> tuple[str, str]:
@@ -202,7 +202,7 @@ def _messages_key(cloud: Cloud, volume: Volume) -> tuple[str, str, str, str | No
 # The updated_at each volume had when this process last asked for its messages. When the memo holds that
 # answer, the volume GET comes first and tells whether it still applies; otherwise (a volume not seen lately, or
 # one that changed moments ago) the messages are fetched alongside the volume, not after it.
-_seen = _Recent(MESSAGES_TTL)
+_seen = Recent(MESSAGES_TTL)
 
 
 def _messages_memoized(cloud: Cloud, volume_id: str) -> bool:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from dataclasses import dataclass
 from typing import AsyncIterator
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
@@ -17,14 +16,13 @@ from django.views.decorators.http import require_GET
 
 from volpanel import auth, services, watchers
 from volpanel.models import AuditEntry
+from volpanel.views import Panel
 from volpanel.openstack.session import Credentials
 
 HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 2000
 # The partials the stream swaps, by SSE event name (the page's sse-swap attributes name the same).
 PARTIALS = ("status", "actions", "progress", "history")
-# Stands in for the viewer's CSRF token in the shared render; random so no volume name can contain it.
-_CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
 
 
 def sse(event: str, data: str, event_id: str = "") -> str:
@@ -36,16 +34,11 @@ def sse(event: str, data: str, event_id: str = "") -> str:
 
 @dataclass(frozen=True)
 class _Render:
-    # (event name, text, personal): text is the finished SSE event, or for a personal partial its HTML, which
-    # gets the viewer's CSRF token and form keys before it is sent.
-    events: list[tuple[str, str, bool]]
-    idempotency_keys: list[str]  # minted for the shared render; every viewer gets fresh ones instead
+    # (event name, finished SSE event); the action panel's event is built per viewer from `panel`.
+    events: list[tuple[str, str]]
+    panel: Panel
     # Admins' History links each row to its audit detail: a second render of that partial, shared by admins.
     admin_history: str = ""
-
-
-# Partials carrying forms: their CSRF token and idempotency keys belong to one viewer.
-PERSONAL = frozenset({"actions"})
 
 
 def _render(state: watchers.State) -> _Render:
@@ -58,28 +51,22 @@ def _render(state: watchers.State) -> _Render:
             assert state.page is not None
             context = partials_context(state.page, state.history)
             context["stream_problem"] = state.problem
-            context["csrf_token"] = _CSRF_PLACEHOLDER
             context["can_audit"] = False
             events = []
             admin_history = ""
             for i, name in enumerate(PARTIALS):
+                if name == "actions":
+                    events.append((name, ""))  # the shared panel, personalised per viewer (views.Panel)
+                    continue
                 html = render_to_string(f"volpanel/volume.html#{name}", context)
                 # The id rides on the batch's last event only: a browser that reports it got the whole batch.
                 event_id = state.event_id if i == len(PARTIALS) - 1 else ""
-                events.append((name, html, True) if name in PERSONAL else (name, sse(name, html, event_id), False))
+                events.append((name, sse(name, html, event_id)))
                 if name == "history":
                     admin_html = render_to_string("volpanel/volume.html#history", {**context, "can_audit": True})
                     admin_history = sse(name, admin_html, event_id)
-            cached = state.renders["partials"] = _Render(
-                events, [form.initial["idempotency_key"] for form in context["forms"].values()], admin_history)
+            cached = state.renders["partials"] = _Render(events, context["panel"], admin_history)
         return cached
-
-
-def _personal(html: str, render: _Render, csrf_token: str) -> str:
-    """The shared render with this viewer's CSRF token and an idempotency key per form of its own."""
-    for key in render.idempotency_keys:
-        html = html.replace(key, uuid4().hex)
-    return html.replace(_CSRF_PLACEHOLDER, csrf_token)
 
 
 async def _batch(request: HttpRequest, state: watchers.State, admin: bool) -> str:
@@ -96,9 +83,9 @@ async def _batch(request: HttpRequest, state: watchers.State, admin: bool) -> st
         render = await asyncio.shield(pending)
     token = get_token(request)
     last = len(render.events) - 1
-    return "".join(sse(name, _personal(text, render, token), state.event_id if i == last else "") if personal
+    return "".join(sse(name, render.panel.personal(token), state.event_id if i == last else "") if name == "actions"
                    else render.admin_history if admin and name == "history"
-                   else text for i, (name, text, personal) in enumerate(render.events))
+                   else text for i, (name, text) in enumerate(render.events))
 
 
 def _release_request_thread() -> None:

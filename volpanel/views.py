@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import secrets
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 from uuid import UUID, uuid4
 
 from django.contrib import messages
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -192,7 +197,30 @@ def volume_context(request: HttpRequest, page: services.VolumePage, *, bound: Vo
 
 def partials_context(page: services.VolumePage, history: Sequence[AuditEntry], *,
                      bound: VolumeActionForm | None = None, entry: AuditEntry | None = None) -> dict[str, Any]:
-    """volume_context without the request: the status stream renders the same partials from a watcher's state."""
+    """volume_context without the request: the status stream renders the same partials from a watcher's state.
+    The action panel comes as `panel` (shared, to be personalised) unless a bound form must be shown in it."""
+    watching = page.volume.is_transitional or any(not e.is_final for e in history)
+    context: dict[str, Any] = {
+        "page": page,
+        "volume": page.volume,
+        "entry": entry,
+        "history": history,
+        "watching": watching,
+        "server_names": page.server_names,
+        "outcome_labels": dict(Outcome.choices),
+        "action_labels": dict(Action.choices),
+        "extend_guidance": services.EXTEND_GUIDANCE,
+    }
+    if bound is None:
+        context["panel"] = action_panel(page)
+    else:
+        context.update(_panel_context(page, bound))
+    context["flash_level"], context["flash_text"] = describe(entry) if entry else ("", "")
+    return context
+
+
+def _panel_context(page: services.VolumePage, bound: VolumeActionForm | None = None) -> dict[str, Any]:
+    """What the `actions` partial reads: each action's availability and form (fresh keys for unbound ones)."""
     availability = page.availability
     forms = {}
     for name, form_class in FORMS.items():
@@ -205,27 +233,71 @@ def partials_context(page: services.VolumePage, history: Sequence[AuditEntry], *
             if name == "extend":
                 initial["new_size"] = page.volume.size + 1
             forms[name] = form_class(page=page, initial=initial, auto_id=f"id_{name}_%s")
-    watching = page.volume.is_transitional or any(not e.is_final for e in history)
-    context: dict[str, Any] = {
+    return {
         "page": page,
         "volume": page.volume,
         "availability": availability,
         "forms": forms,
         "open_action": bound.action_name if bound is not None else "",
-        "entry": entry,
-        "history": history,
-        "watching": watching,
-        "server_names": page.server_names,
-        "outcome_labels": dict(Outcome.choices),
-        "action_labels": dict(Action.choices),
         # Without Compute, server attach is left out (the note says why) unless a stale form just posted to it.
         "action_menu": [item for item in ACTION_MENU if item[0] != "attach_server" or page.features.has_compute
                         or (bound is not None and bound.action_name == "attach_server")],
         "services_note": services_note(page.features),
-        "extend_guidance": services.EXTEND_GUIDANCE,
     }
-    context["flash_level"], context["flash_text"] = describe(entry) if entry else ("", "")
-    return context
+
+
+@dataclass(frozen=True)
+class Panel:
+    """The action panel of one volume state, rendered with a placeholder CSRF token and placeholder form keys."""
+
+    html: str
+    keys: tuple[str, ...]
+
+    def personal(self, csrf_token: str) -> SafeString:
+        """This panel for one response: its CSRF token, and an idempotency key per form of its own (two viewers,
+        or two loads by one, must never share a key: the second post would be taken for the first)."""
+        html = self.html
+        for key in self.keys:
+            html = html.replace(key, uuid4().hex)
+        return mark_safe(html.replace(CSRF_PLACEHOLDER, csrf_token))
+
+
+# Stands in for the viewer's CSRF token in the shared render; random so no volume name can contain it.
+CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
+# Rendering the forms' widgets is most of a volume page's server time. The panel depends only on the page
+# facts in _panel_key, so a state's panel is rendered once and reused (page reloads, an action's answer, every
+# stream of it) for at most PANEL_TTL seconds; a changed fact is a new key, never a stale panel.
+PANEL_TTL = 60.0
+_panels = services.Recent(PANEL_TTL, size=256)
+
+
+def _panel_key(page: services.VolumePage) -> str:
+    # Everything the partial reads (volume, quota, types, snapshots, servers, the cloud's features) but the
+    # volume's updated_at, which it does not show: an action that left the volume as it was reuses its panel.
+    facts = (replace(page.volume, updated_at=None), page.features, page.limits, page.types, page.snapshots,
+             page.servers, page.servers_problem)
+    return hashlib.blake2b(repr(facts).encode(), digest_size=16).hexdigest()
+
+
+def action_panel(page: services.VolumePage) -> Panel:
+    key = _panel_key(page)
+    panel = _panels.get(key)
+    if panel is None:
+        context = _panel_context(page)
+        html = render_to_string("volpanel/volume.html#actions", {**context, "csrf_token": CSRF_PLACEHOLDER})
+        panel = Panel(html, tuple(form.initial["idempotency_key"] for form in context["forms"].values()))
+        _panels.put(key, panel)
+    return panel
+
+
+def render_volume(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """render() for the volume page and its partials: the shared action panel gets this viewer's token and keys."""
+    if "panel" in context:
+        html = context["panel"].personal(get_token(request))
+        if template.endswith("#actions"):
+            return HttpResponse(html, status=status)
+        context = {**context, "actions_html": html}
+    return render(request, template, context, status=status)
 
 
 def services_note(features: rules.CloudFeatures) -> str:
@@ -269,8 +341,8 @@ def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
     if resume and resume.get("volume_id") == str(volume_id):
         del request.session[RESUME_KEY]
         form = FORMS[resume["action"]](page=page, initial=resume["data"], auto_id=f"id_{resume['action']}_%s")
-        return render(request, template, volume_context(request, page, bound=form))
-    return render(request, template, volume_context(request, page))
+        return render_volume(request, template, volume_context(request, page, bound=form))
+    return render_volume(request, template, volume_context(request, page))
 
 
 def _run(form: VolumeActionForm, cloud: Any, actor: services.Actor) -> AuditEntry:
@@ -356,14 +428,14 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
     if form.errors or not form.is_valid():
         if request.htmx:
             # 200 so htmx swaps the form back in with its messages next to the fields (and clears the last answer).
-            return render(request, "volpanel/volume.html#answer", volume_context(request, page, bound=form))
-        return render(request, "volpanel/volume.html", volume_context(request, page, bound=form), status=400)
+            return render_volume(request, "volpanel/volume.html#answer", volume_context(request, page, bound=form))
+        return render_volume(request, "volpanel/volume.html", volume_context(request, page, bound=form), status=400)
     try:
         entry = _run(form, cloud, _actor(request, form.cleaned_data.get("idempotency_key") or ""))
     except services.DuplicateKeyError as exc:
         form.add_error(None, str(exc))
-        return render(request, "volpanel/volume.html#answer" if request.htmx else "volpanel/volume.html",
-                      volume_context(request, page, bound=form), status=200 if request.htmx else 400)
+        return render_volume(request, "volpanel/volume.html#answer" if request.htmx else "volpanel/volume.html",
+                             volume_context(request, page, bound=form), status=200 if request.htmx else 400)
     if entry.outcome == Outcome.ERROR and entry.http_status == 401:
         # The token expired between the page load and the action (its row says so): the same path as an
         # expiry found earlier, log in again and find the form filled in.
@@ -381,7 +453,7 @@ def _answer(request: HtmxHttpRequest, cloud: Any, page: services.VolumePage, ent
         return HttpResponseRedirect(detail_url)
     if entry.answered_at and entry.http_status and entry.http_status < 300:
         page = services.refresh_volume(cloud, page)
-    return render(request, "volpanel/volume.html#answer", volume_context(request, page, entry=entry))
+    return render_volume(request, "volpanel/volume.html#answer", volume_context(request, page, entry=entry))
 
 
 # --- errors ---------------------------------------------------------------------------------------------
