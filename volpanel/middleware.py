@@ -7,9 +7,7 @@ import logging
 import time
 from typing import Any, Callable
 
-from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse
-from django.utils.decorators import sync_and_async_middleware
 
 from volpanel import logs
 
@@ -46,17 +44,12 @@ def _finish(request: HttpRequest, response: HttpResponse, token: Any, started: f
     return response
 
 
-@sync_and_async_middleware
-def request_id(get_response: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
-    # Async-capable so a status stream (an async view) is not pushed through a thread by this middleware.
-    if iscoroutinefunction(get_response):
-        async def amiddleware(request: HttpRequest) -> HttpResponse:
-            token, started = _begin(request)
-            response = await get_response(request)
-            return _finish(request, response, token, started)
-
-        return amiddleware
-
+# Both middlewares are sync-only on purpose. WhiteNoise is sync-only, so under ASGI the chain above it runs in a
+# thread anyway; were anything below it async-capable, Django would run the request through the rest of the chain
+# in async mode, where each of its own middlewares (sessions, CSRF, auth, messages…) hops to a thread and back
+# for every hook: a dozen thread switches per request. With the whole chain sync, a request crosses to its thread
+# once, and an async view (the status stream) is awaited on the event loop as before.
+def request_id(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
     def middleware(request: HttpRequest) -> HttpResponse:
         token, started = _begin(request)
         return _finish(request, get_response(request), token, started)
@@ -71,14 +64,8 @@ def _secure(response: HttpResponse) -> HttpResponse:
     return response
 
 
-@sync_and_async_middleware
-def content_security_policy(get_response: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
-    if iscoroutinefunction(get_response):
-        async def amiddleware(request: HttpRequest) -> HttpResponse:
-            return _secure(await get_response(request))
-
-        return amiddleware
-
+def content_security_policy(
+        get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
     def middleware(request: HttpRequest) -> HttpResponse:
         return _secure(get_response(request))
 
