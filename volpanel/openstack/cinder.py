@@ -6,11 +6,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from keystoneauth1 import adapter
 from keystoneauth1 import session as ks_session
 
 from volpanel.openstack.errors import CloudError, fault_from_response, request_id_of, understood
-from volpanel.openstack.session import CloudConfig, call
+from volpanel.openstack.session import CatalogAdapter, CloudConfig, call
 
 SERVICE = "volume"
 # The newest microversion this client understands; it asks for min(this, the cloud's maximum).
@@ -188,7 +187,7 @@ _versions: dict[str, tuple[float, VersionRange]] = {}
 class CinderClient:
     def __init__(self, sess: ks_session.Session, config: CloudConfig) -> None:
         self._config = config
-        self._adapter = adapter.Adapter(
+        self._adapter = CatalogAdapter(
             sess,
             service_type="block-storage",
             interface=config.interface,
@@ -226,7 +225,7 @@ class CinderClient:
 
     def versions(self) -> VersionRange:
         """The microversion range of this Cinder, from its version document (cached per endpoint)."""
-        endpoint = call(SERVICE, lambda: self._adapter.get_endpoint()) or ""
+        endpoint = call(SERVICE, self._adapter.endpoint)
         cached = _versions.get(endpoint)
         if cached and time.monotonic() - cached[0] < _VERSION_TTL:
             return cached[1]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keystoneauth1 import adapter
 from keystoneauth1 import session as ks_session
 
 from volpanel.openstack.errors import CloudError, fault_from_response
-from volpanel.openstack.session import CloudConfig, call
+from volpanel.openstack.session import CatalogAdapter, CloudConfig, call
 
 SERVICE = "image"
 
@@ -24,7 +23,7 @@ class Image:
 
 class GlanceClient:
     def __init__(self, sess: ks_session.Session, config: CloudConfig) -> None:
-        self._adapter = adapter.Adapter(
+        self._adapter = CatalogAdapter(
             sess, service_type="image", interface=config.interface, region_name=config.region_name,
             raise_exc=False,
         )

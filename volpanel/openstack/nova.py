@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from keystoneauth1 import adapter
 from keystoneauth1 import session as ks_session
 
 from volpanel.openstack.errors import CloudError, fault_from_response, request_id_of, understood
-from volpanel.openstack.session import CloudConfig, call
+from volpanel.openstack.session import CatalogAdapter, CloudConfig, call
 
 SERVICE = "compute"
 
@@ -40,7 +39,7 @@ class ServerAttachment:
 
 class NovaClient:
     def __init__(self, sess: ks_session.Session, config: CloudConfig) -> None:
-        self._adapter = adapter.Adapter(
+        self._adapter = CatalogAdapter(
             sess, service_type="compute", interface=config.interface, region_name=config.region_name,
             raise_exc=False,
         )
@@ -66,7 +65,7 @@ class NovaClient:
     def available(self) -> bool:
         """Whether this cloud has Compute at all (storage-only clouds don't)."""
         try:
-            return call(SERVICE, lambda: self._adapter.get_endpoint()) is not None
+            return bool(call(SERVICE, self._adapter.endpoint))
         except CloudError as exc:
             if exc.kind == "catalog":
                 return False

@@ -11,6 +11,7 @@ from typing import Any, Callable, TypeVar
 
 import requests
 import urllib3
+from keystoneauth1 import adapter as ks_adapter
 from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -200,6 +201,28 @@ def call(service: str, fn: Callable[[], T]) -> T:
         raise CloudError("timeout", f"{service} did not answer in time.", service=service) from exc
     except (requests.exceptions.RequestException, ks_exc.ConnectionError) as exc:
         raise CloudError("connection", f"{service} could not be reached.", service=service) from exc
+
+
+class CatalogAdapter(ks_adapter.Adapter):
+    """keystoneauth's Adapter, looking its service's endpoint up in the token's catalog once instead of on every
+    request: the lookup walks and normalises the whole catalog, about a third of a small request's client time.
+    The catalog is fixed for the token, and an adapter lives with its token's session (cloud.Cloud)."""
+
+    _endpoint: str | None = None
+
+    def endpoint(self) -> str:
+        """The service's catalog URL (raises keystoneauth's EndpointNotFound when the catalog has none)."""
+        if self._endpoint is None:
+            found = self.get_endpoint()
+            if not found:
+                raise ks_exc.EndpointNotFound(f"no {self.service_type} endpoint in the catalog")
+            self._endpoint = found.rstrip("/")
+        return self._endpoint
+
+    def request(self, url: str, method: str, **kwargs: Any) -> requests.Response:
+        if "://" not in url:
+            url = f"{self.endpoint()}/{url.lstrip('/')}"  # as keystoneauth joins them
+        return super().request(url, method, **kwargs)
 
 
 def _credentials_from(plugin: v3.Password | v3.Token, sess: ks_session.Session) -> Credentials:
