@@ -315,9 +315,8 @@ def _attempt(
     send: Callable[[], Sent], server_id: str = "", attachment_id: str = "", snapshot_id: str = "",
 ) -> AuditEntry:
     creds = actor.credentials
-    earlier = earlier_attempt(actor)
-    if earlier is not None:
-        return earlier
+    # A form posted before (same idempotency key) is answered by the view with that attempt; a twin post racing
+    # this one is caught by the key's unique constraint below. Either way the cloud hears of it once.
     entry = AuditEntry(
         actor_id=creds.user_id, actor_name=creds.user_name, actor_domain=creds.user_domain,
         project_id=creds.project_id, project_name=creds.project_name, is_admin=creds.is_admin,
