@@ -18,6 +18,7 @@ urlpatterns = [
     path("volumes/<uuid:volume_id>/stream/", streams.volume_stream, name="volume_stream"),
     path("volumes/<uuid:volume_id>/<slug:action>/", views.volume_action, name="volume_action"),
     path("audit/", audit_views.audit_list, name="audit_list"),
+    path("audit/chart/", audit_views.audit_chart, name="audit_chart"),
     path("audit/export/<slug:fmt>/", audit_views.audit_export, name="audit_export"),
     path("audit/<uuid:entry_uuid>/", audit_views.audit_detail, name="audit_detail"),
     path("django-admin/", admin.site.urls),

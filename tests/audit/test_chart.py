@@ -53,7 +53,7 @@ def test_it_counts_actions_per_utc_day_by_outcome_for_the_filter() -> None:
 
 def test_it_draws_an_accessible_svg_with_a_table_of_the_same_numbers(staff_client: Client) -> None:
     seed()
-    body = staff_client.get("/audit/?since=2026-11-20&until=2026-11-22").content.decode()
+    body = staff_client.get("/audit/chart/?since=2026-11-20&until=2026-11-22").content.decode()
     svg = body[body.index('<svg class="chart-svg"'):body.index("</svg>", body.index('<svg class="chart-svg"'))]
     assert 'role="img"' in svg and 'aria-labelledby="chart-title chart-desc"' in svg
     assert "style=" not in svg and "<script" not in svg  # the CSP allows neither

@@ -17,7 +17,7 @@ from volpanel import watchers
 from volpanel.models import AuditEntry
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-AUDIT_URLS = ("/audit/", "/audit/export/csv/", "/audit/export/jsonl/", "/audit/export/cadf/")
+AUDIT_URLS = ("/audit/", "/audit/chart/", "/audit/export/csv/", "/audit/export/jsonl/", "/audit/export/cadf/")
 
 
 def links(body: str, rel: str) -> str:
@@ -82,13 +82,28 @@ def test_it_renders_the_list_as_a_page_and_as_fragments_keeping_filters_on_every
     assert full.status_code == 200 and "<html" in body and 'id="audit-results"' in body
     assert body.count('data-testid="audit-detail-link"') == 30 and "other-user" not in body
     assert "keep-59" in body and "keep-58" not in body and 'rel="prev"' not in body
-    assert 'data-testid="audit-chart"' in body
     for fmt in ("csv", "jsonl", "cadf"):
         assert f'href="/audit/export/{fmt}/?user=alice&amp;outcome=failed"' in body
-    # The filter form's htmx request gets the results fragment: chart and rows, no page around them.
+    # The chart is not drawn with the rows: a slot asks for it once they are shown, and without JavaScript a
+    # link leads to it; both carry the filters.
+    chart_slot = 'hx-get="/audit/chart/?user=alice&amp;outcome=failed" hx-trigger="load"'
+    assert chart_slot in body and 'data-testid="audit-chart"' not in body
+    assert '<noscript><p><a href="/audit/chart/?user=alice&amp;outcome=failed"' in body
+    # The filter form's htmx request gets the results fragment: rows and the chart's slot, no page around them.
     results = staff_client.get("/audit/?outcome=failed&user=alice", HTTP_HX_TARGET="audit-results", **HTMX)
     assert results.status_code == 200 and "<html" not in results.content.decode()
-    assert 'id="audit-results"' in results.content.decode() and 'data-testid="audit-chart"' in results.content.decode()
+    assert 'id="audit-results"' in results.content.decode() and chart_slot in results.content.decode()
+    # The slot's request gets the chart alone, for the filters it carries (the rows' day, so the window holds
+    # them whatever today is); a plain request gets it as a page that links back to the same rows.
+    chart_url = "/audit/chart/?user=alice&outcome=failed&since=2026-11-20&until=2026-11-20"
+    chart = staff_client.get(chart_url, HTTP_HX_TARGET="audit-chart-slot", **HTMX)
+    fragment = chart.content.decode()
+    assert chart.status_code == 200 and "<html" not in fragment and 'data-testid="audit-chart"' in fragment
+    assert "Failed, rejected or error: <strong>30</strong>" in fragment and "Succeeded: <strong>0</strong>" in fragment
+    chart_page = staff_client.get(chart_url).content.decode()
+    assert "<html" in chart_page and 'data-testid="audit-chart"' in chart_page
+    assert ('href="/audit/?user=alice&amp;outcome=failed&amp;since=2026-11-20&amp;until=2026-11-20" '
+            'data-testid="back-to-list"') in chart_page
 
     def fetch(url: str, **extra: Any) -> str:
         response = staff_client.get("/audit/" + url, **extra)
@@ -99,7 +114,7 @@ def test_it_renders_the_list_as_a_page_and_as_fragments_keeping_filters_on_every
     older = links(many.content.decode(), "next")
     assert older.startswith("?user=alice&cursor=")
     second = fetch(older, HTTP_HX_TARGET="audit-rows", **HTMX)
-    assert "<html" not in second and 'id="audit-rows"' in second and 'data-testid="audit-chart"' not in second
+    assert "<html" not in second and 'id="audit-rows"' in second and "/audit/chart/" not in second
     assert "keep-09" in second and "keep-10" not in second and "keep-00" in second
     assert links(second, "next") == "" and links(second, "prev").startswith("?user=alice&cursor=")
     assert re.search(r'href="\?user=alice"[^>]*>Newest<', second)

@@ -109,5 +109,6 @@ def test_audit(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
         log_in(page, user="admin", project="admin")
         page.goto("/audit/")
         expect(page.locator("main")).to_contain_text("archive-gold")
+        expect(page.get_by_test_id("audit-chart")).to_be_visible()  # drawn by its own request after the rows
         shoot(page, "audit.png")
     assert errors == []

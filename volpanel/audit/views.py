@@ -36,8 +36,8 @@ def _volume_url(volume_id: str) -> str:
 @require_GET
 @admins_only
 def audit_list(request: HtmxHttpRequest) -> HttpResponse:
-    """Newest first, keyset paged. htmx gets the `results` fragment (chart and rows) when the filters change,
-    `rows` when it pages."""
+    """Newest first, keyset paged. htmx gets the `results` fragment (rows, and a slot the chart loads into)
+    when the filters change, `rows` when it pages."""
     flt = parse_filters(request.GET)
     errors = list(flt.errors)
     paging = bool(request.htmx) and request.htmx.target == "audit-rows"
@@ -49,15 +49,18 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         except InvalidCursor as exc:
             errors.append(str(exc))
     found = page(flt.rows(), cursor)
+    query = flt.querystring()
     context = {
         "filter": flt, "filters": flt.values, "errors": errors, "page": found,
         "newer_url": f"?{flt.querystring(cursor=found.newer)}" if found.newer else "",
         "older_url": f"?{flt.querystring(cursor=found.older)}" if found.older else "",
-        "first_url": f"?{flt.querystring()}" if cursor is not None else "",
+        "first_url": f"?{query}" if cursor is not None else "",
         "detail_query": flt.querystring(cursor=raw_cursor if cursor is not None else ""),
-        "export_query": flt.querystring(),
-        # The chart sums the whole filter, so it is drawn with the first page only, not again for each page.
-        "chart": chart.build(flt) if cursor is None and not paging else None,
+        "export_query": query,
+        # The chart sums the filter's rows over days, so it is its own request (audit_chart), made once the rows
+        # are shown: the rows never wait for it. Asked for with the first page only, not again for each page.
+        "chart_url": (reverse("audit_chart") + (f"?{query}" if query else "")
+                      if cursor is None and not paging else ""),
         "actions": Action.choices, "outcomes": Outcome.choices,
     }
     template = "volpanel/audit.html"
@@ -65,6 +68,21 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         template += "#rows" if paging else "#results"
     # A filter or cursor that cannot be used is said next to the rows, which are still shown (200, as a search
     # form answers; htmx would not swap a 4xx).
+    return render(request, template, context)
+
+
+@require_GET
+@admins_only
+def audit_chart(request: HtmxHttpRequest) -> HttpResponse:
+    """Actions per day by outcome for the list's filters: htmx (the list's slot, loaded after the rows) gets the
+    `chart` fragment; without JavaScript the list links here and the chart is a page of its own."""
+    flt = parse_filters(request.GET)
+    query = flt.querystring()
+    context = {"chart": chart.build(flt), "errors": flt.errors,
+               "back_url": reverse("audit_list") + (f"?{query}" if query else "")}
+    template = "volpanel/audit_chart.html"
+    if request.htmx:
+        template += "#chart"
     return render(request, template, context)
 
 
