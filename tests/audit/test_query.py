@@ -53,6 +53,11 @@ def test_it_applies_every_filter_and_the_search() -> None:
     assert match(since="2026-11-20T13:30+01:00", until="2026-11-22T12:30") == {"b", "c-backup", "d"}
     assert match(until="2026-11-22T12:29") == {"a", "b", "c-backup"}
     assert match(until="2026-11-20T12:00:00Z") == {"a"}
+    # An imported row's id that is not a UUID is still found whole, beside names that contain it.
+    make_row(volume_name="legacy", volume_id="imported-42", at=T0 - timedelta(days=1))
+    make_row(volume_name="imported-42-copy", at=T0 - timedelta(days=1))
+    assert match(q="IMPORTED-42") == {"legacy", "imported-42-copy"}
+    assert match(q="imported-4") == {"imported-42-copy"}
 
 
 def test_it_explains_values_it_cannot_use_and_leaves_them_out() -> None:
