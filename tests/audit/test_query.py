@@ -9,6 +9,7 @@ import pytest
 from django.core import signing
 
 from tests.audit.conftest import T0, make_row
+from volpanel.audit import query
 from volpanel.audit.query import CURSOR_SALT, Cursor, InvalidCursor, batches, page, parse_filters
 from volpanel.models import AuditEntry
 
@@ -110,6 +111,29 @@ def test_it_pages_by_keyset_both_ways_without_losing_or_repeating_rows() -> None
     top = page(all_rows, Cursor.decode(pages[1].newer), size=5)
     assert top.newer and [e.pk for e in page(all_rows, Cursor.decode(top.newer), size=5).rows] == [fresh.pk]
     assert page(AuditEntry.objects.none(), None).rows == []
+
+
+def test_it_pages_a_name_search_past_its_walk_window_in_the_same_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Matches spread unevenly (many among the oldest rows, one among the newest, ties on time): with a window
+    # of 4 rows, pages are taken partly by the bounded walk and partly from the candidates past it.
+    monkeypatch.setattr(query, "SEARCH_WINDOW", 4)
+    rows = [make_row(volume_name=f"{'find' if i < 14 or i == 27 else 'skip'}-{i:02}",
+                     at=T0 + timedelta(minutes=i // 2)) for i in range(30)]
+    expected = [e.pk for e in sorted(rows, key=lambda e: (e.requested_at, e.pk), reverse=True)
+                if e.volume_name.startswith("find")]
+    flt = parse_filters({"q": "FIND"})
+    assert flt.searches_names and not parse_filters({"q": str(rows[0].volume_id)}).searches_names
+    pages = [flt.page(None, size=4)]
+    while pages[-1].older:
+        pages.append(flt.page(Cursor.decode(pages[-1].older), size=4))
+    assert [e.pk for p in pages for e in p.rows] == expected and len(pages) == 4 and pages[0].newer == ""
+    back = [pages[-1]]
+    while back[-1].newer:
+        back.append(flt.page(Cursor.decode(back[-1].newer), size=4))
+    assert [[e.pk for e in p.rows] for p in reversed(back)] == [[e.pk for e in p.rows] for p in pages]
+    assert back[-1].older and back[-1].newer == ""
+    whole = flt.page(None, size=15)
+    assert [e.pk for e in whole.rows] == expected and whole.older == "" and whole.newer == ""
 
 
 def test_it_refuses_cursors_it_did_not_sign() -> None:

@@ -17,7 +17,7 @@ from django_htmx.middleware import HtmxDetails
 
 from volpanel.audit import chart, exports
 from volpanel.audit.access import admins_only
-from volpanel.audit.query import AuditFilter, Cursor, InvalidCursor, page, parse_filters
+from volpanel.audit.query import AuditFilter, Cursor, InvalidCursor, parse_filters
 from volpanel.models import Action, AuditEntry, Outcome
 
 
@@ -48,7 +48,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
             cursor = Cursor.decode(raw_cursor)
         except InvalidCursor as exc:
             errors.append(str(exc))
-    found = page(flt.rows(), cursor)
+    found = flt.page(cursor)
     query = flt.querystring()
     context = {
         "filter": flt, "filters": flt.values, "errors": errors, "page": found,
