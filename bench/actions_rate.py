@@ -7,6 +7,8 @@ waits until every audit row has its final outcome, counts the rows and chain eve
 `manage.py verify_audit`, and prints accepted actions per second (goal ≥ 100/s).
 
     .venv/bin/python bench/actions_rate.py [--seconds 20] [--workers 2] [--volumes 8]
+    createdb -h 127.0.0.1 -U postgres actions_bench    # once; the bench empties its audit tables first
+    .venv/bin/python bench/actions_rate.py --database-url postgresql://postgres@127.0.0.1:5432/actions_bench
 """
 
 from __future__ import annotations
@@ -54,18 +56,40 @@ def worker(base: str, browser: requests.Session, volume_id: str, current: str, s
             tally["accepted" if accepted else "other"] += 1
         if accepted:
             current = wanted
-        elif 'data-testid="volume-type">' in r.text:
+        else:
+            with lock:
+                tally.setdefault("samples", []).append(f"{r.status_code} " + (
+                    r.text.split('data-testid="announcement"', 1)[-1][:300] if r.status_code == 200 else r.text[:300]))
+        if not accepted and 'data-testid="volume-type">' in r.text:
             # Refused (still retyping?): start again from the type the page shows.
             current = r.text.split('data-testid="volume-type">', 1)[1].split("<", 1)[0]
 
 
-def audit_counts(db: str) -> tuple[int, int, int]:
-    with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT COUNT(*) FROM volpanel_auditentry").fetchone()[0]
-        open_rows = conn.execute(
-            "SELECT COUNT(*) FROM volpanel_auditentry WHERE outcome IN ('pending', 'accepted')").fetchone()[0]
-        events = conn.execute("SELECT COUNT(*) FROM volpanel_auditevent").fetchone()[0]
-    return rows, open_rows, events
+COUNTS = ("SELECT COUNT(*) FROM volpanel_auditentry",
+          "SELECT COUNT(*) FROM volpanel_auditentry WHERE outcome IN ('pending', 'accepted')",
+          "SELECT COUNT(*) FROM volpanel_auditevent")
+
+
+def audit_counts(database_url: str) -> tuple[int, int, int]:
+    """Audit rows, rows still open, chain events."""
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+            return tuple(conn.execute(q).fetchone()[0] for q in COUNTS)  # type: ignore[return-value]
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+        return tuple(conn.execute(q).fetchone()[0] for q in COUNTS)  # type: ignore[return-value,index]
+
+
+def empty_audit_tables(database_url: str) -> None:
+    """A PostgreSQL database reused between runs starts each run with an empty trail (a fresh chain)."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+        exists = conn.execute("SELECT to_regclass('volpanel_auditevent')").fetchone()
+        if exists and exists[0]:
+            conn.execute("TRUNCATE volpanel_auditevent, volpanel_auditentry, volpanel_auditchainhead, "
+                         "django_session")
 
 
 def main() -> None:
@@ -73,10 +97,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", default="2", help="gunicorn worker processes (WEB_CONCURRENCY)")
     parser.add_argument("--volumes", type=int, default=8, help="client threads, one volume each")
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
 
-    print(f"demo cloud, delays off; gunicorn ASGI workers={args.workers} — {load()}")
-    with running(demo_delay=0.0, env={"WEB_CONCURRENCY": args.workers}) as stack:
+    env = {"WEB_CONCURRENCY": args.workers}
+    if args.database_url:
+        empty_audit_tables(args.database_url)
+        env["DATABASE_URL"] = args.database_url
+    print(f"demo cloud, delays off; gunicorn ASGI workers={args.workers}; "
+          f"{args.database_url.split(':', 1)[0] or 'sqlite'} — {load()}")
+    with running(demo_delay=0.0, env=env) as stack:
+        database_url = args.database_url or f"sqlite:///{stack.db_path}"
         assert stack.demo is not None
         volumes = make_volumes(f"{stack.demo}/identity/v3", args.volumes)
         browsers = [stack.login() for _ in volumes]
@@ -99,11 +130,11 @@ def main() -> None:
         for t in threads:
             t.join(60)
         deadline = time.monotonic() + 60
-        while (counts := audit_counts(str(stack.db_path)))[1] and time.monotonic() < deadline:
+        while (counts := audit_counts(database_url))[1] and time.monotonic() < deadline:
             time.sleep(0.5)
         rows, open_rows, events = counts
         verify = subprocess.run([PY, "manage.py", "verify_audit"], cwd=ROOT, capture_output=True, text=True,
-                                env={**os.environ, "DATABASE_URL": f"sqlite:///{stack.db_path}",
+                                env={**os.environ, "DATABASE_URL": database_url,
                                      "DEMOCLOUD_PORT": stack.demo.rsplit(":", 1)[1]})
     done = end_accepted - start_accepted
     rate = done / elapsed
@@ -111,6 +142,8 @@ def main() -> None:
     per = (lambda seconds: f"{seconds / max(done, 1) * 1000:.1f} ms")
     print(f"CPU per accepted action: web workers {per(web_cpu)}, demo cloud {per(cpu_after[1] - cpu_before[1])}, "
           f"this client {per(cpu_after[2] - cpu_before[2])}")
+    for sample in sorted(set(tally.get("samples", [])))[:5]:  # type: ignore[call-overload]
+        print("not accepted:", " ".join(sample.split()))
     print(f"posts={tally['posts']}  accepted={tally['accepted']}  not accepted={tally['other']}  "
           f"volumes={len(volumes)}")
     print(f"audit rows={rows}  still open={open_rows}  chain events={events}  verify_audit: "

@@ -56,6 +56,18 @@ def test_it_reads_a_named_cloud_from_clouds_yaml_and_lets_the_environment_win(tm
     assert missing.returncode != 0 and "has no cloud named 'staging' (it has: prod)" in missing.stderr
 
 
+def test_it_lends_postgresql_connections_from_a_pool_not_one_per_thread() -> None:
+    # Under ASGI each request runs in a thread of its own: persistent per-thread connections would pile up.
+    code = ("import django, json; django.setup(); from django.db import connection; "
+            "print(json.dumps([connection.settings_dict['CONN_MAX_AGE'], connection.settings_dict['OPTIONS']]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env={**clean_environment(), "DJANGO_SETTINGS_MODULE": "volpanel.settings",
+                                 "DATABASE_URL": "postgres://u@db.example/volpanel", "DATABASE_POOL_MAX_SIZE": "8"})
+    assert result.returncode == 0, result.stderr
+    max_age, options = json.loads(result.stdout)
+    assert max_age == 0 and options["pool"]["max_size"] == 8 and options["pool"]["min_size"] == 2
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
@@ -79,6 +91,8 @@ def test_it_reads_a_named_cloud_from_clouds_yaml_and_lets_the_environment_win(tm
         ({"VOLPANEL_CLOUD_TOTAL_TIMEOUT": "5", "VOLPANEL_CLOUD_TIMEOUT": "10"}, "must be at least VOLPANEL_CLOUD_TIMEOUT"),
         ({"VOLPANEL_CLOUD_MAX_BODY_MB": "0.1"}, "VOLPANEL_CLOUD_MAX_BODY_MB='0.1' must be at least 1.0"),
         ({"VOLPANEL_CACHE": "memcached://127.0.0.1:11211"}, "VOLPANEL_CACHE='memcached://127.0.0.1:11211': use db"),
+        ({"DATABASE_URL": "postgres://u@db/volpanel", "DATABASE_POOL_MAX_SIZE": "0"},
+         "DATABASE_POOL_MAX_SIZE='0' must be at least 1"),
     ],
 )
 def test_it_refuses_bad_settings_with_a_message_naming_them(env: dict[str, str], message: str) -> None:

@@ -199,11 +199,25 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", "") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=int(envfloat("DATABASE_CONN_MAX_AGE", 60)),
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A pool per process (psycopg_pool, Django's "pool" option). Under ASGI every request runs its sync code in a
+    # thread of its own, and watchers poll from their own threads: persistent per-thread connections
+    # (CONN_MAX_AGE) would be one per thread that ever ran, left open until garbage collection — a busy
+    # process ran PostgreSQL out of connections ("too many clients"). Connections are now lent for a request
+    # or a poll and given back after it. Each process holds at most max_size; workers × hosts × max_size must
+    # stay under PostgreSQL's max_connections.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: checked by the pool before it lends one
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(envfloat("DATABASE_POOL_MIN_SIZE", 2, minimum=0)),
+        "max_size": int(envfloat("DATABASE_POOL_MAX_SIZE", 20, minimum=1)),
+        # A request that waits longer than this for a connection fails with 503 (views.server_error).
+        "timeout": envfloat("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1),
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the settle watchers write while pages read; the timeout rides out short write locks (past it,
     # an action is refused with 503 before the cloud hears of it: views.server_error).
     DATABASES["default"]["OPTIONS"] = {

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from volpanel import services
@@ -169,7 +169,7 @@ class Watch:
             log.exception("watcher %s crashed", self.volume_id)
             self._stop("volpanel stopped following this volume after an internal error.")
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's own connections: nothing else would ever close them
 
     def _sleep(self, seconds: float) -> None:
         self.wakeup.wait(seconds)
