@@ -91,8 +91,8 @@ def test_it_lends_postgresql_connections_from_a_pool_not_one_per_thread() -> Non
         ({"VOLPANEL_CLOUD_TOTAL_TIMEOUT": "5", "VOLPANEL_CLOUD_TIMEOUT": "10"}, "must be at least VOLPANEL_CLOUD_TIMEOUT"),
         ({"VOLPANEL_CLOUD_MAX_BODY_MB": "0.1"}, "VOLPANEL_CLOUD_MAX_BODY_MB='0.1' must be at least 1.0"),
         ({"VOLPANEL_CACHE": "memcached://127.0.0.1:11211"}, "VOLPANEL_CACHE='memcached://127.0.0.1:11211': use db"),
-        ({"DATABASE_URL": "postgres://u@db/volpanel", "DATABASE_POOL_MAX_SIZE": "0"},
-         "DATABASE_POOL_MAX_SIZE='0' must be at least 1"),
+        ({"DATABASE_URL": "postgres://u@db/volpanel", "DATABASE_POOL_MAX_SIZE": "-1"},
+         "DATABASE_POOL_MAX_SIZE='-1' must be at least 0"),
     ],
 )
 def test_it_refuses_bad_settings_with_a_message_naming_them(env: dict[str, str], message: str) -> None:

@@ -206,17 +206,24 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # A pool per process (psycopg_pool, Django's "pool" option). Under ASGI every request runs its sync code in a
     # thread of its own, and watchers poll from their own threads: persistent per-thread connections
     # (CONN_MAX_AGE) would be one per thread that ever ran, left open until garbage collection — a busy
-    # process ran PostgreSQL out of connections ("too many clients"). Connections are now lent for a request
-    # or a poll and given back after it. Each process holds at most max_size; workers × hosts × max_size must
-    # stay under PostgreSQL's max_connections.
+    # process ran PostgreSQL out of connections ("too many clients"). Connections are lent for a request or a
+    # poll and given back after it. Each process holds at most max_size: workers × hosts × max_size must stay
+    # under PostgreSQL's max_connections. DATABASE_POOL_MAX_SIZE=0 turns the pool off (a connection per
+    # request), for a deployment with its own pooler such as PgBouncer in front of PostgreSQL.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: checked by the pool before it lends one
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": int(envfloat("DATABASE_POOL_MIN_SIZE", 2, minimum=0)),
-        "max_size": int(envfloat("DATABASE_POOL_MAX_SIZE", 20, minimum=1)),
-        # A request that waits longer than this for a connection fails with 503 (views.server_error).
-        "timeout": envfloat("DATABASE_POOL_TIMEOUT", 10.0, minimum=0.1),
-    }
+    pool_max = int(envfloat("DATABASE_POOL_MAX_SIZE", 20))
+    if pool_max:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(int(envfloat("DATABASE_POOL_MIN_SIZE", 2)), pool_max),
+            "max_size": pool_max,
+            # A request that waits longer than this for a connection fails with 503 (views.server_error).
+            "timeout": envfloat("DATABASE_POOL_TIMEOUT", 5.0, minimum=0.1),
+            # psycopg_pool retries a failed connect in the background with a doubling back-off, and meanwhile
+            # makes no new attempt: after a minute's outage the pool would stay empty for half a minute more
+            # once PostgreSQL is back. Giving up at once instead makes the next request that needs a connection
+            # try again straight away.
+            "reconnect_timeout": 1.0,
+        }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the settle watchers write while pages read; the timeout rides out short write locks (past it,
     # an action is refused with 503 before the cloud hears of it: views.server_error).
