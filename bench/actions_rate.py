@@ -7,6 +7,7 @@ waits until every audit row has its final outcome, counts the rows and chain eve
 `manage.py verify_audit`, and prints accepted actions per second (goal ≥ 100/s).
 
     .venv/bin/python bench/actions_rate.py [--seconds 20] [--workers 2] [--volumes 8]
+    .venv/bin/python bench/actions_rate.py --tenants 24    # 24 users, each retyping a volume of their own project
     createdb -h 127.0.0.1 -U postgres actions_bench    # once; the bench empties its audit tables first
     .venv/bin/python bench/actions_rate.py --database-url postgresql://postgres@127.0.0.1:5432/actions_bench
 """
@@ -96,7 +97,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", default="2", help="gunicorn worker processes (WEB_CONCURRENCY)")
-    parser.add_argument("--volumes", type=int, default=8, help="client threads, one volume each")
+    parser.add_argument("--volumes", type=int, default=8, help="client threads, one volume each (alice's)")
+    parser.add_argument("--tenants", type=int, default=0,
+                        help="instead: this many users (the demo cloud's tenantNN), one thread and volume each")
     parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
 
@@ -109,8 +112,15 @@ def main() -> None:
     with running(demo_delay=0.0, env=env) as stack:
         database_url = args.database_url or f"sqlite:///{stack.db_path}"
         assert stack.demo is not None
-        volumes = make_volumes(f"{stack.demo}/identity/v3", args.volumes)
-        browsers = [stack.login() for _ in volumes]
+        if args.tenants:
+            # Many people at once, as a busy cloud has them: user tenantNN in project tenantNN, volume tenantNN-data.
+            requests.post(f"{stack.demo}/_demo/config", json={"tenants": args.tenants}, timeout=30).raise_for_status()
+            names = [f"tenant{i:02d}" for i in range(1, args.tenants + 1)]
+            volumes = [(stack.demo_volume_id(f"{name}-data"), "default") for name in names]
+            browsers = [stack.login(name, "demo", name) for name in names]
+        else:
+            volumes = make_volumes(f"{stack.demo}/identity/v3", args.volumes)
+            browsers = [stack.login() for _ in volumes]
         stop, lock = threading.Event(), threading.Lock()
         tally = {"posts": 0, "accepted": 0, "other": 0}
         threads = [threading.Thread(target=worker, args=(stack.base, b, vid, vtype, stop, tally, lock), daemon=True)
@@ -145,7 +155,7 @@ def main() -> None:
     for sample in sorted(set(tally.get("samples", [])))[:5]:  # type: ignore[call-overload]
         print("not accepted:", " ".join(sample.split()))
     print(f"posts={tally['posts']}  accepted={tally['accepted']}  not accepted={tally['other']}  "
-          f"volumes={len(volumes)}")
+          f"volumes={len(volumes)}" + (f" (one per user, {args.tenants} users)" if args.tenants else " (alice's)"))
     print(f"audit rows={rows}  still open={open_rows}  chain events={events}  verify_audit: "
           f"{(verify.stdout or verify.stderr).strip().splitlines()[-1] if (verify.stdout or verify.stderr) else verify.returncode}")
     print(f"accepted actions per second over {elapsed:.1f} s: {rate:.1f} (goal >= 100/s) — {load()}")
