@@ -97,10 +97,29 @@ def main() -> None:
         user, password, project = env["OS_USERNAME"], env["OS_PASSWORD"], env["OS_PROJECT_NAME"]
         token, body = keystone_token(env["OS_AUTH_URL"], user, password, project)
         cinder = endpoint(body, ("block-storage", "volumev3", "volume"))
-        volumes = requests.get(f"{cinder}/volumes", headers={"X-Auth-Token": token}, timeout=30).json()["volumes"]
-        if not volumes:
-            raise SystemExit("the real cloud's project has no volume to show")
-        run(stack, env["OS_AUTH_URL"], user, password, project, volumes[0]["id"], args.rounds)
+        run(stack, env["OS_AUTH_URL"], user, password, project, bench_volume(cinder, token), args.rounds)
+
+
+def bench_volume(cinder: str, token: str) -> str:
+    """A volume of the project to time: the first one there, or a new 1 GiB `page-timing` once available."""
+    headers = {"X-Auth-Token": token}
+    volumes = requests.get(f"{cinder}/volumes", headers=headers, timeout=30).json()["volumes"]
+    if volumes:
+        return str(volumes[0]["id"])
+    created = requests.post(f"{cinder}/volumes", json={"volume": {"name": "page-timing", "size": 1}},
+                            headers=headers, timeout=30)
+    created.raise_for_status()
+    volume_id = str(created.json()["volume"]["id"])
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = requests.get(f"{cinder}/volumes/{volume_id}", headers=headers, timeout=30).json()["volume"]["status"]
+        if status == "available":
+            print(f"created volume page-timing ({volume_id}) on the real cloud", flush=True)
+            return volume_id
+        if status.startswith("error"):
+            raise SystemExit(f"the real cloud could not create a volume to time ({status})")
+        time.sleep(1)
+    raise SystemExit("the real cloud's new volume did not become available within 2 minutes")
 
 
 if __name__ == "__main__":
