@@ -123,6 +123,9 @@ def test_it_renders_hostile_names_as_text_and_runs_no_script(browser: Any, demo:
         log_in(page, user="admin", project="admin")
         page.goto("/audit/")
         expect(page.locator("main")).to_contain_text(VOLUME)
+        # Names from tenants are isolated in the trail too: a bidi override cannot reorder the row around it.
+        name_cell = page.locator("main td bdi").filter(has_text=VOLUME).first
+        assert name_cell.evaluate("el => getComputedStyle(el).unicodeBidi") == "isolate"
         clean("the audit trail")
 
         # The detectors are not blind: the same markup planted into the page is found, and the CSP refuses to run
