@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -205,3 +208,28 @@ def test_it_reads_glance_s_html_error_pages_as_text(demo: Demo, alice, config) -
         Cloud.connect(config, alice).glance.get_image("0" * 32)
     assert err.value.status == 503 and err.value.service == "image"
     assert err.value.first_line.startswith("503 Service Unavailable") and "<" not in err.value.message
+
+
+def test_it_reads_proxies_and_ca_bundles_from_the_environment_once_not_per_request(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    for name in list(os.environ):
+        if name.lower().endswith("_proxy") or name.lower() in ("requests_ca_bundle", "curl_ca_bundle", "netrc"):
+            monkeypatch.delenv(name)
+    # Nothing in the environment would change a request: the pool does not walk os.environ on every call.
+    assert not session.environment_shapes_requests()
+    config = session.CloudConfig(auth_url="https://keystone.example/v3")
+    assert session._verify(config) is True
+    # requests' own CA bundle variable still applies (once per session), unless a bundle is configured.
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/bundle.pem")
+    assert session._verify(config) == "/etc/ssl/bundle.pem"
+    assert session._verify(replace(config, verify="/etc/cloud-ca.pem")) == "/etc/cloud-ca.pem"
+    assert session._verify(replace(config, verify=False)) is False
+    # A proxy, a no_proxy list or a netrc file: requests reads the environment as usual.
+    for setting in ({"HTTPS_PROXY": "http://proxy.example:3128"}, {"no_proxy": "keystone.example"}):
+        with monkeypatch.context() as m:
+            for name, value in setting.items():
+                m.setenv(name, value)
+            assert session.environment_shapes_requests()
+    (tmp_path / ".netrc").write_text("machine keystone.example login x password y\n")
+    assert session.environment_shapes_requests()
