@@ -266,7 +266,8 @@ class Panel:
 CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
 # Rendering the forms' widgets is most of a volume page's server time. The panel depends only on the page
 # facts in _panel_key, so a state's panel is rendered once and reused (page reloads, an action's answer, every
-# stream of it) for at most PANEL_TTL seconds; a changed fact is a new key, never a stale panel.
+# stream of it) for at most PANEL_TTL seconds; a changed fact is a new key, never a stale panel. (The one thing
+# in it that ages is the revert form's "n minutes ago" of the latest snapshot: it may lag by under a minute.)
 PANEL_TTL = 60.0
 _panels = services.Recent(PANEL_TTL, size=256)
 
