@@ -8,7 +8,6 @@ import asyncio
 import os
 import resource
 import subprocess
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Callable
 
 import requests
 
-from stack import PY, ROOT, cpu_seconds, free_port, percentile, wait_http
+from stack import cpu_seconds, login, percentile, running
 
 VOLUME_GET = "GET /volume/v3/{project_id}/volumes/{volume_id}"
 SEED_VOLUMES = ("data-01", "web-root", "archive-gold", "scratch")
@@ -32,77 +31,37 @@ def raise_nofile() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def login(base: str, user: str = "alice") -> requests.Session:
-    s = requests.Session()
-    s.get(f"{base}/login/")
-    r = s.post(f"{base}/login/", data={"username": user, "password": "demo", "project": "demo",
-                                       "csrfmiddlewaretoken": s.cookies["csrftoken"]},
-               headers={"Referer": f"{base}/login/"}, allow_redirects=False)
-    assert r.status_code == 302, r.text[:300]
-    return s
-
-
 def cookie_header(session: requests.Session) -> str:
     return "; ".join(f"{k}={v}" for k, v in session.cookies.items())
 
 
-class Stack:
-    """The demo cloud and volpanel under gunicorn with the uvicorn worker, each on a free loopback port."""
+class StreamStack:
+    """bench/stack.running for the stream benchmarks: the demo cloud (its transitions held `delay` seconds, so a
+    volume stays where the admin puts it) and gunicorn with `workers` ASGI workers polling every `interval`."""
 
     def __init__(self, *, workers: int = 1, interval: float = 1.0, delay: float = 600.0,
                  database_url: str = "") -> None:
-        self.tmp = Path(tempfile.mkdtemp(prefix="volpanel-bench-"))
-        self.demo_port, self.web_port = free_port(), free_port()
-        self.demo = f"http://127.0.0.1:{self.demo_port}"
-        self.base = f"http://127.0.0.1:{self.web_port}"
-        self.env = {**os.environ, "DEMOCLOUD_PORT": str(self.demo_port), "WEB_CONCURRENCY": str(workers),
-                    "DATABASE_URL": database_url or f"sqlite:///{self.tmp}/db.sqlite3",
-                    "VOLPANEL_POLL_INTERVAL": str(interval)}
-        self.env.pop("OS_AUTH_URL", None)
-        self.delay = delay
-        self.procs: list[subprocess.Popen[bytes]] = []
+        env = {"WEB_CONCURRENCY": str(workers), "VOLPANEL_POLL_INTERVAL": str(interval)}
+        if database_url:
+            env["DATABASE_URL"] = database_url
+        self._running = running(demo_delay=delay, env=env)
 
-    def __enter__(self) -> "Stack":
-        try:
-            self.procs.append(subprocess.Popen(
-                [PY, "-m", "volpanel.democloud", "--port", str(self.demo_port), "--delay", str(self.delay)],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=self.env, check=True)
-            self.procs.append(subprocess.Popen(
-                [str(Path(PY).parent / "gunicorn"), "volpanel.asgi:application", "-c", "volpanel/gunicorn.conf.py",
-                 "--bind", f"127.0.0.1:{self.web_port}", "--access-logfile", "/dev/null"],
-                cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            wait_http(f"{self.demo}/_demo/state")
-            wait_http(f"{self.base}/healthz", timeout=60)
-        except BaseException:
-            self.__exit__()  # a failed start leaves no server behind
-            raise
+    def __enter__(self) -> "StreamStack":
+        self._stack = self._running.__enter__()
+        assert self._stack.demo is not None
+        self.base, self.demo = self._stack.base, self._stack.demo
+        self.web_port = int(self.base.rsplit(":", 1)[1])
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for p in reversed(self.procs):
-            p.terminate()
-        for p in self.procs:
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        self._running.__exit__(None, None, None)
 
     @property
     def master_pid(self) -> int:
-        return self.procs[1].pid
+        return self._stack.master_pid
 
     def worker_pids(self) -> list[int]:
-        pids = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    stat = Path(f"/proc/{entry}/stat").read_text()
-                except OSError:
-                    continue
-                if int(stat.rsplit(")", 1)[1].split()[1]) == self.master_pid:
-                    pids.append(int(entry))
-        return sorted(pids)
+        return self._stack.worker_pids()
 
     def volumes(self) -> dict[str, str]:
         """Seed volume name -> id."""

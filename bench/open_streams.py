@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from common import (VOLUME_GET, Admin, Stack, StreamStats, cookie_header, cpu_seconds, login, percentile,
+from common import (VOLUME_GET, Admin, StreamStack, StreamStats, cookie_header, cpu_seconds, login, percentile,
                     proc_status, raise_nofile, sse_stream, uptime)
 
 MOVERS = ("data-01", "archive-gold")  # flipped during the window; the other two stay put
@@ -101,7 +101,7 @@ def main() -> None:
 
     nofile = raise_nofile()
     print(f"RLIMIT_NOFILE {nofile}; {uptime()}", flush=True)
-    with Stack(workers=1, interval=1.0, database_url=args.database_url) as stack:
+    with StreamStack(workers=1, interval=1.0, database_url=args.database_url) as stack:
         admin = Admin(stack.demo)
         volumes = stack.volumes()
         for name, vid in volumes.items():

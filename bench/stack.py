@@ -60,19 +60,24 @@ class Stack:
         return _children(self.master_pid)
 
     def login(self, user: str = "alice", password: str = "demo", project: str = "demo") -> requests.Session:
-        s = requests.Session()
-        s.get(f"{self.base}/login/", timeout=30)
-        r = s.post(f"{self.base}/login/", data={"username": user, "password": password, "project": project,
-                                                "csrfmiddlewaretoken": s.cookies["csrftoken"]},
-                   headers={"Referer": f"{self.base}/login/"}, allow_redirects=False, timeout=30)
-        if r.status_code != 302:
-            raise RuntimeError(f"login as {user} failed: {r.status_code} {r.text[:300]}")
-        return s
+        return login(self.base, user, password, project)
 
     def demo_volume_id(self, name: str) -> str:
         assert self.demo is not None
         state = requests.get(f"{self.demo}/_demo/state", timeout=5).json()
         return next(v["id"] for v in state["volumes"].values() if v["name"] == name)
+
+
+def login(base: str, user: str = "alice", password: str = "demo", project: str = "demo") -> requests.Session:
+    """A browser-like session logged in to volpanel at `base` (the login form, with its CSRF token)."""
+    s = requests.Session()
+    s.get(f"{base}/login/", timeout=30)
+    r = s.post(f"{base}/login/", data={"username": user, "password": password, "project": project,
+                                       "csrfmiddlewaretoken": s.cookies["csrftoken"]},
+               headers={"Referer": f"{base}/login/"}, allow_redirects=False, timeout=30)
+    if r.status_code != 302:
+        raise RuntimeError(f"login as {user} failed: {r.status_code} {r.text[:300]}")
+    return s
 
 
 @contextmanager

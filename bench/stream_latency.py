@@ -16,7 +16,7 @@ import itertools
 import random
 import time
 
-from common import Admin, Stack, Viewers, cookie_header, login, percentile, raise_nofile, uptime
+from common import Admin, StreamStack, Viewers, cookie_header, login, percentile, raise_nofile, uptime
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     args = parser.parse_args()
     raise_nofile()
     print(uptime(), flush=True)
-    with Stack(workers=1, interval=args.interval) as stack:
+    with StreamStack(workers=1, interval=args.interval) as stack:
         admin = Admin(stack.demo)
         vid = stack.volumes()["data-01"]
         admin.set_status(vid, "extending")

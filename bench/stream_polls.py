@@ -18,7 +18,7 @@ import itertools
 import threading
 import time
 
-from common import (VOLUME_GET, Admin, Stack, Viewers, cookie_header, login, proc_status, raise_nofile,
+from common import (VOLUME_GET, Admin, StreamStack, Viewers, cookie_header, login, proc_status, raise_nofile,
                     uptime)
 
 
@@ -32,7 +32,7 @@ def main() -> None:
     args = parser.parse_args()
     raise_nofile()
     print(f"workers={args.workers}; {uptime()}", flush=True)
-    with Stack(workers=args.workers, interval=args.interval) as stack:
+    with StreamStack(workers=args.workers, interval=args.interval) as stack:
         admin = Admin(stack.demo)
         vid = stack.volumes()["data-01"]
         admin.set_status(vid, "extending")
