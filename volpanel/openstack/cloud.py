@@ -92,12 +92,20 @@ class Cloud:
         state = json.loads(self.credentials.auth_state)
         return access.create(body=state["body"], auth_token=state["auth_token"]).service_catalog
 
+    @cached_property
+    def _has_service(self) -> dict[str, bool]:
+        return {}
+
     def has_service(self, service_type: str) -> bool:
-        """Whether the token's catalog lists the service; asks nothing of the cloud."""
-        found = self._catalog.get_endpoints(
-            service_type=service_type, interface=self.config.interface, region_name=self.config.region_name
-        )
-        return bool(found.get(service_type))
+        """Whether the token's catalog lists the service; asks nothing of the cloud. Kept per token: its catalog
+        does not change, and looking it up walks the whole catalog."""
+        known = self._has_service.get(service_type)
+        if known is None:
+            found = self._catalog.get_endpoints(
+                service_type=service_type, interface=self.config.interface, region_name=self.config.region_name
+            )
+            known = self._has_service[service_type] = bool(found.get(service_type))
+        return known
 
 
 def open_sessions() -> int:
