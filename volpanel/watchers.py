@@ -5,6 +5,7 @@ not anyone watches."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import logging
 import threading
@@ -274,10 +275,12 @@ def _ensure(cloud: Cloud, volume_id: str) -> Watch:
 
 
 def follow(cloud: Cloud, entry: AuditEntry) -> None:
-    """Follow an accepted action until its volume settles, then record the final outcome."""
+    """Follow an accepted action until its volume settles, then record the final outcome. The watcher settles a
+    copy of the row: the caller's object (the view answering the POST) must not change under it while it renders
+    — an answer saying "accepted" with the settled outcome's attributes would never get the final announcement."""
     with _lock:
         watch = _ensure(cloud, entry.volume_id)
-        watch.entries[entry.pk] = entry
+        watch.entries[entry.pk] = copy.copy(entry)
     watch.wakeup.set()
 
 
