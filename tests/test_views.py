@@ -404,3 +404,22 @@ def test_the_action_panel_is_rendered_once_per_volume_state_and_personalised_per
     page = alice_client.get(f"/volumes/{vid}/").content.decode()
     assert renders.count("volpanel/volume.html#actions") >= 2
     assert re.search(r'name="new_size" value="12"', page) or re.search(r'value="12"[^>]*name="new_size"', page)
+
+
+def test_an_answer_rendered_after_the_watcher_settled_the_row_says_it_is_done(
+        demo: Demo, alice_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    from volpanel import services
+
+    demo.config(delay=0.0)
+    refresh = services.refresh_volume
+
+    def after_the_watcher(cloud: Any, page: Any) -> Any:
+        assert watchers.wait_idle(10)  # the watcher settles the row before the answer is rendered
+        return refresh(cloud, page)
+
+    monkeypatch.setattr(services, "refresh_volume", after_the_watcher)
+    vid = demo.volume("data-01")["id"]
+    body = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}, **HTMX).content.decode()
+    # One story: the announcement, its outcome attribute and the History agree; nothing waits for a stream.
+    assert "Extend accepted by the cloud and already done: The volume is now 11 GiB." in body
+    assert 'data-testid="announcement" data-outcome="succeeded"' in body and "sse-connect" not in body

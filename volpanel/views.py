@@ -192,6 +192,13 @@ def volume_context(request: HttpRequest, page: services.VolumePage, *, bound: Vo
     creds = auth.credentials(request)
     assert creds is not None
     history = services.history(creds.project_id, page.volume.id)
+    if entry is not None:
+        # The answer speaks from the same read as the History below it: a watcher may have settled the row since
+        # the cloud accepted it, and the announcement, its outcome and the stream link must all say so.
+        fresh = next((e for e in history if e.pk == entry.pk), None)
+        if fresh is not None:
+            fresh.duplicate = getattr(entry, "duplicate", False)  # type: ignore[attr-defined]
+            entry = fresh
     return partials_context(page, history, bound=bound, entry=entry)
 
 
