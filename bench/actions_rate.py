@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import subprocess
 import threading
 import time
@@ -24,7 +23,7 @@ import uuid
 
 import requests
 
-from stack import PY, ROOT, cpu_seconds, csrf_token, endpoint, keystone_token, load, running
+from stack import PY, ROOT, cpu_seconds, csrf_token, database, endpoint, keystone_token, load, running
 
 TYPES = ("default", "gold")
 
@@ -57,11 +56,11 @@ def worker(base: str, browser: requests.Session, volume_id: str, current: str, s
             tally["accepted" if accepted else "other"] += 1
         if accepted:
             current = wanted
-        else:
-            with lock:
-                tally.setdefault("samples", []).append(f"{r.status_code} " + (
-                    r.text.split('data-testid="announcement"', 1)[-1][:300] if r.status_code == 200 else r.text[:300]))
-        if not accepted and 'data-testid="volume-type">' in r.text:
+            continue
+        with lock:
+            tally.setdefault("samples", []).append(f"{r.status_code} " + (
+                r.text.split('data-testid="announcement"', 1)[-1][:300] if r.status_code == 200 else r.text[:300]))
+        if 'data-testid="volume-type">' in r.text:
             # Refused (still retyping?): start again from the type the page shows.
             current = r.text.split('data-testid="volume-type">', 1)[1].split("<", 1)[0]
 
@@ -73,20 +72,13 @@ COUNTS = ("SELECT COUNT(*) FROM volpanel_auditentry",
 
 def audit_counts(database_url: str) -> tuple[int, int, int]:
     """Audit rows, rows still open, chain events."""
-    if database_url.startswith("sqlite:///"):
-        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
-            return tuple(conn.execute(q).fetchone()[0] for q in COUNTS)  # type: ignore[return-value]
-    import psycopg
-
-    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
-        return tuple(conn.execute(q).fetchone()[0] for q in COUNTS)  # type: ignore[return-value,index]
+    with database(database_url) as conn:
+        return tuple(conn.execute(q).fetchone()[0] for q in COUNTS)  # type: ignore[return-value]
 
 
 def empty_audit_tables(database_url: str) -> None:
     """A PostgreSQL database reused between runs starts each run with an empty trail (a fresh chain)."""
-    import psycopg
-
-    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+    with database(database_url) as conn:
         exists = conn.execute("SELECT to_regclass('volpanel_auditevent')").fetchone()
         if exists and exists[0]:
             conn.execute("TRUNCATE volpanel_auditevent, volpanel_auditentry, volpanel_auditchainhead, "

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import os
 import re
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -25,9 +24,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import httpx
-import psycopg
 
-from stack import PY, ROOT, free_port
+from stack import PY, ROOT, database, free_port
 
 NEW_SIZE = re.compile(r'name="new_size"[^>]*value="(\d+)"|value="(\d+)"[^>]*name="new_size"')
 VOLUME_LINK = re.compile(r'href="/volumes/([0-9a-f-]{36})/"')
@@ -127,12 +125,8 @@ def audit_rows(database_url: str) -> tuple[int, int]:
     """(rows, rows not final) in volpanel's database."""
     query = ("SELECT count(*), sum(CASE WHEN outcome IN ('pending', 'accepted') THEN 1 ELSE 0 END) "
              "FROM volpanel_auditentry")
-    if database_url.startswith("sqlite:///"):
-        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
-            total, open_ = db.execute(query).fetchone()
-    else:
-        with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as db:
-            total, open_ = db.execute(query).fetchone()  # type: ignore[misc]
+    with database(database_url) as db:
+        total, open_ = db.execute(query).fetchone()
     return int(total), int(open_ or 0)
 
 

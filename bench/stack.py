@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,22 @@ def login(base: str, user: str = "alice", password: str = "demo", project: str =
     if r.status_code != 302:
         raise RuntimeError(f"login as {user} failed: {r.status_code} {r.text[:300]}")
     return s
+
+
+@contextmanager
+def database(database_url: str) -> Iterator[Any]:
+    """A connection to volpanel's database, a SQLite file or PostgreSQL (for counting what the stack wrote)."""
+    if database_url.startswith("sqlite:///"):
+        conn: Any = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+    else:
+        import psycopg
+
+        conn = psycopg.connect(database_url.replace("postgres://", "postgresql://", 1))
+    try:
+        yield conn
+        conn.commit()
+    finally:
+        conn.close()
 
 
 @contextmanager
