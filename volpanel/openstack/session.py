@@ -141,9 +141,9 @@ def environment_shapes_requests() -> bool:
     """Whether this process's environment sets a proxy (or no_proxy) or a netrc file. Only then does the pool
     read the environment, which requests otherwise does on every request: it walks all of os.environ twice per
     call, a fifth of a small page's CPU. (A CA bundle from the environment is applied per session: _verify.)"""
-    if urllib.request.getproxies_environment():
+    if urllib.request.getproxies_environment():  # every *_proxy variable, no_proxy included
         return True
-    if {name.lower() for name in os.environ} & {"no_proxy", "netrc"}:
+    if "NETRC" in os.environ:
         return True
     return any((Path.home() / name).exists() for name in (".netrc", "_netrc"))
 
