@@ -3,6 +3,7 @@ worker of volpanel/gunicorn.conf.py) on free loopback ports, a logged-in browser
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -42,10 +43,24 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} never answered")
 
 
+@functools.cache
+def reference_cpu_ms() -> float:
+    """CPU time of a fixed pure-Python loop, best of three: how fast this machine's cores ran Python when the
+    bench started. Machines of the same kind have differed by 2-3x from one session to another (shared hosts),
+    so a figure read next to this one can be compared with a figure from another day."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        sum(i * i for i in range(2_000_000))
+        best = min(best, time.process_time() - start)
+    return best * 1000
+
+
 def load() -> str:
-    """The machine's load averages, printed next to every figure (the machine is shared)."""
+    """The machine's load averages, printed next to every figure (the machine is shared), and its speed."""
     one, five, fifteen = os.getloadavg()
-    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+    return (f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores; "
+            f"reference loop {reference_cpu_ms():.0f} ms")
 
 
 @dataclass
