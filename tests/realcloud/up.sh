@@ -8,6 +8,7 @@
 #   REALCLOUD_GLANCE=0        leave Glance out (no image service; uploads answer 400)
 #   REALCLOUD_DIR=...         state folder (default <repo>/.cache/realcloud)
 #   REALCLOUD_PYTHON=...      interpreter for the venv (default python3)
+#   REALCLOUD_INSTALL_ONLY=1  install the packages and the venv, start nothing (`make test` does this early)
 # See docs/realcloud.md.
 set -euo pipefail
 
@@ -144,6 +145,10 @@ if [ "$(cat "$VENV/.realcloud-stamp" 2>/dev/null)" != "$stamp" ]; then
     echo "$stamp" > "$VENV/.realcloud-stamp"
 fi
 B="$VENV/bin"
+if [ "${REALCLOUD_INSTALL_ONLY:-0}" = 1 ]; then
+    log "installed; not started (REALCLOUD_INSTALL_ONLY=1)"
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------------------------------------------
 # Configuration (rewritten every start; cheap)
