@@ -221,6 +221,24 @@ def test_it_sends_a_form_posted_twice_to_the_cloud_once(demo: Demo, alice_client
     assert watchers.wait_idle(20)
 
 
+def test_a_token_expiring_just_after_the_cloud_accepted_an_action_still_gets_the_accepted_answer(
+        demo: Demo, alice_client: Client) -> None:
+    # Sending the tenant to log in with the form refilled (a fresh key) would invite sending the action twice.
+    vid = demo.volume("data-01")["id"]
+    demo.faults(http=[{"service": "volume", "method": "GET", "path": f"/volumes/{vid}", "status": 401,
+                       "after": 1}])  # the page's look at the volume passes; every later one is refused
+    answer = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11", "idempotency_key": "c" * 32}, **HTMX)
+    body = answer.content.decode()
+    assert answer.status_code == 200 and "HX-Redirect" not in answer
+    assert "Extend accepted by the cloud" in body and "expired" not in body
+    assert "volpanel.resume" not in alice_client.session and "volpanel.credentials" in alice_client.session
+    assert action_posts(demo) == 1
+    entry = AuditEntry.objects.get()
+    assert entry.answered_at is not None and entry.http_status == 202
+    assert watchers.wait_idle(20)  # its watcher was refused too: the row waits for the reconciler
+    demo.clear_faults()
+
+
 def cinder_calls(demo: Demo) -> dict[str, int]:
     """The Cinder requests the demo cloud served since its counters were last cleared."""
     return {key.replace("/volume/v3/{project_id}", ""): n for key, n in demo.requests_served().items()

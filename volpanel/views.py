@@ -460,7 +460,14 @@ def _answer(request: HtmxHttpRequest, cloud: Any, page: services.VolumePage, ent
         getattr(messages, level)(request, text + request_id)
         return HttpResponseRedirect(detail_url)
     if entry.answered_at and entry.http_status and entry.http_status < 300:
-        page = services.refresh_volume(cloud, page)
+        try:
+            page = services.refresh_volume(cloud, page)
+        except CloudError as exc:
+            # The cloud took the action; only the look at the volume afterwards failed (a token that expired
+            # just now, a blip). Answering with an error, or sending the tenant to log in and find the form
+            # refilled, would invite sending the action a second time: say it was accepted, show the volume as
+            # loaded before it, and let the stream (or the next page load) bring its new state.
+            log.info("volume GET after an accepted %s failed: %s", entry.action, exc)
     return render_volume(request, "volpanel/volume.html#answer", volume_context(request, page, entry=entry))
 
 

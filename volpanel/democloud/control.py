@@ -77,7 +77,7 @@ def set_config(world: World, req: Request) -> Response:
 def _http_rule(rule: Any) -> dict[str, Any]:
     if not isinstance(rule, dict) or rule.get("service") not in SERVICES:
         raise _bad(f"each http rule needs a service among {list(SERVICES)}")
-    allowed = {"service", "method", "path", "status", "delay", "close", "times", "message"}
+    allowed = {"service", "method", "path", "status", "delay", "close", "times", "after", "message"}
     unknown = set(rule) - allowed
     if unknown:
         raise _bad(f"unknown http rule keys {sorted(unknown)}")
@@ -87,9 +87,11 @@ def _http_rule(rule: Any) -> dict[str, Any]:
         raise _bad("delay must be a number >= 0")
     if "times" in rule and (not isinstance(rule["times"], int) or rule["times"] < 1):
         raise _bad("times must be an integer >= 1")
+    if "after" in rule and (not isinstance(rule["after"], int) or rule["after"] < 0):
+        raise _bad("after must be an integer >= 0")
     if not any(k in rule for k in ("status", "delay", "close")):
         raise _bad("an http rule needs status, delay or close")
-    return {**rule, "method": rule.get("method", "").upper() or None, "fired": 0}
+    return {**rule, "method": rule.get("method", "").upper() or None, "fired": 0, "passed": 0}
 
 
 def set_faults(world: World, req: Request) -> Response:
@@ -141,6 +143,9 @@ def match_http_fault(world: World, service: str, method: str, path: str) -> dict
         if rule["service"] != service or (rule["method"] and rule["method"] != method):
             continue
         if rule.get("path") and rule["path"] not in path:
+            continue
+        if rule["passed"] < rule.get("after", 0):
+            rule["passed"] += 1  # the first `after` matching requests go through untouched
             continue
         if "times" in rule and rule["fired"] >= rule["times"]:
             continue
