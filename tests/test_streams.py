@@ -136,6 +136,77 @@ def test_it_ends_at_once_for_a_settled_volume_and_refuses_strangers(demo: Demo, 
     assert events == [("gone", "This volume is not in your project, or no longer exists."), ("settled", "gone")]
 
 
+def _token_of(client: Client) -> str:
+    import json
+
+    return json.loads(json.loads(client.session["volpanel.credentials"])["auth_state"])["auth_token"]
+
+
+def _revoke(demo: Demo, token: str) -> None:
+    import requests
+
+    requests.delete(f"{demo.base}/identity/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token},
+                    timeout=5).raise_for_status()
+
+
+def test_a_viewer_whose_token_is_refused_or_expired_gets_nothing_from_a_running_watcher(
+        demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=1.0)
+    vid = demo.volume("data-01")["id"]
+    # alice's action keeps a watcher polling with her token.
+    assert "accepted by the cloud" in alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "15"},
+                                                        HTTP_HX_REQUEST="true").content.decode()
+    # The same user's older session, whose token the cloud has since revoked (say, removed from the project):
+    # its stream, asked for directly, gets no status from the watcher and leaves the watcher's token alone.
+    stale = Client()
+    web_login(stale, "alice", "demo")
+    _revoke(demo, _token_of(stale))
+    status, _, events = read_stream(stale, f"/volumes/{vid}/stream/")
+    assert status == 200 and [name for name, _ in events] == ["announce", "settled"]
+    assert "session with the cloud has expired" in events[0][1]
+    # A session past its token's expiry is refused before anything is asked of the cloud.
+    import json
+
+    session = stale.session
+    creds = json.loads(session["volpanel.credentials"])
+    creds["expires_at"] = "2020-01-01T00:00:00+00:00"
+    session["volpanel.credentials"] = json.dumps(creds)
+    session.save()
+    assert read_stream(stale, f"/volumes/{vid}/stream/")[0] == 401
+    # alice's own view and her row are untouched.
+    _, _, events = read_stream(alice_client, f"/volumes/{vid}/stream/")
+    assert events[-1] == ("settled", "available")
+    assert watchers.wait_idle(10)
+    assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
+
+
+def test_a_watcher_whose_token_is_refused_polls_on_with_another_viewer_s(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=1.5)
+    vid = demo.volume("data-01")["id"]
+    assert "accepted by the cloud" in alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "15"},
+                                                        HTTP_HX_REQUEST="true").content.decode()
+    other = Client()
+    web_login(other, "alice", "demo")
+    assert other.get(f"/volumes/{vid}/").status_code == 200
+
+    def revoke_the_watchers_token() -> None:
+        with watchers._lock:
+            watch = next(w for key, w in watchers._watches.items() if key[2] == vid)
+            in_use = json_token(watch.cloud.credentials.auth_state)
+        _revoke(demo, in_use)
+
+    stream_until(other, f"/volumes/{vid}/stream/", hang_up_after="event: status", while_open=revoke_the_watchers_token)
+    assert watchers.wait_idle(20)
+    # Had the watcher stopped at the refusal, the row would still wait (accepted) for the reconciler.
+    assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
+
+
+def json_token(auth_state: str) -> str:
+    import json
+
+    return json.loads(auth_state)["auth_token"]
+
+
 def test_it_announces_the_followed_attempt_s_final_outcome_once(demo: Demo, alice_client: Client) -> None:
     demo.config(delay=0.6)
     vid = demo.volume("data-01")["id"]

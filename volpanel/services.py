@@ -231,11 +231,34 @@ def user_messages(cloud: Cloud, volume: Volume, fetched: Future[Any] | None = No
     return messages
 
 
+# Which volumes each token read lately (page loads, action answers). A status stream hands a new viewer what a
+# watcher fetched with another viewer's token only once the newcomer's own token has read the volume: a token
+# the cloud revoked (someone removed from the project) or a session outliving its token gets nothing from it.
+# The page that opens a stream has just read the volume, so a stream normally costs no Cinder call.
+READ_PROOF_TTL = 60.0
+_reads = Recent(READ_PROOF_TTL, size=10_000)
+
+
+def _read_by(cloud: Cloud, volume_id: str) -> None:
+    _reads.put((cloud.config.auth_url, cloud.token_id, volume_id), True)
+
+
+def prove_access(cloud: Cloud, volume_id: str) -> None:
+    """Return if this token may read the volume: it read it within READ_PROOF_TTL, or it reads it now (one
+    volume GET). Raises the cloud's CloudError otherwise (expired or revoked token, not this project's)."""
+    if cloud.expired:
+        raise CloudError("auth", "The token has expired.", service="identity", status=401)
+    if _reads.get((cloud.config.auth_url, cloud.token_id, volume_id)) is None:
+        cloud.cinder.get_volume(volume_id)
+        _read_by(cloud, volume_id)
+
+
 def clear_memos() -> None:
     """Forget every memoized answer (tests start from a cold process with it)."""
     _types.clear()
     _messages.clear()
     _seen.clear()
+    _reads.clear()
 
 
 _UNANSWERED = object()
@@ -266,6 +289,7 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     if not _messages_memoized(cloud, volume_id):
         messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
     volume = volume_f.result()
+    _read_by(cloud, volume_id)
     servers, servers_problem = servers_f.result() if servers_f else ([], "")
     page = VolumePage(
         volume=volume, features=features, snapshots=snaps_f.result(),

@@ -17,6 +17,8 @@ from django.views.decorators.http import require_GET
 from volpanel import auth, services, watchers
 from volpanel.models import AuditEntry
 from volpanel.views import Panel
+from volpanel.openstack.cloud import token_expired
+from volpanel.openstack.errors import CloudError
 from volpanel.openstack.session import Credentials
 
 HEARTBEAT_SECONDS = 15.0
@@ -119,12 +121,27 @@ def _announcement(request: HttpRequest, entry: AuditEntry) -> str:
 async def _events(request: HttpRequest, creds: Credentials, volume_id: str, client_has: str,
                   attempt: str) -> AsyncIterator[str]:
     _release_request_thread()
+    # Browsers reconnect after `retry` ms if the stream drops, sending the last id they received.
+    yield f"retry: {RETRY_MS}\n\n"
+    cloud = services.connect(creds)
+    try:
+        # The watcher's state was fetched with some viewer's token: this viewer's own must read the volume first.
+        await sync_to_async(services.prove_access, thread_sensitive=False)(cloud, volume_id)
+    except CloudError as exc:
+        if exc.kind == "auth":
+            services.disconnect(creds)
+            notice = {"oob": True, "flash_level": "warning",
+                      "flash_text": "Your session with the cloud has expired, so this page no longer follows the "
+                                    "volume. Reload the page to log in again."}
+            yield sse("announce", render_to_string("volpanel/volume.html#announce", notice)) + sse("settled", "gone")
+        elif exc.status == 404:
+            yield sse("gone", "This volume is not in your project, or no longer exists.") + sse("settled", "gone")
+        # Otherwise the cloud did not answer: end without `settled`, and the browser tries again after `retry`.
+        return
     # Subscribed only once the response streams: a client gone before that leaves no subscriber behind.
-    subscription = watchers.Subscription(services.connect(creds), volume_id)
+    subscription = watchers.Subscription(cloud, volume_id)
     seen = 0
     try:
-        # Browsers reconnect after `retry` ms if the stream drops, sending the last id they received.
-        yield f"retry: {RETRY_MS}\n\n"
         while True:
             state = await subscription.next_state(seen, HEARTBEAT_SECONDS)
             if state is None:
@@ -172,7 +189,7 @@ def _credentials(request: HttpRequest) -> Credentials | None:
 @require_GET
 async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponse:
     creds = await sync_to_async(_credentials)(request)
-    if creds is None:
+    if creds is None or token_expired(creds):
         return HttpResponse("Log in to follow this volume.", status=401, content_type="text/plain")
     # A reconnecting browser names the last state it got; an id from another worker or an older watcher is
     # just as good, since ids hash the content shown.

@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -90,6 +91,29 @@ class Watch:
         # Set while nobody watches: the watcher then polls the volume alone (its rows are judged from it) and
         # publishes nothing, so `state` may be behind the cloud; the next viewer waits for a fresh one.
         self.stale = False
+        # Every credential of this project that asked for the volume (viewers who proved they may read it,
+        # actors whose actions it follows), by token: should the cloud refuse the one in use, it polls on with
+        # another rather than leave rows and viewers behind. Tokens refused once are not tried again.
+        self.credentials: dict[str, Cloud] = {cloud.token_id: cloud}
+        self.refused: set[str] = set()
+
+    def offer(self, cloud: Cloud) -> None:
+        """A credential that may read the volume: kept, and polled with if it outlives the one in use. Caller
+        holds _lock."""
+        self.credentials.setdefault(cloud.token_id, cloud)
+        if cloud.token_id not in self.refused and _outlives(cloud, self.cloud):
+            self.cloud = cloud
+
+    def _fall_back(self) -> bool:
+        """The cloud refused the token in use: poll with the longest-lived other one, if any is left."""
+        with _lock:
+            self.refused.add(self.cloud.token_id)
+            usable = [c for token, c in self.credentials.items() if token not in self.refused and not c.expired]
+            if not usable:
+                return False
+            self.cloud = max(usable, key=_expiry)
+        log.info("watcher %s: a token was refused; polling on with another viewer's", self.volume_id)
+        return True
 
     # --- called from request threads / the event loop -------------------------------------------------
     async def next_state(self, subscriber: _Subscriber, seen: int, timeout: float) -> State | None:
@@ -123,6 +147,8 @@ class Watch:
                     failures = 0
                 except CloudError as exc:
                     if exc.kind == "auth":
+                        if self._fall_back():
+                            continue
                         self._stop("Your session with the cloud expired; log in again to follow this volume.")
                         return
                     failures += 1
@@ -252,6 +278,19 @@ class Watch:
 
 _lock = threading.RLock()
 _watches: dict[Key, Watch] = {}
+_NEVER = datetime.max.replace(tzinfo=dt_timezone.utc)
+
+
+def _expiry(cloud: Cloud) -> datetime:
+    expires = cloud.credentials.expires_at
+    if expires is None:
+        return _NEVER
+    return expires if expires.tzinfo is not None else expires.replace(tzinfo=dt_timezone.utc)
+
+
+def _outlives(new: Cloud, current: Cloud) -> bool:
+    """Whether `new` is the better credential to poll with: the current one expired, or `new` expires later."""
+    return current.expired or _expiry(new) > _expiry(current)
 
 
 def _key(cloud: Cloud, volume_id: str) -> Key:
@@ -266,8 +305,9 @@ def _ensure(cloud: Cloud, volume_id: str) -> Watch:
         watch = Watch(key, cloud)
         _watches[key] = watch
     else:
-        # The newest credential of the project keeps the poller going after an older token expires.
-        watch.cloud = cloud
+        # The longest-lived credential of the project keeps the poller going after an older token expires;
+        # a viewer's token that expires sooner (an old tab reconnecting) never replaces it.
+        watch.offer(cloud)
     if not watch.running:
         watch.running = True
         threading.Thread(target=watch.run, name=f"watch-{volume_id[:8]}", daemon=True).start()
@@ -286,6 +326,7 @@ def follow(cloud: Cloud, entry: AuditEntry) -> None:
 
 class Subscription:
     def __init__(self, cloud: Cloud, volume_id: str) -> None:
+        """Call only once the viewer's own token has read the volume (services.prove_access)."""
         self.subscriber = _Subscriber()
         with _lock:
             self.watch = _ensure(cloud, volume_id)

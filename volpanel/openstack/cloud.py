@@ -31,6 +31,11 @@ def _token_key(config: CloudConfig, credentials: Credentials) -> tuple[CloudConf
     return config, hashlib.sha256(token.encode()).hexdigest()
 
 
+def token_expired(credentials: Credentials) -> bool:
+    """Whether the token's own expiry time has passed (asks nothing of the cloud)."""
+    return _expired(credentials, datetime.now(timezone.utc))
+
+
 def _expired(credentials: Credentials, now: datetime) -> bool:
     expires = credentials.expires_at
     if expires is None:
@@ -86,6 +91,15 @@ class Cloud:
         """Drop this token's session (logout, revoked or rejected token)."""
         with _sessions_lock:
             _sessions.pop(_token_key(config, credentials), None)
+
+    @property
+    def expired(self) -> bool:
+        return token_expired(self.credentials)
+
+    @cached_property
+    def token_id(self) -> str:
+        """A hash naming this token in memos (never the token itself)."""
+        return _token_key(self.config, self.credentials)[1]
 
     @cached_property
     def _catalog(self) -> access.service_catalog.ServiceCatalogV3:
