@@ -127,12 +127,13 @@ def base_url(server: ThreadingHTTPServer) -> str:
     return f"http://{host}:{port}"
 
 
-def pointed_at(creds: Any, server: ThreadingHTTPServer) -> Any:
-    """The same login, with the token's catalog sending block-storage to the hostile server — as a cloud whose
-    Cinder (or a proxy in front of it) misbehaves would. Keystone stays the real demo one."""
+def pointed_at(creds: Any, server: ThreadingHTTPServer,
+               service_types: tuple[str, ...] = ("block-storage", "volumev3", "volume")) -> Any:
+    """The same login, with the token's catalog sending block-storage (or `service_types`) to the hostile
+    server — as a cloud whose Cinder (or a proxy in front of it) misbehaves would. Keystone stays the demo one."""
     state = json.loads(creds.auth_state)
     for service in state["body"]["token"]["catalog"]:
-        if service["type"] in ("block-storage", "volumev3", "volume"):
+        if service["type"] in service_types:
             for endpoint in service["endpoints"]:
                 endpoint["url"] = re.sub(r"^https?://[^/]+", base_url(server), endpoint["url"])
     return dataclasses.replace(creds, auth_state=json.dumps(state))

@@ -183,6 +183,38 @@ def test_it_survives_a_malformed_cinder_with_one_clear_error_in_bounded_time(dem
         assert "too large" in err.value.message
 
 
+@pytest.mark.parametrize("case", ["huge, declared", "huge, chunked"])
+def test_an_action_whose_answer_cannot_be_read_may_have_been_carried_out(demo: Demo, config, case: str) -> None:
+    """An answer was coming, so the request had arrived: the audit must say "unknown", not "did not reach"."""
+    from dataclasses import replace
+
+    bounded = replace(config, timeout=1.0, total_timeout=2.0, max_body_bytes=1024 * 1024)
+    with hostile.hostile_cinder() as server:
+        cloud = Cloud.connect(bounded, hostile.pointed_at(login(config, "alice", "demo"), server))
+        cloud.cinder.versions()
+        server.behaviour = HOSTILE_CASES[case][0]
+        with pytest.raises(CloudError) as err:
+            cloud.cinder.extend("v", 20, in_use=False)
+    assert err.value.kind == "malformed" and err.value.maybe_delivered, err.value
+
+
+def test_a_nova_attach_said_yes_in_words_volpanel_cannot_read_may_have_been_carried_out(demo: Demo, config) -> None:
+    with hostile.hostile_cinder() as server:
+        cloud = Cloud.connect(config, hostile.pointed_at(login(config, "alice", "demo"), server, ("compute",)))
+        server.behaviour = hostile.body(200, "<html>attached</html>", "text/html")
+        with pytest.raises(CloudError) as err:
+            cloud.nova.attach_volume("server", "volume")
+        assert any(r.startswith("POST ") and "os-volume_attachments" in r for r in server.requests)
+    assert err.value.kind == "malformed" and err.value.maybe_delivered, err.value
+    # A read's unreadable answer is just an error: nothing was asked to change.
+    with hostile.hostile_cinder() as server:
+        cloud = Cloud.connect(config, hostile.pointed_at(login(config, "alice", "demo"), server, ("compute",)))
+        server.behaviour = hostile.body(200, "<html>servers</html>", "text/html")
+        with pytest.raises(CloudError) as err:
+            cloud.nova.list_servers()
+    assert err.value.kind == "malformed" and not err.value.maybe_delivered
+
+
 def test_it_turns_malformed_items_of_every_read_into_cloud_errors(demo: Demo, config) -> None:
     answers = {
         "get_volume": {"volume": {"id": "x", "status": "available", "size": None}},

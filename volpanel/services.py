@@ -390,8 +390,8 @@ def _attempt(
     return entry
 
 
-UNANSWERED_GUIDANCE = ("The request was sent but no answer came back, so the cloud may still carry it out: "
-                       "check the volume's status and History before trying again.")
+UNANSWERED_GUIDANCE = ("The request was sent but no complete answer came back, so the cloud may still carry it "
+                       "out: check the volume's status and History before trying again.")
 
 
 def earlier_attempt(actor: Actor) -> AuditEntry | None:

@@ -87,9 +87,14 @@ class NovaClient:
         response = self._send(
             "POST", f"/servers/{server_id}/os-volume_attachments", {"volumeAttachment": {"volumeId": volume_id}}
         )
-        raw = self._json(response, "volumeAttachment")
-        with understood(SERVICE, "Nova", "a volume attachment"):
-            return self._attachment(raw, response, server_id, volume_id)
+        try:
+            raw = self._json(response, "volumeAttachment")
+            with understood(SERVICE, "Nova", "a volume attachment"):
+                return self._attachment(raw, response, server_id, volume_id)
+        except CloudError as exc:
+            # Nova said yes (2xx) in words volpanel cannot read: the attach is under way all the same.
+            exc.maybe_delivered = True
+            raise
 
     @staticmethod
     def _attachment(raw: Any, response: Any, server_id: str, volume_id: str) -> ServerAttachment:

@@ -215,8 +215,9 @@ def call(service: str, fn: Callable[[], T]) -> T:
         ) from exc
     except ks_exc.UnknownConnectionError as exc:
         if isinstance(exc.original, AnswerTooLarge):
+            # An answer was coming, so the request had arrived: an action may have been carried out.
             raise CloudError("malformed", f"{service} sent an answer too large to accept ({exc.original}).",
-                             service=service) from exc
+                             service=service, maybe_delivered=True) from exc
         raise CloudError("connection", f"{service} could not be reached.", service=service) from exc
     except ks_exc.SSLError as exc:
         raise CloudError("connection", f"{service}'s TLS certificate was refused: {exc}", service=service) from exc
