@@ -79,6 +79,27 @@ def test_it_judges_a_silent_retype_failure_by_the_type(demo: Demo, alice) -> Non
     assert row.outcome == Outcome.FAILED and "kept the type default" in row.detail
 
 
+def test_a_host_attach_counts_only_an_attachment_the_volume_did_not_have_before() -> None:
+    """A multi-attach volume already on server-1 at /dev/vdb: a host attach at /dev/vdb that Cinder failed must
+    not be taken for a success because of the attachment that was there before."""
+    from volpanel.openstack.cinder import Attachment, Volume
+
+    server_one = Attachment("att-1", "server-1", None, "/dev/vdb", "2026-11-27T10:00:00")
+    volume = Volume(id="v", name="shared", status="in-use", size=1, volume_type="default", bootable=False,
+                    multiattach=True, project_id="p", availability_zone="nova", created_at="", updated_at=None,
+                    description="", attachments=(server_one,))
+    entry = AuditEntry(action=Action.ATTACH, parameters={"host_name": "host-b", "mountpoint": "/dev/vdb",
+                                                         "mode": "rw", "attachments_before": ["att-1"]})
+    outcome, _ = services.judge(entry, volume)
+    assert outcome == Outcome.FAILED
+    # Rows written before the attachments were recorded: still no server attachment passes for a host's.
+    legacy = AuditEntry(action=Action.ATTACH, parameters={"host_name": "host-b", "mountpoint": "/dev/vdb"})
+    assert services.judge(legacy, volume)[0] == Outcome.FAILED
+    host_b = Attachment("att-2", None, None, "/dev/vdb", "2026-11-27T10:05:00")
+    attached = Volume(**{**volume.__dict__, "attachments": (server_one, host_b)})
+    assert services.judge(entry, attached) == (Outcome.SUCCEEDED, "Attached at /dev/vdb.")
+
+
 def test_it_attaches_and_detaches_through_nova_and_by_host(demo: Demo, alice) -> None:
     servers = {name: demo.server_id(name) for name in ("web-1", "db-1")}
     row = settle(run(demo, alice, "scratch", services.volume_attach_server, server_id=servers["db-1"]))

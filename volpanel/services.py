@@ -428,9 +428,15 @@ def volume_attach_host(*, cloud: Cloud, actor: Actor, volume: Volume, host_name:
                        mode: str) -> AuditEntry:
     return _attempt(
         cloud=cloud, actor=actor, volume=volume, action=Action.ATTACH,
-        parameters={"host_name": host_name, "mountpoint": mountpoint, "mode": mode},
+        parameters={"host_name": host_name, "mountpoint": mountpoint, "mode": mode,
+                    "attachments_before": _attachment_ids(volume)},
         send=lambda: _from_result(cloud.cinder.attach(volume.id, mountpoint, host_name=host_name, mode=mode)),
     )
+
+
+def _attachment_ids(volume: Volume) -> list[str]:
+    """The attachments a volume has before an attach: the outcome is judged by the one the attach adds."""
+    return [a.attachment_id for a in volume.attachments]
 
 
 def volume_attach_instance(*, cloud: Cloud, actor: Actor, volume: Volume, instance_uuid: str, mountpoint: str,
@@ -438,7 +444,8 @@ def volume_attach_instance(*, cloud: Cloud, actor: Actor, volume: Volume, instan
     """Cinder-only bookkeeping attach by instance UUID (what Nova and bare-metal tooling call)."""
     return _attempt(
         cloud=cloud, actor=actor, volume=volume, action=Action.ATTACH,
-        parameters={"instance_uuid": instance_uuid, "mountpoint": mountpoint, "mode": mode},
+        parameters={"instance_uuid": instance_uuid, "mountpoint": mountpoint, "mode": mode,
+                    "attachments_before": _attachment_ids(volume)},
         send=lambda: _from_result(cloud.cinder.attach(volume.id, mountpoint, instance_uuid=instance_uuid,
                                                       mode=mode)),
         server_id=instance_uuid,
@@ -453,7 +460,8 @@ def volume_attach_server(*, cloud: Cloud, actor: Actor, volume: Volume, server_i
         return Sent(status=200, request_id=attachment.request_id, attachment_id=attachment.id)
 
     return _attempt(cloud=cloud, actor=actor, volume=volume, action=Action.SERVER_ATTACH,
-                    parameters={"server_id": server_id}, send=send, server_id=server_id)
+                    parameters={"server_id": server_id, "attachments_before": _attachment_ids(volume)}, send=send,
+                    server_id=server_id)
 
 
 def volume_detach(*, cloud: Cloud, actor: Actor, volume: Volume, attachment_id: str) -> AuditEntry:
@@ -551,11 +559,16 @@ def judge(entry: AuditEntry, volume: Volume | None, image: Image | None = None,
         target_server = entry.server_id or None
         target_host = params.get("host_name") or None
         mountpoint = params.get("mountpoint") or None
+        # Only an attachment the volume did not have before counts: a multi-attach volume may already be
+        # attached elsewhere at the same mountpoint (rows written before this was recorded look at them all).
+        before = set(params.get("attachments_before") or ())
         for a in volume.attachments:
+            if a.attachment_id in before:
+                continue
             # Real Cinder reports host_name null for os-attach attachments (captures 14, 21): the mountpoint
-            # it records is what identifies a host attachment.
-            if (target_server and a.server_id == target_server) or (
-                    target_host and (a.host_name == target_host or (mountpoint and a.device == mountpoint))):
+            # it records is what identifies a host attachment, and a host attachment has no server.
+            if (target_server and a.server_id == target_server) or (target_host and not a.server_id and (
+                    a.host_name == target_host or (mountpoint and a.device == mountpoint))):
                 return Outcome.SUCCEEDED, f"Attached at {a.device or 'an unnamed device'}."
         return Outcome.FAILED, failure or f"The volume is {volume.status} without that attachment."
     if action in (Action.DETACH, Action.SERVER_DETACH):
