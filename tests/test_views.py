@@ -212,6 +212,13 @@ def test_it_sends_a_form_posted_twice_to_the_cloud_once(demo: Demo, alice_client
     assert action_posts(demo) == before + 1 and AuditEntry.objects.count() == 1
     assert alice_client.post(f"/volumes/{vid}/extend/", {**form, "idempotency_key": "not-hex"},
                              **HTMX).content.decode().count("This form is damaged") == 1
+    # The key posted for another volume, or to another action, is not this form posted again: refused, not sent.
+    scratch = demo.volume("scratch")["id"]
+    for url in (f"/volumes/{scratch}/extend/", f"/volumes/{vid}/retype/"):
+        elsewhere = alice_client.post(url, {**form, "new_type": "gold", "migration_policy": "never"},
+                                      **HTMX).content.decode()
+        assert "already used for another action" in elsewhere and "was already submitted" not in elsewhere, url
+    assert action_posts(demo) == before + 1 and AuditEntry.objects.count() == 1
     # Another person replaying alice's key learns nothing of her attempt and sends nothing.
     other = Client()
     web_login(other, "carol", "demo")

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
+from volpanel.models import Action
 from volpanel.services import VolumePage
 
 # Cinder's limits: names and mountpoints 1–255 characters; sizes are whole GiB.
@@ -29,6 +30,8 @@ class VolumeActionForm(forms.Form):
     """Base: knows the page it was rendered on, so it can check the volume's current state."""
 
     action_name = ""
+    # The audit actions a post of this form may record (a replayed key is matched against them).
+    audit_actions: tuple[str, ...] = ()
     # Minted per rendered form (views.volume_context): the same form posted twice is one action.
     idempotency_key = forms.RegexField(regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput,
                                        error_messages={"invalid": "This form is damaged; reload the page."})
@@ -62,6 +65,7 @@ class VolumeActionForm(forms.Form):
 
 class ExtendForm(VolumeActionForm):
     action_name = "extend"
+    audit_actions = (Action.EXTEND,)
     new_size = forms.IntegerField(
         label="New size (GiB)", min_value=1, max_value=MAX_SIZE_GIB,
         error_messages={
@@ -97,6 +101,7 @@ class ExtendForm(VolumeActionForm):
 
 class AttachServerForm(VolumeActionForm):
     action_name = "attach_server"
+    audit_actions = (Action.SERVER_ATTACH,)
     server_id = forms.ChoiceField(label="Server", error_messages={
         "required": "Choose a server.", "invalid_choice": "Choose one of your project's servers."})
 
@@ -111,6 +116,7 @@ class AttachServerForm(VolumeActionForm):
 
 class AttachHostForm(VolumeActionForm):
     action_name = "attach_host"
+    audit_actions = (Action.ATTACH,)
     host_name = forms.CharField(label="Host name", max_length=MAX_NAME, validators=[printable("host name")],
                                 error_messages={"required": "Enter the host name.",
                                                 "max_length": f"The host name can be at most {MAX_NAME} characters."})
@@ -123,6 +129,7 @@ class AttachHostForm(VolumeActionForm):
 
 class DetachForm(VolumeActionForm):
     action_name = "detach"
+    audit_actions = (Action.DETACH, Action.SERVER_DETACH)
     attachment_id = forms.ChoiceField(label="Attachment", error_messages={
         "required": "Choose the attachment to detach.",
         "invalid_choice": "That attachment is not on this volume (any more); reload the page."})
@@ -139,6 +146,7 @@ class DetachForm(VolumeActionForm):
 
 class RetypeForm(VolumeActionForm):
     action_name = "retype"
+    audit_actions = (Action.RETYPE,)
     new_type = forms.ChoiceField(label="New type", error_messages={
         "required": "Choose the new volume type.", "invalid_choice": "Choose one of the cloud's volume types."})
     migration_policy = forms.ChoiceField(
@@ -155,6 +163,7 @@ class RetypeForm(VolumeActionForm):
 
 class UploadForm(VolumeActionForm):
     action_name = "upload"
+    audit_actions = (Action.UPLOAD,)
     image_name = forms.CharField(label="Image name", max_length=MAX_NAME, validators=[printable("image name")],
                                  error_messages={"required": "Enter a name for the image.",
                                                  "max_length": f"The image name can be at most {MAX_NAME} characters."})
@@ -186,6 +195,7 @@ class UploadSnapshotForm(UploadForm):
 
 class RevertForm(VolumeActionForm):
     action_name = "revert"
+    audit_actions = (Action.REVERT,)
     snapshot_id = forms.CharField(widget=forms.HiddenInput, error_messages={"required": "Choose the snapshot."})
     confirm = forms.BooleanField(
         label="I understand that every change made to the volume after this snapshot is lost.",

@@ -354,7 +354,7 @@ def _attempt(
         entry.save()
     except IntegrityError:
         # A twin post of the same form won the race to the unique key: it alone calls the cloud.
-        return _duplicate_of(AuditEntry.objects.get(idempotency_key=actor.idempotency_key), actor)
+        return _duplicate_of(AuditEntry.objects.get(idempotency_key=actor.idempotency_key), actor, volume.id, (action,))
     try:
         sent = send()
     except CloudError as exc:
@@ -394,18 +394,22 @@ UNANSWERED_GUIDANCE = ("The request was sent but no complete answer came back, s
                        "out: check the volume's status and History before trying again.")
 
 
-def earlier_attempt(actor: Actor) -> AuditEntry | None:
-    """The attempt already made from the same rendered form, marked `duplicate`, or None."""
+def earlier_attempt(actor: Actor, volume_id: str, actions: tuple[str, ...]) -> AuditEntry | None:
+    """The attempt already made from the same rendered form (this volume, one of the form's `actions`), marked
+    `duplicate`, or None. A key found on another person's row, volume or action raises DuplicateKeyError."""
     if not actor.idempotency_key:
         return None
     earlier = AuditEntry.objects.filter(idempotency_key=actor.idempotency_key).first()
-    return _duplicate_of(earlier, actor) if earlier is not None else None
+    return _duplicate_of(earlier, actor, volume_id, actions) if earlier is not None else None
 
 
-def _duplicate_of(earlier: AuditEntry, actor: Actor) -> AuditEntry:
+def _duplicate_of(earlier: AuditEntry, actor: Actor, volume_id: str, actions: tuple[str, ...]) -> AuditEntry:
     if earlier.project_id != actor.credentials.project_id or earlier.actor_id != actor.credentials.user_id:
         # A key is one person's form: anyone else presenting it gets nothing of the other row.
         raise DuplicateKeyError("This form was already used by someone else; reload the page.")
+    if earlier.volume_id != volume_id or earlier.action not in actions:
+        # One rendered form, one volume and one action: its key posted elsewhere is not that form posted again.
+        raise DuplicateKeyError("This form's key was already used for another action; reload the page.")
     earlier.duplicate = True  # type: ignore[attr-defined]
     return earlier
 

@@ -426,7 +426,7 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
     key = request.POST.get("idempotency_key", "")
     if form.fields["idempotency_key"].regex.match(key):  # type: ignore[attr-defined]
         try:
-            earlier = services.earlier_attempt(_actor(request, key))
+            earlier = services.earlier_attempt(_actor(request, key), str(volume_id), form_class.audit_actions)
         except services.DuplicateKeyError as exc:
             earlier = None
             form.is_valid()
