@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import time
@@ -136,10 +137,12 @@ def test_it_ends_at_once_for_a_settled_volume_and_refuses_strangers(demo: Demo, 
     assert events == [("gone", "This volume is not in your project, or no longer exists."), ("settled", "gone")]
 
 
-def _token_of(client: Client) -> str:
-    import json
+def _token(auth_state: str) -> str:
+    return json.loads(auth_state)["auth_token"]
 
-    return json.loads(json.loads(client.session["volpanel.credentials"])["auth_state"])["auth_token"]
+
+def _token_of(client: Client) -> str:
+    return _token(json.loads(client.session["volpanel.credentials"])["auth_state"])
 
 
 def _revoke(demo: Demo, token: str) -> None:
@@ -149,24 +152,27 @@ def _revoke(demo: Demo, token: str) -> None:
                     timeout=5).raise_for_status()
 
 
-def test_a_viewer_whose_token_is_refused_or_expired_gets_nothing_from_a_running_watcher(
-        demo: Demo, alice_client: Client) -> None:
-    demo.config(delay=1.0)
+def _extending_with_a_second_session(demo: Demo, alice_client: Client, delay: float) -> tuple[str, Client]:
+    """data-01 extending on alice's action (a watcher follows it with her token), and alice logged in again."""
+    demo.config(delay=delay)
     vid = demo.volume("data-01")["id"]
-    # alice's action keeps a watcher polling with her token.
     assert "accepted by the cloud" in alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "15"},
                                                         HTTP_HX_REQUEST="true").content.decode()
-    # The same user's older session, whose token the cloud has since revoked (say, removed from the project):
+    second = Client()
+    web_login(second, "alice", "demo")
+    return vid, second
+
+
+def test_a_viewer_whose_token_is_refused_or_expired_gets_nothing_from_a_running_watcher(
+        demo: Demo, alice_client: Client) -> None:
+    # Another session of the same user whose token the cloud has since revoked (say, removed from the project):
     # its stream, asked for directly, gets no status from the watcher and leaves the watcher's token alone.
-    stale = Client()
-    web_login(stale, "alice", "demo")
+    vid, stale = _extending_with_a_second_session(demo, alice_client, delay=1.0)
     _revoke(demo, _token_of(stale))
     status, _, events = read_stream(stale, f"/volumes/{vid}/stream/")
     assert status == 200 and [name for name, _ in events] == ["announce", "settled"]
     assert "session with the cloud has expired" in events[0][1]
     # A session past its token's expiry is refused before anything is asked of the cloud.
-    import json
-
     session = stale.session
     creds = json.loads(session["volpanel.credentials"])
     creds["expires_at"] = "2020-01-01T00:00:00+00:00"
@@ -181,30 +187,19 @@ def test_a_viewer_whose_token_is_refused_or_expired_gets_nothing_from_a_running_
 
 
 def test_a_watcher_whose_token_is_refused_polls_on_with_another_viewer_s(demo: Demo, alice_client: Client) -> None:
-    demo.config(delay=1.5)
-    vid = demo.volume("data-01")["id"]
-    assert "accepted by the cloud" in alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "15"},
-                                                        HTTP_HX_REQUEST="true").content.decode()
-    other = Client()
-    web_login(other, "alice", "demo")
+    vid, other = _extending_with_a_second_session(demo, alice_client, delay=1.5)
     assert other.get(f"/volumes/{vid}/").status_code == 200
 
     def revoke_the_watchers_token() -> None:
         with watchers._lock:
             watch = next(w for key, w in watchers._watches.items() if key[2] == vid)
-            in_use = json_token(watch.cloud.credentials.auth_state)
+            in_use = _token(watch.cloud.credentials.auth_state)
         _revoke(demo, in_use)
 
     stream_until(other, f"/volumes/{vid}/stream/", hang_up_after="event: status", while_open=revoke_the_watchers_token)
     assert watchers.wait_idle(20)
     # Had the watcher stopped at the refusal, the row would still wait (accepted) for the reconciler.
     assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
-
-
-def json_token(auth_state: str) -> str:
-    import json
-
-    return json.loads(auth_state)["auth_token"]
 
 
 def test_it_announces_the_followed_attempt_s_final_outcome_once(demo: Demo, alice_client: Client) -> None:
