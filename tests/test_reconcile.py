@@ -98,8 +98,14 @@ def test_it_resolves_every_left_over_row_and_a_second_run_changes_nothing(demo: 
 
 
 def test_it_ends_accepted_rows_as_unknown_without_a_usable_service_credential(demo: Demo, settings: Any) -> None:
-    missing = row(demo, "data-01", age=timedelta(minutes=10), new_size=11)
+    # With no way to look, a row is given up only once every watcher (of any process) has given up on it.
+    settings.VOLPANEL_SETTLE_TIMEOUT = 900
+    young = row(demo, "data-01", age=timedelta(minutes=10), new_size=11)
     settings.VOLPANEL_SERVICE_USER = ""
+    assert reconcile() == "reconcile_audit: 1 left: may still be followed elsewhere"
+    assert AuditEntry.objects.get(pk=young.pk).outcome == Outcome.ACCEPTED
+    settings.VOLPANEL_SETTLE_TIMEOUT = 60  # older than the settle timeout and the margin, from here on
+    missing = young
     assert reconcile() == "reconcile_audit: 1 accepted → unknown"
     assert AuditEntry.objects.get(pk=missing.pk).detail.endswith(
         "no service credential is configured (VOLPANEL_SERVICE_USER, _PASSWORD, _PROJECT) to check the result.")
@@ -117,6 +123,26 @@ def test_it_ends_accepted_rows_as_unknown_without_a_usable_service_credential(de
 
     with pytest.raises(CommandError):
         reconcile("--grace", "-1")
+
+
+def test_it_leaves_accepted_rows_alone_while_keystone_fails(demo: Demo, settings: Any) -> None:
+    """A Keystone answering 503 (restarting) has not refused the service credential: no row may end."""
+    waiting = row(demo, "data-01", age=timedelta(minutes=10), new_size=11)
+    demo.faults(http=[{"service": "identity", "method": "POST", "path": "/auth/tokens", "status": 503}])
+    with pytest.raises(CommandError, match="Keystone could not be asked"):
+        reconcile()
+    assert AuditEntry.objects.get(pk=waiting.pk).outcome == Outcome.ACCEPTED
+    demo.clear_faults()
+    assert reconcile().startswith("reconcile_audit: 1 accepted → ")
+    assert AuditEntry.objects.get(pk=waiting.pk).is_final
+
+
+def test_a_pending_row_answered_after_the_pass_read_its_id_is_not_the_pass_s_to_end(demo: Demo) -> None:
+    first, second = (row(demo, "data-01", age=timedelta(minutes=10), new_size=11, accepted=False) for _ in "12")
+    batches = reconciler._batches(AuditEntry.objects.filter(outcome=Outcome.PENDING), size=1)
+    assert next(batches).pk == first.pk  # both ids are read now; the second row's batch is fetched later
+    second.advance(Outcome.ACCEPTED, answered_at=timezone.now(), http_status=202, request_id="req-late")
+    assert list(batches) == []
 
 
 SEED = """

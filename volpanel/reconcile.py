@@ -39,6 +39,20 @@ Verdict = tuple[str, str, str]  # outcome, detail, status_after
 class Skip(Exception):
     """The cloud could not be asked now (unreachable, 5xx): leave the row for the next run."""
 
+    label = "left: cloud unreachable"
+
+
+class MaybeFollowed(Skip):
+    """No way to look at the volume, and the row is young enough that another process's watcher may still be
+    following it (for up to VOLPANEL_SETTLE_TIMEOUT): it gets the chance to record the real outcome."""
+
+    label = "left: may still be followed elsewhere"
+
+
+# How long after VOLPANEL_SETTLE_TIMEOUT a row no one could check is given up as unknown: every watcher of any
+# process has given up on it by then and written its own verdict.
+FOLLOW_MARGIN = timedelta(minutes=5)
+
 
 class TokenRefused(Exception):
     """The acting user's token no longer works (expired early, revoked, role removed)."""
@@ -57,7 +71,9 @@ def _batches(rows: QuerySet[AuditEntry], size: int = 500) -> Iterator[AuditEntry
     matches the filter (and SQLite does not isolate a cursor from writes on its own connection)."""
     ids = list(rows.order_by("id").values_list("id", flat=True))
     for start in range(0, len(ids), size):
-        yield from AuditEntry.objects.filter(id__in=ids[start:start + size]).order_by("id")
+        # Filtered again: a row that moved on since the ids were read (a pending row answered meanwhile) is
+        # no longer this pass's to resolve.
+        yield from rows.filter(id__in=ids[start:start + size]).order_by("id")
 
 
 class ServiceCloud:
@@ -84,7 +100,9 @@ class ServiceCloud:
         try:
             creds = login(services.cloud_config(), user, password, project, settings.VOLPANEL_SERVICE_DOMAIN)
         except CloudError as exc:
-            if exc.kind in ("auth", "fault"):
+            # Refused: a 401, or a 4xx for a wrong domain or project. Keystone failing (5xx) is not a refusal:
+            # the rows wait for a run that can ask.
+            if exc.kind == "auth" or (exc.kind == "fault" and (exc.status or 0) < 500):
                 return None, (f"The cloud accepted the action, but the service credential ({user} in {project}) "
                               f"was refused ({exc.message}), so the result could not be checked.")
             raise
@@ -119,7 +137,7 @@ def run(grace: float, *, warn: Callable[[str], None] = log.warning) -> Counter[s
             verdict = _verdict(entry, service)
         except Skip as exc:
             warn(f"{entry.uuid}: left for the next run ({exc})")
-            counts["left: cloud unreachable"] += 1
+            counts[exc.label] += 1
             continue
         except CloudError as exc:
             raise KeystoneUnreachable(f"Keystone could not be asked ({exc.message}); the remaining accepted rows "
@@ -144,6 +162,10 @@ def _verdict(entry: AuditEntry, service: ServiceCloud) -> Verdict | None:
             actors.forget(entry.cloud, entry.actor_id, entry.project_id, only=creds)
     cloud, problem = service.get()
     if cloud is None:
+        followed_until = entry.requested_at + timedelta(seconds=settings.VOLPANEL_SETTLE_TIMEOUT) + FOLLOW_MARGIN
+        if timezone.now() < followed_until:
+            raise MaybeFollowed("no usable service credential to look, and the worker that took the action may "
+                                "still be following it")
         return Outcome.UNKNOWN, problem, ""
     return _judge(cloud, entry, "")
 

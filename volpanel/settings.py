@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -41,6 +42,9 @@ def envfloat(name: str, default: float, *, minimum: float = 0.0) -> float:
         value = float(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number.") from None
+    if not math.isfinite(value):
+        # nan compares false with everything: a nan interval would pass every check below and spin a loop.
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a finite number.")
     if value < minimum:
         raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
     return value
@@ -126,6 +130,12 @@ VOLPANEL_RECONCILE_GRACE = envfloat("VOLPANEL_RECONCILE_GRACE", 300.0)
 if 0 < VOLPANEL_RECONCILE_INTERVAL < 1:
     raise ImproperlyConfigured(f"VOLPANEL_RECONCILE_INTERVAL={VOLPANEL_RECONCILE_INTERVAL} is below 1 second; "
                                "use 0 to switch the periodic reconciler off.")
+if VOLPANEL_RECONCILE_GRACE < OPENSTACK["total_timeout"]:
+    # A row younger than that may belong to a request still waiting for its answer: ending it as unknown would
+    # lose the answer when it comes.
+    raise ImproperlyConfigured(f"VOLPANEL_RECONCILE_GRACE={VOLPANEL_RECONCILE_GRACE:g} must be at least "
+                               f"VOLPANEL_CLOUD_TOTAL_TIMEOUT={OPENSTACK['total_timeout']:g}: a request may still be "
+                               "waiting for its answer that long.")
 
 # Signed digests of the audit chain (`manage.py audit_digest`; CloudTrail's digest files): an HMAC-SHA256 key
 # and the directory the digests go to, both or neither. With VOLPANEL_AUDIT_DIGEST_INTERVAL seconds > 0 the
