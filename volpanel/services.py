@@ -27,7 +27,7 @@ from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.openstack.glance import Image
 from volpanel.openstack.nova import InstanceAction, Server
-from volpanel.openstack.session import CloudConfig, Credentials
+from volpanel.openstack.session import CloudConfig, Credentials, token_valid
 
 log = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="volpanel-fetch")
@@ -253,12 +253,41 @@ def prove_access(cloud: Cloud, volume_id: str) -> None:
         _read_by(cloud, volume_id)
 
 
+# Tokens Keystone confirmed lately (admins reading the audit trail, whose pages ask the cloud nothing).
+TOKEN_CHECK_TTL = 60.0
+_honoured = Recent(TOKEN_CHECK_TTL, size=1000)
+
+
+def token_honoured(credentials: Credentials) -> bool:
+    """Whether the token is still good: not past its expiry, and not revoked as far as Keystone said within
+    TOKEN_CHECK_TTL. If Keystone cannot be asked, the expiry alone decides (logged)."""
+    cloud = connect(credentials)
+    if cloud.expired:
+        return False
+    key = (cloud.config.auth_url, cloud.token_id)
+    if _honoured.get(key) is not None:
+        return True
+    try:
+        valid = token_valid(cloud.config, credentials)
+    except CloudError as exc:
+        if exc.kind != "auth":
+            log.warning("could not ask Keystone whether a token is still valid: %s", exc)
+            return True
+        valid = False  # Keystone refused the token even as the caller of its own check
+    if valid:
+        _honoured.put(key, True)
+    else:
+        disconnect(credentials)
+    return valid
+
+
 def clear_memos() -> None:
     """Forget every memoized answer (tests start from a cold process with it)."""
     _types.clear()
     _messages.clear()
     _seen.clear()
     _reads.clear()
+    _honoured.clear()
 
 
 _UNANSWERED = object()

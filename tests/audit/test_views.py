@@ -54,6 +54,41 @@ def test_it_lets_only_admins_reach_the_audit_pages_and_exports(demo: Demo, alice
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_admin_whose_token_is_revoked_or_expired_is_sent_to_log_in_again(demo: Demo) -> None:
+    """The audit pages ask the cloud nothing else: a role removed or a user disabled (Keystone revokes their
+    tokens) must not leave the trail readable for the rest of a 12-hour Django session."""
+    import json
+
+    import requests
+
+    from volpanel import services
+
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    assert [admin.get(url).status_code for url in AUDIT_URLS] == [200] * len(AUDIT_URLS)
+    # Keystone failing (5xx) cannot say the token was revoked: the expiry alone decides meanwhile.
+    demo.faults(http=[{"service": "identity", "method": "GET", "path": "/auth/tokens", "status": 503}])
+    services.clear_memos()
+    assert admin.get("/audit/").status_code == 200
+    demo.clear_faults()
+    token = json.loads(json.loads(admin.session["volpanel.credentials"])["auth_state"])["auth_token"]
+    requests.delete(f"{demo.base}/identity/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token},
+                    timeout=5).raise_for_status()
+    services.clear_memos()  # a minute later (services.TOKEN_CHECK_TTL): Keystone is asked again
+    refused = admin.get("/audit/export/csv/")
+    assert refused.status_code == 302 and refused.url.startswith("/login/?next=")
+    assert "volpanel.credentials" not in admin.session
+    # A token past its expiry is refused without asking Keystone.
+    web_login(admin, "admin", "admin")
+    session = admin.session
+    creds = json.loads(session["volpanel.credentials"])
+    creds["expires_at"] = "2020-01-01T00:00:00+00:00"
+    session["volpanel.credentials"] = json.dumps(creds)
+    session.save()
+    assert admin.get("/audit/").url.startswith("/login/?next=")
+
+
+@pytest.mark.django_db(transaction=True)
 def test_it_links_history_rows_to_their_detail_for_admins_only(demo: Demo, alice_client: Client) -> None:
     vid = demo.volume("data-01")["id"]
     alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"})

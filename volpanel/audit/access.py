@@ -5,28 +5,41 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from volpanel import auth
+from volpanel import auth, services
 
 
-def can_audit(request: HttpRequest) -> bool:
-    creds = auth.credentials(request)
-    if creds is not None and creds.is_admin:
-        return True
+def _staff(request: HttpRequest) -> bool:
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
 
 
+def can_audit(request: HttpRequest) -> bool:
+    """The admin role of a token Keystone still honours (the audit pages ask the cloud nothing else, so a
+    revoked or expired token — a role removed, a user disabled — must be caught here), or django-admin staff."""
+    creds = auth.credentials(request)
+    if creds is not None and creds.is_admin and services.token_honoured(creds):
+        return True
+    return _staff(request)
+
+
 def admins_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Nobody signed in → the login page; signed in without the admin role → 403."""
+    """Nobody signed in, or a token no longer honoured → the login page; signed in without the admin role → 403."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if can_audit(request):
             return view(request, *args, **kwargs)
-        if auth.credentials(request) is None and not request.user.is_authenticated:
+        creds = auth.credentials(request)
+        if creds is not None and creds.is_admin:
+            # The admin role was in a token the cloud no longer honours: as for any expired session.
+            auth.sign_out(request)
+            messages.info(request, "Your session with the cloud has expired. Log in again to continue.")
+            return auth.login_redirect(request)
+        if creds is None and not request.user.is_authenticated:
             return auth.login_redirect(request)
         return render(request, "volpanel/forbidden.html", status=403)
 

@@ -337,6 +337,24 @@ def list_projects(config: CloudConfig, creds: Credentials) -> list[Project]:
         raise CloudError("malformed", "Keystone's project list was not understood.", service="identity") from exc
 
 
+def token_valid(config: CloudConfig, creds: Credentials) -> bool:
+    """Whether Keystone still honours the token (GET /v3/auth/tokens with the token as its own subject): false
+    once it is revoked — logged out elsewhere, the user disabled, a role removed. Raises CloudError when
+    Keystone cannot be asked."""
+    token = json.loads(creds.auth_state)["auth_token"]
+    sess = user_session(config, creds)
+    response = call(
+        "identity",
+        lambda: sess.get(_identity_url(config, "/auth/tokens?nocatalog"), headers={"X-Subject-Token": token},
+                         raise_exc=False),
+    )
+    if response.status_code in (401, 403, 404):
+        return False
+    if response.status_code != 200:
+        raise fault_from_response("identity", response)
+    return True
+
+
 def revoke(config: CloudConfig, creds: Credentials) -> None:
     """Revoke the user's token at logout (DELETE /v3/auth/tokens with the token as its own subject)."""
     token = json.loads(creds.auth_state)["auth_token"]
