@@ -30,3 +30,11 @@ def test_it_is_not_ready_without_the_cache_table(demo: Demo, client: Client) -> 
     down = client.get("/readyz")
     assert down.status_code == 503
     assert "run manage.py migrate to create the cache table" in down.json()["checks"]["cache"]
+
+
+def test_it_asks_keystone_at_most_once_per_ttl_however_often_it_is_probed(demo: Demo, client: Client) -> None:
+    import requests
+
+    requests.delete(f"{demo.base}/_demo/requests", timeout=5).raise_for_status()
+    assert all(client.get("/readyz").status_code == 200 for _ in range(20))
+    assert demo.requests_served().get("GET /identity/v3", 0) <= 1

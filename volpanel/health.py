@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import requests
 from django.conf import settings
 from django.core.cache import cache
@@ -10,6 +13,27 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 PROBE_TIMEOUT = 3.0
+# The endpoint needs no login, so anyone may call it: Keystone is asked at most once per CLOUD_CHECK_TTL seconds
+# per process, however often probes (or anyone else) ask, and one probe at a time.
+CLOUD_CHECK_TTL = 2.0
+_cloud_lock = threading.Lock()
+_cloud_last: dict[str, tuple[float, str]] = {}
+
+
+def _cloud_check(auth_url: str) -> str:
+    with _cloud_lock:
+        last = _cloud_last.get(auth_url)
+        if last is not None and time.monotonic() - last[0] < CLOUD_CHECK_TTL:
+            return last[1]
+        try:
+            # Keystone's version document needs no token: the cheapest proof the cloud is reachable.
+            answer = requests.get(auth_url, timeout=PROBE_TIMEOUT, verify=settings.OPENSTACK["verify"])
+            result = "ok" if answer.status_code < 500 else f"failed: HTTP {answer.status_code}"
+        except requests.RequestException as exc:
+            result = f"failed: {type(exc).__name__}"
+        _cloud_last.clear()
+        _cloud_last[auth_url] = (time.monotonic(), result)
+        return result
 
 
 @require_GET
@@ -35,12 +59,6 @@ def readyz(request: HttpRequest) -> JsonResponse:
         checks["cache"] = "ok"
     except Exception as exc:  # any backend's failure (a missing table, Redis down) is the same answer here
         checks["cache"] = f"failed: {type(exc).__name__} (run manage.py migrate to create the cache table)"
-    try:
-        # Keystone's version document needs no token: the cheapest proof the cloud is reachable.
-        answer = requests.get(settings.OPENSTACK["auth_url"], timeout=PROBE_TIMEOUT,
-                              verify=settings.OPENSTACK["verify"])
-        checks["cloud"] = "ok" if answer.status_code < 500 else f"failed: HTTP {answer.status_code}"
-    except requests.RequestException as exc:
-        checks["cloud"] = f"failed: {type(exc).__name__}"
+    checks["cloud"] = _cloud_check(settings.OPENSTACK["auth_url"])
     ready = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
