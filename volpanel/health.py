@@ -17,22 +17,22 @@ PROBE_TIMEOUT = 3.0
 # per process, however often probes (or anyone else) ask, and one probe at a time.
 CLOUD_CHECK_TTL = 2.0
 _cloud_lock = threading.Lock()
-_cloud_last: dict[str, tuple[float, str]] = {}
+_cloud_last: tuple[str, float, str] | None = None  # the URL asked, when, and what it said
 
 
 def _cloud_check(auth_url: str) -> str:
+    global _cloud_last
     with _cloud_lock:
-        last = _cloud_last.get(auth_url)
-        if last is not None and time.monotonic() - last[0] < CLOUD_CHECK_TTL:
-            return last[1]
+        last = _cloud_last
+        if last is not None and last[0] == auth_url and time.monotonic() - last[1] < CLOUD_CHECK_TTL:
+            return last[2]
         try:
             # Keystone's version document needs no token: the cheapest proof the cloud is reachable.
             answer = requests.get(auth_url, timeout=PROBE_TIMEOUT, verify=settings.OPENSTACK["verify"])
             result = "ok" if answer.status_code < 500 else f"failed: HTTP {answer.status_code}"
         except requests.RequestException as exc:
             result = f"failed: {type(exc).__name__}"
-        _cloud_last.clear()
-        _cloud_last[auth_url] = (time.monotonic(), result)
+        _cloud_last = (auth_url, time.monotonic(), result)
         return result
 
 

@@ -337,17 +337,18 @@ def list_projects(config: CloudConfig, creds: Credentials) -> list[Project]:
         raise CloudError("malformed", "Keystone's project list was not understood.", service="identity") from exc
 
 
-def token_valid(config: CloudConfig, creds: Credentials) -> bool:
-    """Whether Keystone still honours the token (GET /v3/auth/tokens with the token as its own subject): false
-    once it is revoked — logged out elsewhere, the user disabled, a role removed. Raises CloudError when
-    Keystone cannot be asked."""
+def _own_token(config: CloudConfig, creds: Credentials, method: str, query: str = "") -> Any:
+    """Keystone's /v3/auth/tokens about the user's token, with the token as its own subject."""
     token = json.loads(creds.auth_state)["auth_token"]
     sess = user_session(config, creds)
-    response = call(
-        "identity",
-        lambda: sess.get(_identity_url(config, "/auth/tokens?nocatalog"), headers={"X-Subject-Token": token},
-                         raise_exc=False),
-    )
+    return call("identity", lambda: sess.request(_identity_url(config, "/auth/tokens" + query), method,
+                                                 headers={"X-Subject-Token": token}, raise_exc=False))
+
+
+def token_valid(config: CloudConfig, creds: Credentials) -> bool:
+    """Whether Keystone still honours the token (GET /v3/auth/tokens): false once it is revoked — logged out
+    elsewhere, the user disabled, a role removed. Raises CloudError when Keystone cannot be asked."""
+    response = _own_token(config, creds, "GET", "?nocatalog")
     if response.status_code in (401, 403, 404):
         return False
     if response.status_code != 200:
@@ -357,11 +358,4 @@ def token_valid(config: CloudConfig, creds: Credentials) -> bool:
 
 def revoke(config: CloudConfig, creds: Credentials) -> None:
     """Revoke the user's token at logout (DELETE /v3/auth/tokens with the token as its own subject)."""
-    token = json.loads(creds.auth_state)["auth_token"]
-    sess = user_session(config, creds)
-    call(
-        "identity",
-        lambda: sess.delete(
-            _identity_url(config, "/auth/tokens"), headers={"X-Subject-Token": token}, raise_exc=False
-        ),
-    )
+    _own_token(config, creds, "DELETE")
