@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -111,6 +112,11 @@ class Demo:
     def server_id(self, name: str) -> str:
         return next(s["id"] for s in self.state()["servers"].values() if s["name"] == name)
 
+    def revoke(self, token: str) -> None:
+        """Revoke a token at Keystone, as a role removed or a user disabled does."""
+        requests.delete(f"{self.base}/identity/v3/auth/tokens",
+                        headers={"X-Auth-Token": token, "X-Subject-Token": token}, timeout=5).raise_for_status()
+
     def requests_served(self) -> dict[str, int]:
         return requests.get(f"{self.base}/_demo/requests", timeout=5).json()["counts"]
 
@@ -176,6 +182,20 @@ def bob(demo: Demo, config: Any) -> Any:
 def web_login(client: Any, user: str, project: str = "") -> None:
     response = client.post("/login/", {"username": user, "password": "demo", "project": project, "domain": ""})
     assert response.status_code == 302, response.content[:500]
+
+
+def token_of(client: Any) -> str:
+    """The Keystone token a logged-in test client's session holds (on the server, never in the browser)."""
+    return json.loads(json.loads(client.session["volpanel.credentials"])["auth_state"])["auth_token"]
+
+
+def expire_session_token(client: Any) -> None:
+    """Make the session's token look past its expiry, as a session outliving its token is."""
+    session = client.session
+    creds = json.loads(session["volpanel.credentials"])
+    creds["expires_at"] = "2020-01-01T00:00:00+00:00"
+    session["volpanel.credentials"] = json.dumps(creds)
+    session.save()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.conftest import Demo, web_login
+from tests.conftest import Demo, token_of, web_login
 from tests.test_streams import read_stream
 from volpanel.forms import FORMS
 from volpanel.models import AuditEntry
@@ -76,12 +76,6 @@ def test_it_renders_hostile_names_as_text(demo: Demo, alice: Any, alice_client: 
         assert "&lt;img src=x onerror=alert(1)&gt;" in body
 
 
-def _token_of(client: Client) -> str:
-    import json
-
-    return json.loads(json.loads(client.session["volpanel.credentials"])["auth_state"])["auth_token"]
-
-
 def test_it_never_lets_the_keystone_token_out_of_the_session(demo: Demo, client: Client, caplog: Any,
                                                              settings: Any) -> None:
     """A whole session — pages, actions accepted, refused and failing, a cloud error page, the audit pages — with
@@ -96,7 +90,7 @@ def test_it_never_lets_the_keystone_token_out_of_the_session(demo: Demo, client:
     settings.DEBUG_PROPAGATE_EXCEPTIONS = False
     caplog.set_level(logging.DEBUG)  # the root at DEBUG, as VOLPANEL_LOG_LEVEL=DEBUG sets it
     web_login(client, "alice", "demo")
-    token = _token_of(client)
+    token = token_of(client)
     assert len(token) >= 16
     vid = demo.volume("data-01")["id"]
     seen: list[bytes] = []

@@ -15,7 +15,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.test import AsyncClient, Client
 
-from tests.conftest import Demo, web_login
+from tests.conftest import Demo, expire_session_token, token_of, web_login
 from volpanel import services, watchers
 from volpanel.models import AuditEntry, Outcome
 
@@ -137,21 +137,6 @@ def test_it_ends_at_once_for_a_settled_volume_and_refuses_strangers(demo: Demo, 
     assert events == [("gone", "This volume is not in your project, or no longer exists."), ("settled", "gone")]
 
 
-def _token(auth_state: str) -> str:
-    return json.loads(auth_state)["auth_token"]
-
-
-def _token_of(client: Client) -> str:
-    return _token(json.loads(client.session["volpanel.credentials"])["auth_state"])
-
-
-def _revoke(demo: Demo, token: str) -> None:
-    import requests
-
-    requests.delete(f"{demo.base}/identity/v3/auth/tokens", headers={"X-Auth-Token": token, "X-Subject-Token": token},
-                    timeout=5).raise_for_status()
-
-
 def _extending_with_a_second_session(demo: Demo, alice_client: Client, delay: float) -> tuple[str, Client]:
     """data-01 extending on alice's action (a watcher follows it with her token), and alice logged in again."""
     demo.config(delay=delay)
@@ -168,16 +153,12 @@ def test_a_viewer_whose_token_is_refused_or_expired_gets_nothing_from_a_running_
     # Another session of the same user whose token the cloud has since revoked (say, removed from the project):
     # its stream, asked for directly, gets no status from the watcher and leaves the watcher's token alone.
     vid, stale = _extending_with_a_second_session(demo, alice_client, delay=1.0)
-    _revoke(demo, _token_of(stale))
+    demo.revoke(token_of(stale))
     status, _, events = read_stream(stale, f"/volumes/{vid}/stream/")
     assert status == 200 and [name for name, _ in events] == ["announce", "settled"]
     assert "session with the cloud has expired" in events[0][1]
     # A session past its token's expiry is refused before anything is asked of the cloud.
-    session = stale.session
-    creds = json.loads(session["volpanel.credentials"])
-    creds["expires_at"] = "2020-01-01T00:00:00+00:00"
-    session["volpanel.credentials"] = json.dumps(creds)
-    session.save()
+    expire_session_token(stale)
     assert read_stream(stale, f"/volumes/{vid}/stream/")[0] == 401
     # alice's own view and her row are untouched.
     _, _, events = read_stream(alice_client, f"/volumes/{vid}/stream/")
@@ -193,8 +174,8 @@ def test_a_watcher_whose_token_is_refused_polls_on_with_another_viewer_s(demo: D
     def revoke_the_watchers_token() -> None:
         with watchers._lock:
             watch = next(w for key, w in watchers._watches.items() if key[2] == vid)
-            in_use = _token(watch.cloud.credentials.auth_state)
-        _revoke(demo, in_use)
+            in_use = json.loads(watch.cloud.credentials.auth_state)["auth_token"]
+        demo.revoke(in_use)
 
     stream_until(other, f"/volumes/{vid}/stream/", hang_up_after="event: status", while_open=revoke_the_watchers_token)
     assert watchers.wait_idle(20)
