@@ -28,7 +28,7 @@ from pathlib import Path
 
 import requests
 
-from stack import PY, ROOT, free_port, load, wait_http
+from stack import PY, ROOT, load, start_demo_cloud
 
 # The first of these a sample's stack contains names its part (order matters: the watcher's cloud calls are
 # the watcher's, an audit write's queries are the audit's).
@@ -69,15 +69,12 @@ def main() -> None:
         return
 
     tmp = Path(tempfile.mkdtemp(prefix="volpanel-action-profile-"))
-    port = free_port()
+    demo, port = start_demo_cloud(0.0)
     os.environ.update({"DJANGO_SETTINGS_MODULE": "volpanel.settings", "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
                        "DEMOCLOUD_PORT": str(port), "VOLPANEL_LOG_LEVEL": "WARNING"})
     os.environ.pop("OS_AUTH_URL", None)
     os.environ.pop("OS_CLOUD", None)
-    demo = subprocess.Popen([PY, "-m", "volpanel.democloud", "--port", str(port), "--delay", "0"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_http(f"http://127.0.0.1:{port}/_demo/state")
         subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, check=True)
         run(port, args.actions)
     finally:

@@ -112,6 +112,19 @@ def database(database_url: str) -> Iterator[Any]:
         conn.close()
 
 
+def start_demo_cloud(delay: float) -> tuple[subprocess.Popen[bytes], int]:
+    """The demo cloud on a free loopback port, answering; the caller stops the process."""
+    port = free_port()
+    proc = subprocess.Popen([PY, "-m", "volpanel.democloud", "--port", str(port), "--delay", str(delay)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_demo/state")
+    except BaseException:
+        proc.kill()
+        raise
+    return proc, port
+
+
 @contextmanager
 def running(*, demo_delay: float | None = 0.0, env: dict[str, str] | None = None) -> Iterator[Stack]:
     """The demo cloud (unless `demo_delay` is None: then `env` names a real cloud) and one gunicorn process."""
@@ -124,13 +137,10 @@ def running(*, demo_delay: float | None = 0.0, env: dict[str, str] | None = None
         if demo_delay is not None:
             full_env.pop("OS_AUTH_URL", None)
             full_env.pop("OS_CLOUD", None)
-            demo_port = free_port()
+            demo_proc, demo_port = start_demo_cloud(demo_delay)
+            procs.append(demo_proc)
             full_env["DEMOCLOUD_PORT"] = str(demo_port)
-            procs.append(subprocess.Popen(
-                [PY, "-m", "volpanel.democloud", "--port", str(demo_port), "--delay", str(demo_delay)],
-                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             demo = f"http://127.0.0.1:{demo_port}"
-            wait_http(f"{demo}/_demo/state")
         subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=full_env, check=True)
         web = subprocess.Popen(
             [GUNICORN, "volpanel.asgi:application", "-c", "volpanel/gunicorn.conf.py",
