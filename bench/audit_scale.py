@@ -176,7 +176,7 @@ def scenarios() -> dict[str, dict[str, str]]:
     """Filter combinations built from rows that exist, so each one finds something."""
     from datetime import timedelta
 
-    from volpanel.models import AuditEntry
+    from volpanel.audit.models import AuditEntry
 
     keyset = _keyset_module() is not None
     total = AuditEntry.objects.count()
@@ -213,7 +213,7 @@ def _keyset_module() -> Any:
 
 
 def _matching(params: dict[str, str]) -> Any:
-    from volpanel.models import AuditEntry
+    from volpanel.audit.models import AuditEntry
 
     query = _keyset_module()
     if query is not None:
@@ -299,7 +299,7 @@ def measure_export(client: Any, fraction: float) -> dict[str, Any]:
     from django.urls import NoReverseMatch, reverse
     from urllib.parse import urlencode
 
-    from volpanel.models import AuditEntry
+    from volpanel.audit.models import AuditEntry
 
     try:
         url = reverse("audit_export", args=["csv"])

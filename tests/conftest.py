@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+from volpanel.cloud import cloud_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -146,7 +147,7 @@ class Demo:
 
 @pytest.fixture
 def demo(democloud_process: str) -> Iterator[Demo]:
-    from volpanel import watchers
+    from volpanel.volumes import watchers
 
     demo = Demo(democloud_process)
     demo.reset()
@@ -158,9 +159,9 @@ def demo(democloud_process: str) -> Iterator[Demo]:
 
 @pytest.fixture
 def config() -> Any:
-    from volpanel import services
+    from volpanel.volumes import services
 
-    return services.cloud_config()
+    return cloud_config()
 
 
 def login(config: Any, user: str, project: str) -> Any:

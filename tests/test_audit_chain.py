@@ -12,8 +12,10 @@ from django.db import connection
 
 from tests.conftest import Demo
 from tests.test_services import run, settle
-from volpanel import services
-from volpanel.models import AppendOnlyError, AuditChainHead, AuditEntry, AuditEvent, EventKind, Outcome
+from volpanel.volumes import services
+from volpanel.audit.models import AppendOnlyError, AuditChainHead, AuditEntry, AuditEvent, EventKind, Outcome
+from functools import partial
+from volpanel.volumes import actions
 
 
 def make(**overrides: Any) -> AuditEntry:
@@ -44,8 +46,8 @@ def sql(statement: str, *params: Any) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_it_chains_a_real_action_and_verifies_it(demo: Demo, alice: Any) -> None:
-    row = settle(run(demo, alice, "data-01", services.volume_extend, new_size=12))
-    refused = run(demo, alice, "data-01", services.volume_extend, new_size=10_000)
+    row = settle(run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=12))
+    refused = run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=10_000)
     assert row.outcome == Outcome.SUCCEEDED and AuditEntry.objects.get(pk=refused.pk).outcome == Outcome.REJECTED
     assert [(e.kind, e.outcome) for e in row.events.all()] == [
         (EventKind.REQUESTED, Outcome.PENDING), (EventKind.ANSWERED, Outcome.ACCEPTED),

@@ -16,9 +16,9 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from tests.test_audit_chain import make, sql, verify
-from volpanel import digests
-from volpanel import reconcile as reconciler
-from volpanel.models import AuditChainHead, AuditEntry, AuditEvent, Outcome, jsonable
+from volpanel.audit import digests
+from volpanel.audit import reconciler
+from volpanel.audit.models import AuditChainHead, AuditEntry, AuditEvent, Outcome, jsonable
 
 KEY = "an-hmac-key-of-at-least-32-bytes-for-the-tests"
 

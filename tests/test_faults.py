@@ -19,10 +19,12 @@ from django.test import Client
 from tests.conftest import DEMO_PORT, Demo, web_login
 from tests.live_server import action_calls
 from tests.tcp_proxy import TcpProxy
-from volpanel import services, watchers
-from volpanel.models import AuditEntry, Outcome
+from volpanel.volumes import services, watchers
+from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.openstack import session as os_session
 from volpanel.openstack.cloud import Cloud
+from volpanel.volumes import actions, outcomes, selectors
+from volpanel.cloud import cloud_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -123,7 +125,7 @@ def test_it_survives_every_fault_on_every_action(name: str, fault: str, demo: De
     act = ACTS[name]
     if name == "detach_host":
         # A host attachment to take away, made as the tenant would (and not counted as the attempt).
-        cloud = Cloud.connect(services.cloud_config(), os_session.Credentials.from_json(
+        cloud = Cloud.connect(cloud_config(), os_session.Credentials.from_json(
             tenant.session["volpanel.credentials"]))
         cloud.cinder.attach(demo.volume("scratch")["id"], "/dev/sdb", host_name="bm-7")
         demo.wait_for("scratch", lambda v: v["status"] == "in-use")
@@ -198,8 +200,8 @@ def test_it_survives_every_fault_on_every_action(name: str, fault: str, demo: De
     elif fault == "refused-at-action":
         # The window the page load leaves: the cloud goes away between reading the volume and acting on it.
         creds = os_session.Credentials.from_json(tenant.session["volpanel.credentials"])
-        cloud = Cloud.connect(services.cloud_config(), creds)
-        page = services.load_volume_page(cloud, volume_id)
+        cloud = Cloud.connect(cloud_config(), creds)
+        page = selectors.load_volume_page(cloud, volume_id)
         proxy.stop()
         try:
             entry = run_service(name, cloud, creds, page, data)
@@ -211,7 +213,7 @@ def test_it_survives_every_fault_on_every_action(name: str, fault: str, demo: De
         assert rows[0].detail == f"{act.call[0]} could not be reached."
         assert tenant.get(page_url).status_code == 200
     elif fault == "expired-token":
-        os_session.revoke(services.cloud_config(),
+        os_session.revoke(cloud_config(),
                           os_session.Credentials.from_json(tenant.session["volpanel.credentials"]))
         relogin_and_find_form(tenant.post(url, data))
         calls, rows = outcome()
@@ -228,7 +230,7 @@ def test_it_survives_every_fault_on_every_action(name: str, fault: str, demo: De
         assert calls == 1 and [r.outcome for r in rows] == [Outcome.FAILED]
         assert act.failed_detail in rows[0].detail
         if act.backend == "extend":
-            assert services.EXTEND_GUIDANCE in rows[0].detail
+            assert outcomes.EXTEND_GUIDANCE in rows[0].detail
         assert tenant.get(page_url).status_code == 200
     elif fault == "glance-down":
         demo.faults(http=[{"service": "image", "status": 503}])
@@ -263,23 +265,23 @@ def test_it_survives_every_fault_on_every_action(name: str, fault: str, demo: De
         raise AssertionError(f"no check for {fault}")
 
 
-def run_service(name: str, cloud: Cloud, creds: Any, page: services.VolumePage, data: dict[str, str]) -> AuditEntry:
+def run_service(name: str, cloud: Cloud, creds: Any, page: selectors.VolumePage, data: dict[str, str]) -> AuditEntry:
     """What the view's form would call, with the form's cleaned values."""
     common = {"cloud": cloud, "actor": services.Actor(credentials=creds, source_ip="127.0.0.1", user_agent="pytest"),
               "volume": page.volume}
     if name.startswith("extend"):
-        return services.volume_extend(**common, new_size=int(data["new_size"]))
+        return actions.run("extend", **common, new_size=int(data["new_size"]))
     if name == "attach_host":
-        return services.volume_attach_host(**common, host_name=data["host_name"], mountpoint=data["mountpoint"],
+        return actions.run("attach_host", **common, host_name=data["host_name"], mountpoint=data["mountpoint"],
                                            mode=data["mode"])
     if name == "attach_server":
-        return services.volume_attach_server(**common, server_id=data["server_id"])
+        return actions.run("attach_server", **common, server_id=data["server_id"])
     if name.startswith("detach"):
-        return services.volume_detach(**common, attachment_id=data["attachment_id"])
+        return actions.run("detach", **common, attachment_id=data["attachment_id"])
     if name == "retype":
-        return services.volume_retype(**common, new_type=data["new_type"], migration_policy=data["migration_policy"])
+        return actions.run("retype", **common, new_type=data["new_type"], migration_policy=data["migration_policy"])
     if name.startswith("upload"):
-        return services.volume_upload_image(**common, image_name=data["image_name"], disk_format="qcow2",
+        return actions.run("upload", **common, image_name=data["image_name"], disk_format="qcow2",
                                             container_format="bare", visibility="private", protected=False,
                                             snapshot_id=data.get("snapshot_id", ""))
-    return services.volume_revert(**common, snapshot_id=data["snapshot_id"])
+    return actions.run("revert", **common, snapshot_id=data["snapshot_id"])

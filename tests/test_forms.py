@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from tests.conftest import Demo, web_login
 from tests.test_views import HTMX, action_posts
-from volpanel.forms import FORMS
-from volpanel.models import AuditEntry, Outcome
+from volpanel.volumes.actions import BY_NAME as ACTIONS
+from volpanel.audit.models import AuditEntry, Outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -108,7 +108,7 @@ def assert_errors_name_their_fields(response: Any, action: str) -> int:
     return count
 
 
-@pytest.mark.parametrize("action", list(FORMS))
+@pytest.mark.parametrize("action", list(ACTIONS))
 def test_it_refuses_hostile_action_forms_without_calling_cinder(demo: Demo, alice_client: Client,
                                                                action: str) -> None:
     # detach needs an attached volume; every other action starts from an available one with snapshots.
@@ -148,7 +148,7 @@ def test_it_refuses_hostile_action_forms_without_calling_cinder(demo: Demo, alic
 
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(volume_id=not_uuids, slug=st.sampled_from([*FORMS, "delete", "os-force_delete", ""]) | hostile_text,
+@given(volume_id=not_uuids, slug=st.sampled_from([*ACTIONS, "delete", "os-force_delete", ""]) | hostile_text,
        method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
        query=st.dictionaries(st.sampled_from(["partial", "page", "next", "x"]) | hostile_text, hostile_text,
                              max_size=3),

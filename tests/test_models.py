@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from volpanel.models import AppendOnlyError, AuditEntry, Outcome
+from volpanel.audit.models import AppendOnlyError, AuditEntry, Outcome
 
 pytestmark = pytest.mark.django_db
 

@@ -22,11 +22,14 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from tests.conftest import ROOT, Demo, login
-from volpanel import actors, services
-from volpanel import reconcile as reconciler
-from volpanel.models import Action, AuditEntry, AuditEvent, Outcome
+from volpanel.audit import actors
+from volpanel.volumes import services
+from volpanel.audit import reconciler
+from volpanel.audit.models import AuditEntry, AuditEvent, Outcome
 from volpanel.openstack import session
 from volpanel.openstack.cloud import Cloud
+from volpanel.volumes import actions
+from volpanel.cloud import cloud_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,8 +41,8 @@ def row(demo: Demo, name: str, *, age: timedelta, new_size: int, accepted: bool 
     actor_id, actor_name = (actor.user_id, actor.user_name) if actor is not None else ("u-alice", "alice")
     entry = AuditEntry(
         actor_id=actor_id, actor_name=actor_name, project_id=volume["project_id"], volume_id=volume["id"],
-        volume_name=name, action=Action.EXTEND, parameters={"new_size": new_size, "old_size": volume["size"]},
-        cloud=services.cloud_config().auth_url, status_before=volume["status"], requested_at=timezone.now() - age,
+        volume_name=name, action=actions.EXTEND.name, parameters={"new_size": new_size, "old_size": volume["size"]},
+        cloud=cloud_config().auth_url, status_before=volume["status"], requested_at=timezone.now() - age,
     )
     entry.save()
     if accepted:
@@ -58,7 +61,7 @@ def snapshot() -> list[tuple[Any, ...]]:
 
 
 def test_it_resolves_every_left_over_row_and_a_second_run_changes_nothing(demo: Demo, alice: Any) -> None:
-    cinder = Cloud.connect(services.cloud_config(), alice).cinder
+    cinder = Cloud.connect(cloud_config(), alice).cinder
     old, recent = timedelta(minutes=10), timedelta(seconds=30)
     lost = row(demo, "scratch", age=old, new_size=2, accepted=False)
     young = row(demo, "scratch", age=recent, new_size=2, accepted=False)
@@ -196,7 +199,7 @@ def test_it_moves_each_row_once_when_two_hosts_reconcile_at_once(demo: Demo, tmp
 
 
 def extended(demo: Demo, creds: Any, name: str, size: int) -> None:
-    Cloud.connect(services.cloud_config(), creds).cinder.extend(demo.volume(name)["id"], size, in_use=False)
+    Cloud.connect(cloud_config(), creds).cinder.extend(demo.volume(name)["id"], size, in_use=False)
     demo.wait_for(name, lambda v: v["status"] == "available" and v["size"] == size)
 
 
@@ -274,14 +277,14 @@ import json, sys, time
 import django
 django.setup()
 from django.test import Client
-from volpanel import reconcile
-from volpanel.models import AuditEntry
+from volpanel.audit import reconciler
+from volpanel.audit.models import AuditEntry
 Client().get("/healthz")  # the first request starts the process's reconciler
 deadline = time.monotonic() + 90
 while AuditEntry.objects.unsettled().exists() and time.monotonic() < deadline:
     time.sleep(0.1)
-reconcile.stop_periodic()
-print(json.dumps(reconcile.totals()))
+reconciler.stop_periodic()
+print(json.dumps(reconciler.totals()))
 """
 
 

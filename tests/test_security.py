@@ -9,8 +9,9 @@ from django.test import Client
 
 from tests.conftest import Demo, token_of, web_login
 from tests.test_streams import read_stream
-from volpanel.forms import FORMS
-from volpanel.models import AuditEntry
+from volpanel.volumes.actions import BY_NAME as ACTIONS
+from volpanel.audit.models import AuditEntry
+from volpanel.cloud import cloud_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HOSTILE = '<img src=x onerror=alert(1)>"\'><script>alert(2)</script>'
@@ -21,7 +22,7 @@ def test_it_refuses_every_state_change_without_a_csrf_token(demo: Demo) -> None:
     assert client.post("/login/", {"username": "alice", "password": "demo", "project": "demo"}).status_code == 403
     web_login_with_csrf(client, "alice", "demo")
     vid = demo.volume("data-01")["id"]
-    for path in ["/logout/", "/project/", *[f"/volumes/{vid}/{action}/" for action in FORMS]]:
+    for path in ["/logout/", "/project/", *[f"/volumes/{vid}/{action}/" for action in ACTIONS]]:
         assert client.post(path, {"new_size": "11"}).status_code == 403, path
     assert not AuditEntry.objects.exists()
 
@@ -41,7 +42,7 @@ def test_it_keeps_another_project_s_volume_out_of_every_endpoint(demo: Demo, cli
     for path in [f"/volumes/{vid}/", *[f"/volumes/{vid}/?partial={p}" for p in ("live", "status", "actions",
                                                                                  "history")]]:
         refused.append((path, client.get(path, HTTP_HX_REQUEST="true").status_code))
-    for action in FORMS:
+    for action in ACTIONS:
         refused.append((f"POST {action}", client.post(f"/volumes/{vid}/{action}/", {"new_size": "11"}).status_code))
     assert all(code == 404 for _, code in refused), refused
     status, _, events = read_stream(client, f"/volumes/{vid}/stream/")
@@ -62,10 +63,10 @@ def test_it_sets_safe_session_cookies_and_headers(demo: Demo, client: Client) ->
 
 
 def test_it_renders_hostile_names_as_text(demo: Demo, alice: Any, alice_client: Client) -> None:
-    from volpanel import services
+    from volpanel.volumes import services
     from volpanel.openstack.session import user_session
 
-    sess = user_session(services.cloud_config(), alice)
+    sess = user_session(cloud_config(), alice)
     created = sess.post("/volumes", endpoint_filter={"service_type": "block-storage", "interface": "public"},
                         json={"volume": {"size": 1, "name": HOSTILE, "description": HOSTILE}}, raise_exc=False)
     assert created.status_code == 202, created.text
@@ -84,8 +85,8 @@ def test_it_never_lets_the_keystone_token_out_of_the_session(demo: Demo, client:
 
     from django.core import serializers
 
-    from volpanel import watchers
-    from volpanel.models import AuditEvent
+    from volpanel.volumes import watchers
+    from volpanel.audit.models import AuditEvent
 
     settings.DEBUG_PROPAGATE_EXCEPTIONS = False
     caplog.set_level(logging.DEBUG)  # the root at DEBUG, as VOLPANEL_LOG_LEVEL=DEBUG sets it

@@ -7,9 +7,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import Demo
-from volpanel import services, watchers
-from volpanel.models import Action, AuditEntry, Outcome
+from volpanel.volumes import services, watchers
+from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.openstack.cloud import Cloud
+from functools import partial
+from volpanel.volumes import actions
+from volpanel.cloud import cloud_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,13 +27,13 @@ def settle(entry: AuditEntry) -> AuditEntry:
 
 
 def run(demo: Demo, creds: Any, volume_name: str, fn: Any, **kwargs: Any) -> AuditEntry:
-    cloud = Cloud.connect(services.cloud_config(), creds)
+    cloud = Cloud.connect(cloud_config(), creds)
     volume = cloud.cinder.get_volume(demo.volume(volume_name)["id"])
     return fn(cloud=cloud, actor=actor(creds), volume=volume, **kwargs)
 
 
 def test_it_extends_and_records_the_whole_story(demo: Demo, alice) -> None:
-    entry = run(demo, alice, "data-01", services.volume_extend, new_size=12)
+    entry = run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=12)
     assert entry.outcome == Outcome.ACCEPTED and entry.http_status == 202 and entry.request_id.startswith("req-")
     row = settle(entry)
     assert row.outcome == Outcome.SUCCEEDED and row.settled_at and row.answered_at
@@ -45,20 +48,20 @@ def test_the_watcher_settles_its_own_copy_of_the_row_not_the_callers(demo: Demo,
     # The view renders its answer from the entry it got back while the watcher may already settle the row:
     # were they one object, the answer could say "accepted" with the settled outcome's data and no stream link.
     demo.config(delay=0.0)
-    entry = run(demo, alice, "data-01", services.volume_extend, new_size=12)
+    entry = run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=12)
     row = settle(entry)
     assert row.outcome == Outcome.SUCCEEDED
     assert entry.outcome == Outcome.ACCEPTED and entry.settled_at is None
 
 
 def test_it_extends_an_attached_volume_at_3_42_and_names_the_server(demo: Demo, alice) -> None:
-    row = settle(run(demo, alice, "web-root", services.volume_extend, new_size=21))
+    row = settle(run(demo, alice, "web-root", partial(actions.run, "extend"), new_size=21))
     assert row.outcome == Outcome.SUCCEEDED and row.microversion == "3.42" and row.server_id
     assert row.status_after == "in-use"
 
 
 def test_it_records_a_refusal_with_the_fault(demo: Demo, alice) -> None:
-    entry = run(demo, alice, "data-01", services.volume_extend, new_size=10_000)
+    entry = run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=10_000)
     row = AuditEntry.objects.get(pk=entry.pk)
     assert row.outcome == Outcome.REJECTED and row.http_status == 413 and row.fault_name == "overLimit"
     assert "quota" in row.detail and row.settled_at is not None
@@ -66,16 +69,16 @@ def test_it_records_a_refusal_with_the_fault(demo: Demo, alice) -> None:
 
 def test_it_records_a_driver_failure_after_the_202_with_cinder_s_message(demo: Demo, alice) -> None:
     demo.faults(backend={"extend": "fail"})
-    row = settle(run(demo, alice, "data-01", services.volume_extend, new_size=11))
+    row = settle(run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=11))
     assert row.outcome == Outcome.FAILED and row.status_after == "error_extending"
     assert "extend volume" in row.detail.lower() and "administrator" in row.detail
 
 
 def test_it_judges_a_silent_retype_failure_by_the_type(demo: Demo, alice) -> None:
-    ok = settle(run(demo, alice, "scratch", services.volume_retype, new_type="gold", migration_policy="never"))
+    ok = settle(run(demo, alice, "scratch", partial(actions.run, "retype"), new_type="gold", migration_policy="never"))
     assert ok.outcome == Outcome.SUCCEEDED and demo.volume("scratch")["volume_type"] == "gold"
     demo.faults(backend={"retype": "silent"})
-    row = settle(run(demo, alice, "data-01", services.volume_retype, new_type="gold", migration_policy="never"))
+    row = settle(run(demo, alice, "data-01", partial(actions.run, "retype"), new_type="gold", migration_policy="never"))
     assert row.outcome == Outcome.FAILED and "kept the type default" in row.detail
 
 
@@ -88,73 +91,73 @@ def test_a_host_attach_counts_only_an_attachment_the_volume_did_not_have_before(
     volume = Volume(id="v", name="shared", status="in-use", size=1, volume_type="default", bootable=False,
                     multiattach=True, project_id="p", availability_zone="nova", created_at="", updated_at=None,
                     description="", attachments=(server_one,))
-    entry = AuditEntry(action=Action.ATTACH, parameters={"host_name": "host-b", "mountpoint": "/dev/vdb",
+    entry = AuditEntry(action=actions.ATTACH.name, parameters={"host_name": "host-b", "mountpoint": "/dev/vdb",
                                                          "mode": "rw", "attachments_before": ["att-1"]})
-    outcome, _ = services.judge(entry, volume)
+    outcome, _ = actions.judge(entry, volume)
     assert outcome == Outcome.FAILED
     # Rows written before the attachments were recorded: still no server attachment passes for a host's.
-    legacy = AuditEntry(action=Action.ATTACH, parameters={"host_name": "host-b", "mountpoint": "/dev/vdb"})
-    assert services.judge(legacy, volume)[0] == Outcome.FAILED
+    legacy = AuditEntry(action=actions.ATTACH.name, parameters={"host_name": "host-b", "mountpoint": "/dev/vdb"})
+    assert actions.judge(legacy, volume)[0] == Outcome.FAILED
     host_b = Attachment("att-2", None, None, "/dev/vdb", "2026-11-27T10:05:00")
     attached = Volume(**{**volume.__dict__, "attachments": (server_one, host_b)})
-    assert services.judge(entry, attached) == (Outcome.SUCCEEDED, "Attached at /dev/vdb.")
+    assert actions.judge(entry, attached) == (Outcome.SUCCEEDED, "Attached at /dev/vdb.")
 
 
 def test_it_attaches_and_detaches_through_nova_and_by_host(demo: Demo, alice) -> None:
     servers = {name: demo.server_id(name) for name in ("web-1", "db-1")}
-    row = settle(run(demo, alice, "scratch", services.volume_attach_server, server_id=servers["db-1"]))
-    assert row.outcome == Outcome.SUCCEEDED and row.action == Action.SERVER_ATTACH
+    row = settle(run(demo, alice, "scratch", partial(actions.run, "attach_server"), server_id=servers["db-1"]))
+    assert row.outcome == Outcome.SUCCEEDED and row.action == actions.SERVER_ATTACH.name
     attachment = demo.volume("scratch")["attachments"][0]
     assert attachment["server_id"] == servers["db-1"]
-    row = settle(run(demo, alice, "scratch", services.volume_detach, attachment_id=attachment["attachment_id"]))
-    assert row.outcome == Outcome.SUCCEEDED and row.action == Action.SERVER_DETACH
+    row = settle(run(demo, alice, "scratch", partial(actions.run, "detach"), attachment_id=attachment["attachment_id"]))
+    assert row.outcome == Outcome.SUCCEEDED and row.action == actions.SERVER_DETACH.name
     assert demo.volume("scratch")["status"] == "available"
 
-    row = settle(run(demo, alice, "scratch", services.volume_attach_host, host_name="bm-7", mountpoint="/dev/sdb",
+    row = settle(run(demo, alice, "scratch", partial(actions.run, "attach_host"), host_name="bm-7", mountpoint="/dev/sdb",
                      mode="rw"))
-    assert row.outcome == Outcome.SUCCEEDED and row.action == Action.ATTACH
+    assert row.outcome == Outcome.SUCCEEDED and row.action == actions.ATTACH.name
     host_attachment = demo.volume("scratch")["attachments"][0]
-    row = settle(run(demo, alice, "scratch", services.volume_detach,
+    row = settle(run(demo, alice, "scratch", partial(actions.run, "detach"),
                      attachment_id=host_attachment["attachment_id"]))
-    assert row.outcome == Outcome.SUCCEEDED and row.action == Action.DETACH
+    assert row.outcome == Outcome.SUCCEEDED and row.action == actions.DETACH.name
 
-    row = settle(run(demo, alice, "scratch", services.volume_attach_instance, instance_uuid=servers["web-1"],
+    row = settle(run(demo, alice, "scratch", partial(actions.run, "attach_instance"), instance_uuid=servers["web-1"],
                      mountpoint="/dev/vdc", mode="rw"))
     assert row.outcome == Outcome.SUCCEEDED and row.server_id == servers["web-1"]
 
 
 def test_it_uploads_volume_and_snapshot_and_waits_for_glance(demo: Demo, alice) -> None:
-    row = settle(run(demo, alice, "data-01", services.volume_upload_image, image_name="golden",
+    row = settle(run(demo, alice, "data-01", partial(actions.run, "upload"), image_name="golden",
                      disk_format="qcow2", container_format="bare", visibility="private", protected=False))
     assert row.outcome == Outcome.SUCCEEDED and row.image_id and "active" in row.detail
     snapshot = {"id": demo.snapshot_id("data-01-snap-mon")}
-    row = settle(run(demo, alice, "data-01", services.volume_upload_image, image_name="from-snap",
+    row = settle(run(demo, alice, "data-01", partial(actions.run, "upload"), image_name="from-snap",
                      disk_format="raw", container_format="bare", visibility="private", protected=False,
                      snapshot_id=snapshot["id"]))
     assert row.outcome == Outcome.SUCCEEDED and row.snapshot_id == snapshot["id"]
 
     demo.faults(backend={"upload": "fail"})
-    row = settle(run(demo, alice, "data-01", services.volume_upload_image, image_name="doomed",
+    row = settle(run(demo, alice, "data-01", partial(actions.run, "upload"), image_name="doomed",
                      disk_format="qcow2", container_format="bare", visibility="private", protected=False))
     assert row.outcome == Outcome.FAILED and row.detail
 
 
 def test_it_reverts_to_the_latest_snapshot_and_records_a_failed_revert(demo: Demo, alice) -> None:
     latest = {"id": demo.snapshot_id("data-01-snap-tue")}
-    row = settle(run(demo, alice, "data-01", services.volume_revert, snapshot_id=latest["id"]))
+    row = settle(run(demo, alice, "data-01", partial(actions.run, "revert"), snapshot_id=latest["id"]))
     assert row.outcome == Outcome.SUCCEEDED and row.microversion == "3.40"
     demo.faults(backend={"revert": "fail"})
-    row = settle(run(demo, alice, "data-01", services.volume_revert, snapshot_id=latest["id"]))
+    row = settle(run(demo, alice, "data-01", partial(actions.run, "revert"), snapshot_id=latest["id"]))
     assert row.outcome == Outcome.FAILED and row.status_after == "error"
 
 
 def test_it_records_an_error_when_cinder_cannot_be_reached(demo: Demo, alice) -> None:
     demo.faults(http=[{"service": "volume", "method": "POST", "path": "/action", "status": 503}])
-    row = AuditEntry.objects.get(pk=run(demo, alice, "data-01", services.volume_extend, new_size=11).pk)
+    row = AuditEntry.objects.get(pk=run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=11).pk)
     assert row.outcome == Outcome.REJECTED and row.http_status == 503
     demo.clear_faults()
     demo.faults(http=[{"service": "volume", "method": "POST", "path": "/action", "close": True}])
-    row = AuditEntry.objects.get(pk=run(demo, alice, "data-01", services.volume_extend, new_size=11).pk)
+    row = AuditEntry.objects.get(pk=run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=11).pk)
     # The request went out before the connection dropped: whether Cinder acted is not known.
     assert row.outcome == Outcome.UNKNOWN and services.UNANSWERED_GUIDANCE in row.detail
     assert AuditEntry.objects.count() == 2 and not AuditEntry.objects.unsettled().exists()

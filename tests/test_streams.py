@@ -16,8 +16,9 @@ from django.db.backends.signals import connection_created
 from django.test import AsyncClient, Client
 
 from tests.conftest import Demo, expire_session_token, token_of, web_login
-from volpanel import services, watchers
-from volpanel.models import AuditEntry, Outcome
+from volpanel.volumes import services, watchers
+from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.cloud import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 VOLUME_GET = "GET /volume/v3/{project_id}/volumes/{volume_id}"
@@ -282,7 +283,7 @@ def test_it_stops_polling_when_the_last_viewer_leaves_unless_an_action_is_pendin
     demo.config(delay=30.0)
     scratch = demo.volume("scratch")["id"]
     # Moved outside volpanel: no audit row waits on it, only the viewer keeps its watcher.
-    services.connect(alice).cinder.extend(scratch, 2, in_use=False)
+    connect(alice).cinder.extend(scratch, 2, in_use=False)
     opened: list[tuple[str, Any]] = []
     closed: set[int] = set()
     wrapper_class = type(connections["default"])

@@ -13,7 +13,7 @@ def in_process(database: Path, code: str) -> str:
     """Run `code` in a fresh Python process with volpanel's settings on the given SQLite database — as one more
     gunicorn worker (or another host) sharing that database would."""
     result = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from volpanel import throttle; " + code],
+        [sys.executable, "-c", "import django; django.setup(); from volpanel.accounts import throttle; " + code],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
         env={**clean_environment(), "DJANGO_SETTINGS_MODULE": "volpanel.settings",
              "DATABASE_URL": f"sqlite:///{database}"})
@@ -42,6 +42,6 @@ def test_it_counts_failed_logins_across_processes_in_the_database_cache(tmp_path
 
 
 def throttle_max() -> int:
-    from volpanel import throttle
+    from volpanel.accounts import throttle
 
     return throttle.MAX_PER_USER

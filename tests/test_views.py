@@ -9,8 +9,10 @@ import pytest
 from django.test import Client
 
 from tests.conftest import Demo, web_login
-from volpanel import watchers
-from volpanel.models import AuditEntry, Outcome
+from volpanel.volumes import watchers
+from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.lib import memo
+from volpanel.lib.memo import Memo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -155,7 +157,7 @@ def test_it_switches_projects_for_users_with_several(demo: Demo, client: Client)
 def test_it_throttles_failed_logins_before_keystone_hears_of_them(demo: Demo, client: Client) -> None:
     from django.core.cache import cache
 
-    from volpanel import throttle
+    from volpanel.accounts import throttle
 
     cache.clear()
 
@@ -259,10 +261,10 @@ def test_it_makes_three_cinder_calls_per_detail_view_and_one_volume_get_per_acti
     def clear() -> None:
         requests.delete(f"{demo.base}/_demo/requests", timeout=5).raise_for_status()
 
-    from volpanel import services
+    from volpanel.volumes import services
 
     vid = demo.volume("data-01")["id"]
-    services.clear_memos()
+    memo.clear_all()
     clear()
     # A cold process: the volume types and the volume's messages are fetched too, alongside the rest.
     assert alice_client.get(f"/volumes/{vid}/").status_code == 200
@@ -393,17 +395,17 @@ def test_it_shows_a_clear_error_page_when_cinder_answers_garbage(demo: Demo, ali
 
 def test_the_action_panel_is_rendered_once_per_volume_state_and_personalised_per_response(
         demo: Demo, alice_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from volpanel import views
+    from volpanel.volumes import presenters
 
     renders: list[str] = []
-    real = views.render_to_string
+    real = presenters.render_to_string
 
     def counting(template: str, *args: Any, **kwargs: Any) -> str:
         renders.append(template)
         return real(template, *args, **kwargs)
 
-    monkeypatch.setattr(views, "render_to_string", counting)
-    monkeypatch.setattr(views, "_panels", views.services.Recent(views.PANEL_TTL))
+    monkeypatch.setattr(presenters, "render_to_string", counting)
+    monkeypatch.setattr(presenters, "_panels", Memo("test.action_panels", presenters.PANEL_TTL))
     demo.config(delay=0.0)
     vid = demo.volume("data-01")["id"]
     pages = [alice_client.get(f"/volumes/{vid}/").content.decode() for _ in range(2)]
@@ -412,10 +414,10 @@ def test_the_action_panel_is_rendered_once_per_volume_state_and_personalised_per
     keys = [re.findall(r'name="idempotency_key" value="([0-9a-f]{32})"', page) for page in pages]
     # Every form of every response has a key of its own; none is the placeholder the panel was rendered with.
     assert all(len(k) >= 5 for k in keys) and len({key for k in keys for key in k}) == sum(map(len, keys))
-    [(_, panel)] = views._panels._items.values()
+    [panel] = presenters._panels.values()
     assert panel.keys and not any(key in panel.keys for k in keys for key in k)
     for page in pages:
-        assert views.CSRF_PLACEHOLDER not in page and 'name="csrfmiddlewaretoken" value="' in page
+        assert presenters.CSRF_PLACEHOLDER not in page and 'name="csrfmiddlewaretoken" value="' in page
         assert "<h2>Actions</h2>" in page and ">Extend<" in page
     # A key from the second page works, with that page's CSRF token, through the CSRF check.
     csrf_client = Client(enforce_csrf_checks=True)
@@ -433,16 +435,16 @@ def test_the_action_panel_is_rendered_once_per_volume_state_and_personalised_per
 
 def test_an_answer_rendered_after_the_watcher_settled_the_row_says_it_is_done(
         demo: Demo, alice_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    from volpanel import services
+    from volpanel.volumes import selectors
 
     demo.config(delay=0.0)
-    refresh = services.refresh_volume
+    refresh = selectors.refresh_volume
 
     def after_the_watcher(cloud: Any, page: Any) -> Any:
         assert watchers.wait_idle(10)  # the watcher settles the row before the answer is rendered
         return refresh(cloud, page)
 
-    monkeypatch.setattr(services, "refresh_volume", after_the_watcher)
+    monkeypatch.setattr(selectors, "refresh_volume", after_the_watcher)
     vid = demo.volume("data-01")["id"]
     body = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}, **HTMX).content.decode()
     # One story: the announcement, its outcome attribute and the History agree; nothing waits for a stream.

@@ -16,7 +16,7 @@ import requests
 
 from tests.conftest import Demo
 from tests.live_server import Gunicorn, Tenant, action_calls, manage, server_env
-from volpanel.reconcile import PENDING_REASON
+from volpanel.audit.reconciler import PENDING_REASON
 
 
 def rows(db_path: Path) -> list[dict[str, Any]]:

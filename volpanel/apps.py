@@ -11,11 +11,11 @@ class VolpanelConfig(AppConfig):
     def ready(self) -> None:
         from django.core.signals import request_started
 
-        from volpanel import reconcile
+        from volpanel.audit import reconciler
 
         # Started by the first request a process serves, so management commands and a gunicorn master that has
         # not forked yet never run the periodic reconciler.
-        request_started.connect(reconcile.start_periodic, dispatch_uid="volpanel.reconcile")
+        request_started.connect(reconciler.start_periodic, dispatch_uid="volpanel.reconcile")
         # The database cache's table is no model, so no migration makes it: every `migrate` (make run, the Docker
         # image's `migrate`, the test database) creates it if missing.
         post_migrate.connect(create_cache_table, sender=self, dispatch_uid="volpanel.cache_table")

@@ -166,6 +166,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "volpanel",
+    # The audit trail's own room: its admin and management commands (its models keep the volpanel app label).
+    "volpanel.audit",
 ]
 
 MIDDLEWARE = [
@@ -200,7 +202,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "volpanel.context_processors.cloud_user",
+                "volpanel.accounts.context_processors.cloud_user",
             ],
         },
     }

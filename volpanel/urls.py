@@ -3,26 +3,29 @@
 from django.contrib import admin
 from django.urls import path
 
-from volpanel import health, streams, views
-from volpanel.audit import views as audit_views
+from volpanel import health
+from volpanel.accounts import views as accounts
+from volpanel.audit import views as audit
+from volpanel.volumes import streams
+from volpanel.volumes import views as volumes
 
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", accounts.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("login/", views.login_view, name="login"),
-    path("logout/", views.logout_view, name="logout"),
-    path("project/", views.switch_project, name="switch_project"),
-    path("volumes/", views.volume_list, name="volume_list"),
-    path("volumes/<uuid:volume_id>/", views.volume_detail, name="volume_detail"),
+    path("login/", accounts.login_view, name="login"),
+    path("logout/", accounts.logout_view, name="logout"),
+    path("project/", accounts.switch_project, name="switch_project"),
+    path("volumes/", volumes.volume_list, name="volume_list"),
+    path("volumes/<uuid:volume_id>/", volumes.volume_detail, name="volume_detail"),
     path("volumes/<uuid:volume_id>/stream/", streams.volume_stream, name="volume_stream"),
-    path("volumes/<uuid:volume_id>/<slug:action>/", views.volume_action, name="volume_action"),
-    path("audit/", audit_views.audit_list, name="audit_list"),
-    path("audit/chart/", audit_views.audit_chart, name="audit_chart"),
-    path("audit/export/<slug:fmt>/", audit_views.audit_export, name="audit_export"),
-    path("audit/<uuid:entry_uuid>/", audit_views.audit_detail, name="audit_detail"),
+    path("volumes/<uuid:volume_id>/<slug:action>/", volumes.volume_action, name="volume_action"),
+    path("audit/", audit.audit_list, name="audit_list"),
+    path("audit/chart/", audit.audit_chart, name="audit_chart"),
+    path("audit/export/<slug:fmt>/", audit.audit_export, name="audit_export"),
+    path("audit/<uuid:entry_uuid>/", audit.audit_detail, name="audit_detail"),
     path("django-admin/", admin.site.urls),
 ]
 
-# A database that is locked or down answers 503 "try again" (views.server_error), not a bare 500.
-handler500 = "volpanel.views.server_error"
+# A database that is locked or down answers 503 "try again" (errors.server_error), not a bare 500.
+handler500 = "volpanel.errors.server_error"

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from volpanel.models import AuditEntry, Outcome
+from volpanel.audit.models import AuditEntry, Outcome
 
 T0 = datetime(2026, 11, 20, 12, 0, tzinfo=dt_timezone.utc)
 

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from tests.audit.conftest import T0, make_row
 from volpanel.audit import exports
 from volpanel.audit.exports import COLUMNS, spreadsheet_safe
-from volpanel.models import AuditEntry
+from volpanel.audit.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

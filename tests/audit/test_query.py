@@ -11,7 +11,7 @@ from django.core import signing
 from tests.audit.conftest import T0, make_row
 from volpanel.audit import query
 from volpanel.audit.query import CURSOR_SALT, Cursor, InvalidCursor, batches, page, parse_filters
-from volpanel.models import AuditEntry
+from volpanel.audit.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
 

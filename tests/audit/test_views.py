@@ -13,8 +13,10 @@ from django.test import Client
 
 from tests.audit.conftest import T0, make_row
 from tests.conftest import Demo, expire_session_token, token_of, web_login
-from volpanel import watchers
-from volpanel.models import AuditEntry
+from volpanel.volumes import watchers
+from volpanel.audit.models import AuditEntry
+from volpanel.lib import memo
+from volpanel import cloud
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 AUDIT_URLS = ("/audit/", "/audit/chart/", "/audit/export/csv/", "/audit/export/jsonl/", "/audit/export/cadf/")
@@ -57,18 +59,18 @@ def test_it_lets_only_admins_reach_the_audit_pages_and_exports(demo: Demo, alice
 def test_an_admin_whose_token_is_revoked_or_expired_is_sent_to_log_in_again(demo: Demo) -> None:
     """The audit pages ask the cloud nothing else: a role removed or a user disabled (Keystone revokes their
     tokens) must not leave the trail readable for the rest of a 12-hour Django session."""
-    from volpanel import services
+    from volpanel.volumes import services
 
     admin = Client()
     web_login(admin, "admin", "admin")
     assert [admin.get(url).status_code for url in AUDIT_URLS] == [200] * len(AUDIT_URLS)
     # Keystone failing (5xx) cannot say the token was revoked: the expiry alone decides meanwhile.
     demo.faults(http=[{"service": "identity", "method": "GET", "path": "/auth/tokens", "status": 503}])
-    services.clear_memos()
+    memo.clear_all()
     assert admin.get("/audit/").status_code == 200
     demo.clear_faults()
     demo.revoke(token_of(admin))
-    services.clear_memos()  # a minute later (services.TOKEN_CHECK_TTL): Keystone is asked again
+    memo.clear_all()  # a minute later (cloud.TOKEN_CHECK_TTL): Keystone is asked again
     refused = admin.get("/audit/export/csv/")
     assert refused.status_code == 302 and refused.url.startswith("/login/?next=")
     assert "volpanel.credentials" not in admin.session

@@ -22,6 +22,7 @@ import requests
 from volpanel.openstack import session as vp_session
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.session import CloudConfig, Credentials
+from volpanel.cloud import cloud_config
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_ENV_FILE = REPO / ".cache" / "realcloud" / "env"
@@ -292,14 +293,14 @@ def cut(request: pytest.FixtureRequest) -> Iterator[CloudUnderTest]:
     """The cloud under test: the same cases run against the demo cloud and the real one."""
     if request.param == "demo":
         request.getfixturevalue("demo")  # a fresh seed, delay 0.3 s
-        from volpanel import services
+        from volpanel.volumes import services
 
-        config = services.cloud_config()
+        config = cloud_config()
     else:
         config = real_config_or_skip()
     under_test = CloudUnderTest(request.param, config)
     yield under_test
-    from volpanel import watchers
+    from volpanel.volumes import watchers
 
     watchers.wait_idle(60)  # no watcher from this test may still poll what cleanup deletes
     problems = under_test.cleanup()

@@ -17,6 +17,7 @@ import pytest
 
 from tests.contract.conftest import CloudUnderTest, Seen
 from volpanel.openstack.errors import CloudError
+from volpanel.volumes import actions
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 HEX_RE = re.compile(r"\b[0-9a-f]{32}\b")
@@ -354,14 +355,14 @@ def test_another_projects_id_in_the_url(cut: CloudUnderTest) -> None:
 
 # --- through services: the audit row's final outcome -----------------------------------------------------
 def _actor(creds: Any) -> Any:
-    from volpanel import services
+    from volpanel.volumes import services
 
     return services.Actor(credentials=creds, source_ip="127.0.0.1", user_agent="contract")
 
 
 def _settled(entry: Any) -> Any:
-    from volpanel import watchers
-    from volpanel.models import AuditEntry
+    from volpanel.volumes import watchers
+    from volpanel.audit.models import AuditEntry
 
     assert watchers.wait_idle(90), "the watcher never settled"
     return AuditEntry.objects.get(pk=entry.pk)
@@ -369,21 +370,21 @@ def _settled(entry: Any) -> Any:
 
 @pytest.mark.django_db(transaction=True)
 def test_services_extend_and_retype_record_success(cut: CloudUnderTest) -> None:
-    from volpanel import services
-    from volpanel.models import Outcome
+    from volpanel.volumes import services
+    from volpanel.audit.models import Outcome
 
     vol = cut.make_volume(1)
     cloud = cut.cloud()
-    row = _settled(services.volume_extend(cloud=cloud, actor=_actor(cloud.credentials),
+    row = _settled(actions.run("extend", cloud=cloud, actor=_actor(cloud.credentials),
                                           volume=cloud.cinder.get_volume(vol), new_size=2))
     assert (row.outcome, row.http_status, row.status_before, row.status_after) == (
         Outcome.SUCCEEDED, 202, "available", "available")
     assert row.parameters == {"new_size": 2, "old_size": 1} and row.detail == "The volume is now 2 GiB."
-    row = _settled(services.volume_retype(cloud=cloud, actor=_actor(cloud.credentials),
+    row = _settled(actions.run("retype", cloud=cloud, actor=_actor(cloud.credentials),
                                           volume=cloud.cinder.get_volume(vol), new_type="gold",
                                           migration_policy="never"))
     assert (row.outcome, row.detail) == (Outcome.SUCCEEDED, "The volume's type is now gold.")
-    row = _settled(services.volume_retype(cloud=cloud, actor=_actor(cloud.credentials),
+    row = _settled(actions.run("retype", cloud=cloud, actor=_actor(cloud.credentials),
                                           volume=cloud.cinder.get_volume(vol), new_type="gold",
                                           migration_policy="never"))
     assert (row.outcome, row.http_status, row.fault_name, norm(row.detail)) == (
@@ -392,25 +393,25 @@ def test_services_extend_and_retype_record_success(cut: CloudUnderTest) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_services_host_attach_and_detach_record_success(cut: CloudUnderTest) -> None:
-    from volpanel import services
-    from volpanel.models import Action, Outcome
+    from volpanel.volumes import services
+    from volpanel.audit.models import Outcome
 
     vol = cut.make_volume(1)
     cloud = cut.cloud()
-    row = _settled(services.volume_attach_host(cloud=cloud, actor=_actor(cloud.credentials),
+    row = _settled(actions.run("attach_host", cloud=cloud, actor=_actor(cloud.credentials),
                                                volume=cloud.cinder.get_volume(vol), host_name="contract-host",
                                                mountpoint="/dev/vdc", mode="rw"))
     assert (row.outcome, row.action, row.status_after, row.detail) == (
-        Outcome.SUCCEEDED, Action.ATTACH, "in-use", "Attached at /dev/vdc.")
+        Outcome.SUCCEEDED, actions.ATTACH.name, "in-use", "Attached at /dev/vdc.")
     volume = cloud.cinder.get_volume(vol)
-    row = _settled(services.volume_attach_host(cloud=cloud, actor=_actor(cloud.credentials), volume=volume,
+    row = _settled(actions.run("attach_host", cloud=cloud, actor=_actor(cloud.credentials), volume=volume,
                                                host_name="second-host", mountpoint="/dev/vdd", mode="rw"))
     assert (row.outcome, row.http_status, row.fault_name, row.detail) == (
         Outcome.REJECTED, 400, "badRequest", ALREADY_ATTACHED)
-    row = _settled(services.volume_detach(cloud=cloud, actor=_actor(cloud.credentials), volume=volume,
+    row = _settled(actions.run("detach", cloud=cloud, actor=_actor(cloud.credentials), volume=volume,
                                           attachment_id=volume.attachments[0].attachment_id))
     assert (row.outcome, row.action, row.status_after, row.detail) == (
-        Outcome.SUCCEEDED, Action.DETACH, "available", "Detached.")
+        Outcome.SUCCEEDED, actions.DETACH.name, "available", "Detached.")
 
 
 # --- Nova: only where the cloud has Compute ----------------------------------------------------------------
@@ -612,13 +613,13 @@ def test_extend_a_volume_an_admin_set_to_error(cut: CloudUnderTest) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_services_upload_and_revert_record_success(cut: CloudUnderTest) -> None:
-    from volpanel import services
-    from volpanel.models import Outcome
+    from volpanel.volumes import services
+    from volpanel.audit.models import Outcome
 
     vol = cut.make_volume(1)
     snap = cut.make_snapshot(vol)
     cloud = cut.cloud()
-    row = _settled(services.volume_upload_image(
+    row = _settled(actions.run("upload", 
         cloud=cloud, actor=_actor(cloud.credentials), volume=cloud.cinder.get_volume(vol),
         image_name="contract-audit", disk_format="qcow2", container_format="bare", visibility="private",
         protected=False))
@@ -626,7 +627,7 @@ def test_services_upload_and_revert_record_success(cut: CloudUnderTest) -> None:
     assert (row.outcome, row.microversion, row.status_after, row.detail) == (
         Outcome.SUCCEEDED, "3.1", "available", "Image contract-audit is active.")
     assert cut.get_image(row.image_id)["status"] == "active"
-    row = _settled(services.volume_revert(cloud=cloud, actor=_actor(cloud.credentials),
+    row = _settled(actions.run("revert", cloud=cloud, actor=_actor(cloud.credentials),
                                           volume=cloud.cinder.get_volume(vol), snapshot_id=snap))
     assert (row.outcome, row.microversion, row.status_after, row.detail) == (
         Outcome.SUCCEEDED, "3.40", "available", "The volume was reverted to the snapshot.")

@@ -12,7 +12,7 @@ from django.test import Client
 from tests.conftest import web_login
 from tests.contract.conftest import CloudUnderTest
 from tests.test_streams import read_stream
-from volpanel.models import AuditEntry, Outcome
+from volpanel.audit.models import AuditEntry, Outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.browser
 SEED = """
 from datetime import timedelta
 from django.utils import timezone
-from volpanel.models import AuditEntry
+from volpanel.audit.models import AuditEntry
 now = timezone.now()
 for i in range(60):
     AuditEntry(actor_id="u-e2e", actor_name="e2e-admin", project_id="p-e2e", project_name="e2e",

@@ -9,7 +9,8 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from volpanel import auth, services
+from volpanel.accounts import auth
+from volpanel.cloud import token_honoured
 
 
 def _staff(request: HttpRequest) -> bool:
@@ -21,7 +22,7 @@ def can_audit(request: HttpRequest) -> bool:
     """The admin role of a token Keystone still honours (the audit pages ask the cloud nothing else, so a
     revoked or expired token — a role removed, a user disabled — must be caught here), or django-admin staff."""
     creds = auth.credentials(request)
-    if creds is not None and creds.is_admin and services.token_honoured(creds):
+    if creds is not None and creds.is_admin and token_honoured(creds):
         return True
     return _staff(request)
 

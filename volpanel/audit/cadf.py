@@ -7,7 +7,8 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
-from volpanel.models import Action, AuditEntry, Outcome
+from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.volumes import actions
 
 TYPE_URI_EVENT = "http://schemas.dmtf.org/cloud/audit/1.0/event"
 TYPE_URI_USER = "service/security/account/user"
@@ -26,18 +27,6 @@ CADF_OUTCOME = {
     Outcome.UNKNOWN: "unknown",
 }
 
-# CADF action taxonomy: the verb, then the API's own name for what was asked (keystonemiddleware's form for
-# Cinder volume actions, e.g. `update/os-extend`). Attaching through Nova creates or deletes an attachment.
-CADF_ACTION = {
-    Action.EXTEND: "update/os-extend",
-    Action.ATTACH: "update/os-attach",
-    Action.DETACH: "update/os-detach",
-    Action.RETYPE: "update/os-retype",
-    Action.UPLOAD: "update/os-volume_upload_image",
-    Action.REVERT: "update/revert",
-    Action.SERVER_ATTACH: "create/os-volume_attachments",
-    Action.SERVER_DETACH: "delete/os-volume_attachments",
-}
 
 
 def event_time(moment: datetime) -> str:
@@ -47,11 +36,16 @@ def event_time(moment: datetime) -> str:
 
 def request_path(entry: AuditEntry) -> str:
     """The API path the action went to, relative to the service's catalog endpoint."""
-    if entry.action == Action.SERVER_ATTACH:
-        return f"/servers/{entry.server_id}/os-volume_attachments"
-    if entry.action == Action.SERVER_DETACH:
-        return f"/servers/{entry.server_id}/os-volume_attachments/{entry.volume_id}"
-    return f"/volumes/{entry.volume_id}/action"
+    kind = actions.AUDITED.get(entry.action)
+    template = kind.api_path if kind else "/volumes/{volume_id}/action"
+    return template.format(volume_id=entry.volume_id, server_id=entry.server_id)
+
+
+def cadf_action(entry: AuditEntry) -> str:
+    """CADF's action taxonomy: the verb, then the API's own name for what was asked (keystonemiddleware's form for
+    Cinder volume actions, e.g. `update/os-extend`), as the action registry gives it."""
+    kind = actions.AUDITED.get(entry.action)
+    return kind.cadf_action if kind else f"update/{entry.action}"
 
 
 def _attachment(name: str, content: Any, type_uri: str = "mime:text/plain") -> dict[str, Any]:
@@ -82,7 +76,7 @@ def event(entry: AuditEntry) -> dict[str, Any]:
         "id": str(entry.uuid),
         "eventType": "activity",
         "eventTime": event_time(entry.requested_at),
-        "action": CADF_ACTION.get(entry.action, f"update/{entry.action}"),
+        "action": cadf_action(entry),
         "outcome": CADF_OUTCOME.get(entry.outcome, "unknown"),
         "initiator": initiator,
         "target": target,

@@ -14,7 +14,7 @@ from django.db.models.functions import Substr, TruncDate
 from django.utils import timezone
 
 from volpanel.audit.query import AuditFilter
-from volpanel.models import Outcome
+from volpanel.audit.models import Outcome
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366

@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 
 from volpanel.audit import cadf
 from volpanel.audit.query import batches
-from volpanel.models import AuditEntry, AuditEntryQuerySet, jsonable
+from volpanel.audit.models import AuditEntry, AuditEntryQuerySet, jsonable
 
 BATCH_SIZE = 2000
 

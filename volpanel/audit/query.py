@@ -19,7 +19,8 @@ from django.db.models.functions import StrIndex, Upper
 from django.db.models.lookups import GreaterThan
 from django.utils.dateparse import parse_date, parse_datetime
 
-from volpanel.models import Action, AuditEntry, AuditEntryQuerySet, Outcome
+from volpanel.audit.models import AuditEntry, AuditEntryQuerySet, Outcome
+from volpanel.volumes import actions
 
 PAGE_SIZE = 50
 # Rows of the trail a name-part search walks in keyset order before asking the trigram index (see _take).
@@ -172,7 +173,7 @@ def parse_filters(params: Mapping[str, str]) -> AuditFilter:
         except ValueError:
             errors.append(f"The volume id “{values['volume'][:40]}” is not a volume id: use the volume's UUID, "
                           "or its name in Search. It was not applied.")
-    for name, choices in (("action", Action.values), ("outcome", Outcome.values)):
+    for name, choices in (("action", list(actions.AUDITED)), ("outcome", Outcome.values)):
         if values[name]:
             if values[name] in choices:
                 parsed[name] = values[name]

@@ -18,7 +18,8 @@ from django_htmx.middleware import HtmxDetails
 from volpanel.audit import chart, exports
 from volpanel.audit.access import admins_only
 from volpanel.audit.query import AuditFilter, Cursor, InvalidCursor, parse_filters
-from volpanel.models import Action, AuditEntry, Outcome
+from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.volumes import actions
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -61,7 +62,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         # are shown: the rows never wait for it. Asked for with the first page only, not again for each page.
         "chart_url": (reverse("audit_chart") + (f"?{query}" if query else "")
                       if cursor is None and not paging else ""),
-        "actions": Action.choices, "outcomes": Outcome.choices,
+        "actions": [(a.name, a.label) for a in actions.AUDITED.values()], "outcomes": Outcome.choices,
     }
     template = "volpanel/audit.html"
     if request.htmx:

@@ -9,7 +9,15 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from volpanel.volumes import actions
+
 register = template.Library()
+
+
+@register.filter
+def action_label(name: str) -> str:
+    """`entry.action|action_label`: how History and the audit trail name an audited call (the action registry's)."""
+    return actions.label(name)
 
 
 @register.filter

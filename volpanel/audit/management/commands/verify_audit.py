@@ -10,8 +10,8 @@ from typing import Any, Iterator
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from volpanel import digests as digest_files
-from volpanel.models import (
+from volpanel.audit import digests as digest_files
+from volpanel.audit.models import (
     ALLOWED_MOVES, CHANGEABLE_FIELDS, GENESIS_HASH, AuditChainHead, AuditEntry, AuditEvent, EventKind, jsonable,
     canonical_json, row_facts,
 )

@@ -17,8 +17,10 @@ from django.db import close_old_connections
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from volpanel import actors, services
-from volpanel.models import AuditEntry, Outcome
+from volpanel.audit import actors
+from volpanel.cloud import cloud_config, connect
+from volpanel.volumes import actions, watchers
+from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.openstack.cinder import Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
@@ -98,7 +100,7 @@ class ServiceCloud:
             return None, ("The cloud accepted the action, but volpanel stopped following it and no service "
                           "credential is configured (VOLPANEL_SERVICE_USER, _PASSWORD, _PROJECT) to check the result.")
         try:
-            creds = login(services.cloud_config(), user, password, project, settings.VOLPANEL_SERVICE_DOMAIN)
+            creds = login(cloud_config(), user, password, project, settings.VOLPANEL_SERVICE_DOMAIN)
         except CloudError as exc:
             # Refused: a 401, or a 4xx for a wrong domain or project. Keystone failing (5xx) is not a refusal:
             # the rows wait for a run that can ask.
@@ -110,7 +112,7 @@ class ServiceCloud:
             # Without the admin role Cinder hides other projects' volumes: every row would look deleted.
             return None, (f"The cloud accepted the action, but the service credential ({user} in {project}) has no "
                           f"admin role, so the volume could not be checked.")
-        return services.connect(creds), ""
+        return connect(creds), ""
 
 
 def run(grace: float, *, warn: Callable[[str], None] = log.warning) -> Counter[str]:
@@ -126,8 +128,6 @@ def run(grace: float, *, warn: Callable[[str], None] = log.warning) -> Counter[s
     accepted = AuditEntry.objects.filter(outcome=Outcome.ACCEPTED, requested_at__lte=cutoff)
     if not accepted.exists():
         return counts
-    from volpanel import watchers
-
     service = ServiceCloud()
     for entry in _batches(accepted):
         if watchers.is_following(entry.pk):
@@ -157,7 +157,7 @@ def _verdict(entry: AuditEntry, service: ServiceCloud) -> Verdict | None:
     creds = actors.lookup(entry.cloud, entry.actor_id, entry.project_id) if entry.cloud else None
     if creds is not None:
         try:
-            return _judge(services.connect(creds), entry, f"{entry.actor_name}'s session")
+            return _judge(connect(creds), entry, f"{entry.actor_name}'s session")
         except TokenRefused:
             actors.forget(entry.cloud, entry.actor_id, entry.project_id, only=creds)
     cloud, problem = service.get()
@@ -193,7 +193,7 @@ def _judge(cloud: Cloud, entry: AuditEntry, session: str) -> Verdict | None:
         if session and exc.kind == "auth":
             raise TokenRefused(exc.message) from None
         raise Skip(exc.message) from None
-    verdict = services.judge(entry, volume, image, messages)
+    verdict = actions.judge(entry, volume, image, messages)
     status = volume.status if volume is not None else ""
     if verdict is None:
         if timezone.now() - entry.requested_at < MOVING_LIMIT:
@@ -285,7 +285,7 @@ def _reconcile_once() -> None:
 
 
 def _digest_once(every: float) -> None:
-    from volpanel import digests
+    from volpanel.audit import digests
 
     written = digests.write(max_age=every)
     if written is not None:

@@ -14,9 +14,11 @@ from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
-from volpanel import auth, services, watchers
-from volpanel.models import AuditEntry
-from volpanel.views import Panel
+from volpanel.accounts import auth
+from volpanel.cloud import connect, disconnect
+from volpanel.volumes import presenters, selectors, watchers
+from volpanel.audit.models import AuditEntry
+from volpanel.volumes.presenters import Panel
 from volpanel.openstack.cloud import token_expired
 from volpanel.openstack.errors import CloudError
 from volpanel.openstack.session import Credentials
@@ -45,13 +47,11 @@ class _Render:
 
 def _render(state: watchers.State) -> _Render:
     """The partials of a state, rendered once for every stream of it (hundreds of viewers, one render)."""
-    from volpanel.views import partials_context
-
     with state.render_lock:
         cached = state.renders.get("partials")
         if cached is None:
             assert state.page is not None
-            context = partials_context(state.page, state.history)
+            context = presenters.partials_context(state.page, state.history)
             context["stream_problem"] = state.problem
             context["can_audit"] = False
             events = []
@@ -104,16 +104,14 @@ def _release_request_thread() -> None:
 
 def _attempt(creds: Credentials, volume_id: str, attempt: str) -> AuditEntry | None:
     try:
-        return services.attempt(creds.project_id, volume_id, attempt)
+        return selectors.attempt(creds.project_id, volume_id, attempt)
     finally:
         connections.close_all()  # a pool thread: nothing would close it otherwise
 
 
 def _announcement(request: HttpRequest, entry: AuditEntry) -> str:
     """The page's announcement of an attempt's final outcome."""
-    from volpanel.views import describe
-
-    level, text = describe(entry, settled=True)
+    level, text = presenters.describe(entry, settled=True)
     context = {"oob": True, "entry": entry, "flash_level": level, "flash_text": text}
     return render_to_string("volpanel/volume.html#announce", context, request=request)
 
@@ -123,13 +121,13 @@ async def _events(request: HttpRequest, creds: Credentials, volume_id: str, clie
     _release_request_thread()
     # Browsers reconnect after `retry` ms if the stream drops, sending the last id they received.
     yield f"retry: {RETRY_MS}\n\n"
-    cloud = services.connect(creds)
+    cloud = connect(creds)
     try:
         # The watcher's state was fetched with some viewer's token: this viewer's own must read the volume first.
-        await sync_to_async(services.prove_access, thread_sensitive=False)(cloud, volume_id)
+        await sync_to_async(selectors.prove_access, thread_sensitive=False)(cloud, volume_id)
     except CloudError as exc:
         if exc.kind == "auth":
-            services.disconnect(creds)
+            disconnect(creds)
             notice = {"oob": True, "flash_level": "warning",
                       "flash_text": "Your session with the cloud has expired, so this page no longer follows the "
                                     "volume. Reload the page to log in again."}

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
 
 from volpanel.openstack.session import Credentials
 
@@ -43,9 +44,7 @@ def sign_out(request: HttpRequest) -> None:
 def login_redirect(request: HttpRequest, next_url: str | None = None) -> HttpResponse:
     target = reverse("login") + "?" + urlencode({"next": next_url or request.get_full_path()})
     if getattr(request, "htmx", False):
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = target
-        return response
+        return HttpResponseClientRedirect(target)  # a full-page load of the login page, not a swap into this one
     return HttpResponseRedirect(target)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from volpanel.models import Action
-from volpanel.services import VolumePage
+from volpanel.volumes.rules import Availability
+from volpanel.volumes.selectors import VolumePage
 
 # Cinder's limits: names and mountpoints 1–255 characters; sizes are whole GiB.
 MAX_NAME = 255
@@ -27,17 +27,15 @@ def printable(what: str) -> RegexValidator:
 
 
 class VolumeActionForm(forms.Form):
-    """Base: knows the page it was rendered on, so it can check the volume's current state."""
+    """Base: knows the page it was rendered on and its action's availability there (volumes.actions binds it), so
+    it can check the volume's current state."""
 
-    action_name = ""
-    # The audit actions a post of this form may record (a replayed key is matched against them).
-    audit_actions: tuple[str, ...] = ()
-    # Minted per rendered form (views.volume_context): the same form posted twice is one action.
+    # Minted per rendered form (presenters): the same form posted twice is one action.
     idempotency_key = forms.RegexField(regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput,
                                        error_messages={"invalid": "This form is damaged; reload the page."})
 
-    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
-        self.page = page
+    def __init__(self, *args: Any, page: VolumePage, action: str, availability: Availability, **kwargs: Any) -> None:
+        self.page, self.action_name, self.availability = page, action, availability
         super().__init__(*args, **kwargs)
         for field in self.fields.values():
             # Django's defaults ("This field is required.") do not say which field; a tenant must know what to fix.
@@ -57,15 +55,12 @@ class VolumeActionForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        availability = self.page.availability[self.action_name]
-        if not availability.enabled:
-            raise forms.ValidationError(availability.reason)
+        if not self.availability.enabled:
+            raise forms.ValidationError(self.availability.reason)
         return cleaned
 
 
 class ExtendForm(VolumeActionForm):
-    action_name = "extend"
-    audit_actions = (Action.EXTEND,)
     new_size = forms.IntegerField(
         label="New size (GiB)", min_value=1, max_value=MAX_SIZE_GIB,
         error_messages={
@@ -100,8 +95,6 @@ class ExtendForm(VolumeActionForm):
 
 
 class AttachServerForm(VolumeActionForm):
-    action_name = "attach_server"
-    audit_actions = (Action.SERVER_ATTACH,)
     server_id = forms.ChoiceField(label="Server", error_messages={
         "required": "Choose a server.", "invalid_choice": "Choose one of your project's servers."})
 
@@ -115,8 +108,6 @@ class AttachServerForm(VolumeActionForm):
 
 
 class AttachHostForm(VolumeActionForm):
-    action_name = "attach_host"
-    audit_actions = (Action.ATTACH,)
     host_name = forms.CharField(label="Host name", max_length=MAX_NAME, validators=[printable("host name")],
                                 error_messages={"required": "Enter the host name.",
                                                 "max_length": f"The host name can be at most {MAX_NAME} characters."})
@@ -128,8 +119,6 @@ class AttachHostForm(VolumeActionForm):
 
 
 class DetachForm(VolumeActionForm):
-    action_name = "detach"
-    audit_actions = (Action.DETACH, Action.SERVER_DETACH)
     attachment_id = forms.ChoiceField(label="Attachment", error_messages={
         "required": "Choose the attachment to detach.",
         "invalid_choice": "That attachment is not on this volume (any more); reload the page."})
@@ -145,8 +134,6 @@ class DetachForm(VolumeActionForm):
 
 
 class RetypeForm(VolumeActionForm):
-    action_name = "retype"
-    audit_actions = (Action.RETYPE,)
     new_type = forms.ChoiceField(label="New type", error_messages={
         "required": "Choose the new volume type.", "invalid_choice": "Choose one of the cloud's volume types."})
     migration_policy = forms.ChoiceField(
@@ -162,8 +149,6 @@ class RetypeForm(VolumeActionForm):
 
 
 class UploadForm(VolumeActionForm):
-    action_name = "upload"
-    audit_actions = (Action.UPLOAD,)
     image_name = forms.CharField(label="Image name", max_length=MAX_NAME, validators=[printable("image name")],
                                  error_messages={"required": "Enter a name for the image.",
                                                  "max_length": f"The image name can be at most {MAX_NAME} characters."})
@@ -181,7 +166,6 @@ class UploadForm(VolumeActionForm):
 
 
 class UploadSnapshotForm(UploadForm):
-    action_name = "upload_snapshot"
     snapshot_id = forms.ChoiceField(label="Snapshot", error_messages={
         "required": "Choose the snapshot to upload.", "invalid_choice": "Choose one of this volume's snapshots."})
 
@@ -194,8 +178,6 @@ class UploadSnapshotForm(UploadForm):
 
 
 class RevertForm(VolumeActionForm):
-    action_name = "revert"
-    audit_actions = (Action.REVERT,)
     snapshot_id = forms.CharField(widget=forms.HiddenInput, error_messages={"required": "Choose the snapshot."})
     confirm = forms.BooleanField(
         label="I understand that every change made to the volume after this snapshot is lost.",
@@ -209,15 +191,3 @@ class RevertForm(VolumeActionForm):
             raise forms.ValidationError("Cinder can only revert to the volume's latest snapshot; "
                                         "that snapshot is not the latest one.")
         return snapshot_id
-
-
-FORMS: dict[str, type[VolumeActionForm]] = {
-    "extend": ExtendForm,
-    "attach_server": AttachServerForm,
-    "attach_host": AttachHostForm,
-    "detach": DetachForm,
-    "retype": RetypeForm,
-    "upload": UploadForm,
-    "upload_snapshot": UploadSnapshotForm,
-    "revert": RevertForm,
-}

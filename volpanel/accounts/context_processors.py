@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from volpanel import auth
+from volpanel.accounts import auth
 from volpanel.audit.access import can_audit
 
 

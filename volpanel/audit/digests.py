@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from volpanel.models import AuditChainHead, canonical_json
+from volpanel.audit.models import AuditChainHead, canonical_json
 
 PREFIX, SUFFIX = "audit-digest-", ".json"
 VERSION = 1

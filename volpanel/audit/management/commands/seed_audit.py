@@ -16,14 +16,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
-from volpanel.models import (
-    Action, AuditChainHead, AuditEntry, AuditEvent, EventKind, Outcome, canonical_json,
+from volpanel.audit.models import (
+    AuditChainHead, AuditEntry, AuditEvent, EventKind, Outcome, canonical_json,
 )
-from volpanel.reconcile import PENDING_REASON
+from volpanel.audit.reconciler import PENDING_REASON
+from volpanel.volumes import actions
 
 # How often each action and each outcome occurs: roughly a busy private cloud's week.
-ACTIONS = [(Action.EXTEND, 30), (Action.SERVER_ATTACH, 15), (Action.SERVER_DETACH, 12), (Action.ATTACH, 6),
-           (Action.DETACH, 4), (Action.RETYPE, 10), (Action.UPLOAD, 8), (Action.REVERT, 15)]
+ACTIONS = [(kind.name, kind.seed_weight) for kind in actions.AUDITED.values()]
 OUTCOMES = [(Outcome.SUCCEEDED, 78), (Outcome.FAILED, 5), (Outcome.REJECTED, 9), (Outcome.ERROR, 4),
             (Outcome.UNKNOWN, 4)]
 REJECTIONS = [
@@ -130,27 +130,27 @@ class Command(BaseCommand):
                           else ipaddress.IPv6Address(f"2001:db8::{rng.getrandbits(16):x}").compressed),
             "cloud": settings.OPENSTACK["auth_url"], "volume_id": volume["id"], "volume_name": volume["name"],
             "action": action, "http_status": None, "idempotency_key": _hex(rng),
-            "status_before": "in-use" if action in (Action.DETACH, Action.SERVER_DETACH) else "available",
+            "status_before": "in-use" if action in (actions.DETACH.name, actions.SERVER_DETACH.name) else "available",
         })
         answer: dict[str, Any] = {}
-        if action == Action.EXTEND:
+        if action == actions.EXTEND.name:
             row["parameters"] = {"new_size": volume["size"] + rng.randint(1, 50), "old_size": volume["size"]}
-        elif action == Action.SERVER_ATTACH:
+        elif action == actions.SERVER_ATTACH.name:
             row["parameters"], row["server_id"] = {"server_id": server}, server
             answer["attachment_id"] = _uuid(rng)
-        elif action == Action.SERVER_DETACH:
+        elif action == actions.SERVER_DETACH.name:
             attachment = _uuid(rng)
             row["parameters"] = {"attachment_id": attachment, "server_id": server}
             row["server_id"], row["attachment_id"] = server, attachment
-        elif action == Action.ATTACH:
+        elif action == actions.ATTACH.name:
             row["parameters"] = {"host_name": f"bm-{rng.randrange(100):02d}", "mountpoint": "/dev/vdb", "mode": "rw"}
-        elif action == Action.DETACH:
+        elif action == actions.DETACH.name:
             attachment = _uuid(rng)
             row["parameters"], row["attachment_id"] = {"attachment_id": attachment}, attachment
-        elif action == Action.RETYPE:
+        elif action == actions.RETYPE.name:
             row["parameters"] = {"new_type": rng.choice(["gold", "silver", "ssd"]), "old_type": "default",
                                  "migration_policy": rng.choice(["never", "on-demand"])}
-        elif action == Action.UPLOAD:
+        elif action == actions.UPLOAD.name:
             row["parameters"] = {"image_name": f"{volume['name']}-image", "disk_format": "qcow2",
                                  "container_format": "bare", "visibility": "private", "protected": False}
             answer["image_id"] = _uuid(rng)
@@ -178,7 +178,7 @@ class Command(BaseCommand):
             steps.append((EventKind.ANSWERED, Outcome.ACCEPTED, {
                 "answered_at": answered, "http_status": 202, "request_id": f"req-{_uuid(rng)}",
                 "microversion": "3.71", **answer}, answered))
-            after = {Action.SERVER_ATTACH: "in-use", Action.ATTACH: "in-use"}.get(action, "available")
+            after = {actions.SERVER_ATTACH.name: "in-use", actions.ATTACH.name: "in-use"}.get(action, "available")
             if outcome == Outcome.SUCCEEDED:
                 detail = "Settled."
             elif outcome == Outcome.FAILED:

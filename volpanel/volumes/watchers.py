@@ -18,11 +18,12 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
-from volpanel import services
-from volpanel.models import AuditEntry, Outcome
+from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.openstack.cinder import Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
+from volpanel.volumes import outcomes, selectors
+from volpanel.volumes.outcomes import Judge
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class State:
     """One published state of a watched volume."""
 
     version: int  # orders the states of one watcher in this process; streams wait on it
-    page: services.VolumePage | None
+    page: selectors.VolumePage | None
     settled: bool
     problem: str = ""  # why the watcher stopped early (expired token, cloud unreachable)
     history: tuple[AuditEntry, ...] = ()
@@ -57,7 +58,7 @@ def poll_interval(quiet_polls: int) -> float:
     return min(interval * 2 ** max(0, quiet_polls - 2), max(QUIET_POLL_MAX, interval))
 
 
-def fingerprint(page: services.VolumePage | None, history: tuple[AuditEntry, ...], problem: str) -> str:
+def fingerprint(page: selectors.VolumePage | None, history: tuple[AuditEntry, ...], problem: str) -> str:
     rows = [(e.pk, e.action, e.outcome, e.detail, e.request_id, e.actor_name, e.requested_at) for e in history]
     return hashlib.blake2b(repr((page, rows, problem)).encode(), digest_size=12).hexdigest()
 
@@ -83,6 +84,7 @@ class Watch:
         self.volume_id = key[2]
         self.cloud = cloud
         self.entries: dict[int, AuditEntry] = {}
+        self.judges: dict[int, Judge] = {}  # each followed row's judge (its kind's, from the action registry)
         self.subscribers: set[_Subscriber] = set()
         self.state = State(version=0, page=None, settled=False)
         self.running = False
@@ -220,18 +222,19 @@ class Watch:
     def _waiting_on_image(self) -> bool:
         return any(e.image_id for e in self.entries.values())
 
-    def _load(self) -> services.VolumePage:
+    def _load(self) -> selectors.VolumePage:
         image_ids = [e.image_id for e in self.entries.values() if e.image_id]
-        return services.load_volume_page(self.cloud, self.volume_id, image_ids=image_ids)
+        return selectors.load_volume_page(self.cloud, self.volume_id, image_ids=image_ids)
 
-    def _resolve(self, volume: Volume | None, page: services.VolumePage | None) -> None:
+    def _resolve(self, volume: Volume | None, page: selectors.VolumePage | None) -> None:
         with _lock:
             pending = list(self.entries.values())
         for entry in pending:
             if entry.image_id and page is not None and entry.image_id not in page.images:
                 continue  # Glance did not answer: an unreachable image service is not a failed upload.
             image = page.images.get(entry.image_id) if page and entry.image_id else None
-            verdict = services.judge(entry, volume, image, page.messages if page else None)
+            kind_judge = self.judges.get(entry.pk, outcomes.unjudgeable)
+            verdict = outcomes.judge(entry, kind_judge, volume, image, page.messages if page else None)
             if verdict is None:
                 continue
             outcome, detail = verdict
@@ -239,17 +242,18 @@ class Watch:
                 # The driver's user message can land just after the status: ask once more before settling.
                 try:
                     messages = self.cloud.cinder.user_messages(self.volume_id)
-                    outcome, detail = services.judge(entry, volume, image, messages) or verdict
+                    outcome, detail = outcomes.judge(entry, kind_judge, volume, image, messages) or verdict
                 except CloudError:
                     pass
             entry.advance(outcome, settled_at=timezone.now(), detail=detail,
                           status_after=volume.status if volume else "")
             with _lock:
                 self.entries.pop(entry.pk, None)
+                self.judges.pop(entry.pk, None)
 
-    def _publish(self, page: services.VolumePage | None, settled: bool, problem: str = "") -> None:
+    def _publish(self, page: selectors.VolumePage | None, settled: bool, problem: str = "") -> None:
         try:
-            history = tuple(services.history(self.key[1], self.volume_id)) if page is not None else ()
+            history = tuple(selectors.history(self.key[1], self.volume_id)) if page is not None else ()
         except DatabaseError:
             # Viewers still get the volume's state; the rows reappear with the next state or page load.
             log.exception("watcher %s: history unavailable", self.volume_id)
@@ -314,19 +318,20 @@ def _ensure(cloud: Cloud, volume_id: str) -> Watch:
     return watch
 
 
-def follow(cloud: Cloud, entry: AuditEntry) -> None:
+def follow(cloud: Cloud, entry: AuditEntry, judge: Judge) -> None:
     """Follow an accepted action until its volume settles, then record the final outcome. The watcher settles a
     copy of the row: the caller's object (the view answering the POST) must not change under it while it renders
     — an answer saying "accepted" with the settled outcome's attributes would never get the final announcement."""
     with _lock:
         watch = _ensure(cloud, entry.volume_id)
         watch.entries[entry.pk] = copy.copy(entry)
+        watch.judges[entry.pk] = judge
     watch.wakeup.set()
 
 
 class Subscription:
     def __init__(self, cloud: Cloud, volume_id: str) -> None:
-        """Call only once the viewer's own token has read the volume (services.prove_access)."""
+        """Call only once the viewer's own token has read the volume (selectors.prove_access)."""
         self.subscriber = _Subscriber()
         with _lock:
             self.watch = _ensure(cloud, volume_id)

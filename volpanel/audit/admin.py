@@ -5,7 +5,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from volpanel.models import AuditEntry, AuditEvent
+from volpanel.audit.models import AuditEntry, AuditEvent
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from volpanel import reconcile
+from volpanel.audit import reconciler
 
 
 class Command(BaseCommand):
@@ -23,8 +23,8 @@ class Command(BaseCommand):
         if grace < 0:
             raise CommandError("--grace must be zero or more seconds.")
         try:
-            counts = reconcile.run(grace, warn=self.stderr.write)
-        except reconcile.KeystoneUnreachable as exc:
+            counts = reconciler.run(grace, warn=self.stderr.write)
+        except reconciler.KeystoneUnreachable as exc:
             raise CommandError(str(exc)) from None
         summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items())) or "nothing to do"
         self.stdout.write(f"reconcile_audit: {summary}")

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from volpanel import digests
+from volpanel.audit import digests
 
 
 class Command(BaseCommand):

@@ -1,0 +1,102 @@
+"""Sign-in: log in against Keystone, log out (revoking the token), switch project. The Keystone token stays in
+the server-side session."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from volpanel.accounts import auth, throttle
+from volpanel.audit import actors
+from volpanel.cloud import cloud_config, disconnect
+from volpanel.lib.http import HtmxHttpRequest
+from volpanel.openstack import session as os_session
+from volpanel.openstack.errors import CloudError
+from volpanel.volumes.views import cloud_errors
+
+log = logging.getLogger(__name__)
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HtmxHttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = ""
+    context: dict[str, Any] = {"next": next_url, "values": {"domain": "Default"}}
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "").strip() for k in ("username", "project", "domain")}
+        values["domain"] = values["domain"] or "Default"
+        context["values"] = values
+        password = request.POST.get("password", "")
+        if not values["username"] or not password:
+            context["error"] = "Enter your user name and password."
+            return render(request, "volpanel/login.html", context, status=400)
+        address = request.META.get("REMOTE_ADDR") or "unknown"
+        if throttle.is_locked(values["username"], address):
+            # Refused before Keystone hears of it, whatever the password: guessing gains nothing here.
+            context["error"] = (f"Too many failed logins. Wait {throttle.WINDOW_SECONDS // 60} minutes, "
+                                "or ask your cloud administrator to check the account.")
+            return render(request, "volpanel/login.html", context, status=429)
+        config = cloud_config()
+        try:
+            creds = os_session.login(config, values["username"], password, values["project"], values["domain"])
+            projects = [{"id": p.id, "name": p.name} for p in os_session.list_projects(config, creds)]
+        except CloudError as exc:
+            if exc.kind in ("auth",) or exc.status in (401, 403):
+                throttle.record_failure(values["username"], address)
+                # One message for a wrong user, password or project: it tells an attacker nothing.
+                context["error"] = "The user name, password or project is not right."
+                return render(request, "volpanel/login.html", context, status=401)
+            context["error"] = f"The cloud's identity service could not be reached: {exc.first_line}"
+            return render(request, "volpanel/login.html", context, status=502)
+        throttle.clear(values["username"])
+        auth.sign_in(request, creds, projects)
+        return redirect(next_url or reverse("volume_list"))
+    if auth.credentials(request):
+        return redirect("volume_list")
+    return render(request, "volpanel/login.html", context)
+
+
+@require_POST
+def logout_view(request: HtmxHttpRequest) -> HttpResponse:
+    creds = auth.credentials(request)
+    if creds:
+        actors.forget(cloud_config().auth_url, creds.user_id, creds.project_id, only=creds)
+        try:
+            os_session.revoke(cloud_config(), creds)
+        except CloudError as exc:
+            log.info("token revocation at logout failed: %s", exc)
+        disconnect(creds)
+    auth.sign_out(request)
+    return redirect("login")
+
+
+@require_POST
+@auth.login_required
+@cloud_errors
+def switch_project(request: HtmxHttpRequest) -> HttpResponse:
+    creds = auth.credentials(request)
+    assert creds is not None
+    project_id = request.POST.get("project_id", "")
+    known = request.session.get(auth.PROJECTS_KEY, [])
+    if project_id not in {p["id"] for p in known}:
+        messages.error(request, "You are not a member of that project.")
+        return redirect("volume_list")
+    new = os_session.rescope(cloud_config(), creds, project_id)
+    disconnect(creds)
+    auth.sign_in(request, new, known)
+    messages.success(request, f"Now working in project {new.project_name}.")
+    return redirect("volume_list")
+
+
+@require_GET
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    return redirect("volume_list" if auth.credentials(request) else "login")
+

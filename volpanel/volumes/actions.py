@@ -1,0 +1,258 @@
+"""The action registry: one specification per action a user can run on a volume, and one per kind of audited
+call those actions make. Views, the page's template, streams, the audit pages, exports and the seeding all read
+these; adding an action is one `ActionSpec` here (with its `Audited` kind if it calls something new), its form,
+and the client method it sends with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+from volpanel.audit.models import AuditEntry
+from volpanel.openstack.cinder import UserMessage, Volume
+from volpanel.openstack.cloud import Cloud
+from volpanel.openstack.glance import Image
+from volpanel.volumes import forms, outcomes, rules, selectors
+from volpanel.volumes.outcomes import Judge, Verdict
+from volpanel.volumes.selectors import VolumePage
+from volpanel.volumes.services import Actor, Request, Sent, from_result, perform
+
+
+# --- audited calls ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Audited:
+    """One kind of audited call: what AuditEntry.action holds for it, and everything said about such rows."""
+
+    name: str  # AuditEntry.action: the API's own name for the call where it has one
+    label: str  # how History and the audit trail name it
+    judge: Judge  # its final outcome from the settled result
+    cadf_action: str  # CADF taxonomy: the verb, then the API's name (keystonemiddleware's form)
+    api_path: str  # the request's path below the service's endpoint ({volume_id}, {server_id} from the row)
+    seed_weight: int  # how often `manage.py seed_audit` makes one, out of the weights' sum
+
+
+EXTEND = Audited("os-extend", "Extend", outcomes.extended, "update/os-extend", "/volumes/{volume_id}/action", 30)
+ATTACH = Audited("os-attach", "Attach to host", outcomes.attached, "update/os-attach",
+                 "/volumes/{volume_id}/action", 6)
+DETACH = Audited("os-detach", "Detach from host", outcomes.detached, "update/os-detach",
+                 "/volumes/{volume_id}/action", 4)
+# Attaching through Nova creates or deletes a server's volume attachment.
+SERVER_ATTACH = Audited("server-attach", "Attach to server", outcomes.attached, "create/os-volume_attachments",
+                        "/servers/{server_id}/os-volume_attachments", 15)
+SERVER_DETACH = Audited("server-detach", "Detach from server", outcomes.detached_from_server,
+                        "delete/os-volume_attachments", "/servers/{server_id}/os-volume_attachments/{volume_id}",
+                        12)
+RETYPE = Audited("os-retype", "Change type", outcomes.retyped, "update/os-retype", "/volumes/{volume_id}/action",
+                 10)
+UPLOAD = Audited("os-volume_upload_image", "Upload to image", outcomes.uploaded, "update/os-volume_upload_image",
+                 "/volumes/{volume_id}/action", 8)
+REVERT = Audited("revert", "Revert to snapshot", outcomes.reverted, "update/revert", "/volumes/{volume_id}/action",
+                 15)
+
+AUDITED: dict[str, Audited] = {a.name: a for a in (
+    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT)}
+
+
+def label(name: str) -> str:
+    """The audited call's label, or its raw name for a kind this version does not know."""
+    found = AUDITED.get(name)
+    return found.label if found else name
+
+
+def judge(entry: AuditEntry, volume: Volume | None, image: Image | None = None,
+          messages: list[UserMessage] | None = None) -> Verdict | None:
+    """The final outcome of an accepted row from the settled result, or None while it is still moving."""
+    found = AUDITED.get(entry.action)
+    return outcomes.judge(entry, found.judge if found else outcomes.unjudgeable, volume, image, messages)
+
+
+# --- requests: what each action sends -------------------------------------------------------------------------
+Data = dict[str, Any]
+
+
+def _extend(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    in_use = volume.status == "in-use"
+    new_size = data["new_size"]
+    return Request(
+        EXTEND.name, {"new_size": new_size, "old_size": volume.size},
+        lambda: from_result(cloud.cinder.extend(volume.id, new_size, in_use=in_use)), EXTEND.judge,
+        server_id=next((a.server_id for a in volume.attachments if a.server_id), "") if in_use else "",
+    )
+
+
+def _attachment_ids(volume: Volume) -> list[str]:
+    """The attachments a volume has before an attach: the outcome is judged by the one the attach adds."""
+    return [a.attachment_id for a in volume.attachments]
+
+
+def _attach_host(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    host_name, mountpoint, mode = data["host_name"], data["mountpoint"], data["mode"]
+    return Request(
+        ATTACH.name, {"host_name": host_name, "mountpoint": mountpoint, "mode": mode,
+                      "attachments_before": _attachment_ids(volume)},
+        lambda: from_result(cloud.cinder.attach(volume.id, mountpoint, host_name=host_name, mode=mode)), ATTACH.judge,
+    )
+
+
+def _attach_instance(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    """Cinder-only bookkeeping attach by instance UUID (what Nova and bare-metal tooling call); no form offers it."""
+    instance_uuid, mountpoint, mode = data["instance_uuid"], data["mountpoint"], data["mode"]
+    return Request(
+        ATTACH.name, {"instance_uuid": instance_uuid, "mountpoint": mountpoint, "mode": mode,
+                      "attachments_before": _attachment_ids(volume)},
+        lambda: from_result(cloud.cinder.attach(volume.id, mountpoint, instance_uuid=instance_uuid, mode=mode)),
+        ATTACH.judge, server_id=instance_uuid,
+    )
+
+
+def _attach_server(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    """Attach to a server through Nova, which owns server attachments in a real cloud."""
+    server_id = data["server_id"]
+
+    def send() -> Sent:
+        attachment = cloud.nova.attach_volume(server_id, volume.id)
+        return Sent(status=200, request_id=attachment.request_id, attachment_id=attachment.id)
+
+    return Request(SERVER_ATTACH.name, {"server_id": server_id, "attachments_before": _attachment_ids(volume)},
+                   send, SERVER_ATTACH.judge, server_id=server_id)
+
+
+def _detach(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    """Detach one attachment: through Nova when a server holds it, os-detach for a host attachment."""
+    attachment_id = data["attachment_id"]
+    attachment = next(a for a in volume.attachments if a.attachment_id == attachment_id)
+    if attachment.server_id and selectors.cloud_features(cloud).has_compute:
+        server_id = attachment.server_id
+        return Request(SERVER_DETACH.name, {"attachment_id": attachment_id, "server_id": server_id},
+                       lambda: Sent(status=202, request_id=cloud.nova.detach_volume(server_id, volume.id)),
+                       SERVER_DETACH.judge, server_id=server_id, attachment_id=attachment_id)
+    return Request(DETACH.name, {"attachment_id": attachment_id},
+                   lambda: from_result(cloud.cinder.detach(volume.id, attachment_id)), DETACH.judge,
+                   attachment_id=attachment_id, server_id=attachment.server_id or "")
+
+
+def _retype(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    new_type, policy = data["new_type"], data["migration_policy"]
+    return Request(RETYPE.name, {"new_type": new_type, "old_type": volume.volume_type, "migration_policy": policy},
+                   lambda: from_result(cloud.cinder.retype(volume.id, new_type, policy)), RETYPE.judge)
+
+
+def _upload(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    params = {k: data[k] for k in ("image_name", "disk_format", "container_format", "visibility", "protected")}
+    snapshot_id = data.get("snapshot_id") or ""
+    if snapshot_id:
+        params["snapshot_id"] = snapshot_id
+    return Request(
+        UPLOAD.name, params,
+        lambda: from_result(cloud.cinder.upload_to_image(
+            volume.id, image_name=params["image_name"], disk_format=params["disk_format"],
+            container_format=params["container_format"], visibility=params["visibility"],
+            protected=params["protected"], snapshot_id=snapshot_id or None)),
+        UPLOAD.judge, snapshot_id=snapshot_id,
+    )
+
+
+def _revert(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    snapshot_id = data["snapshot_id"]
+    return Request(REVERT.name, {"snapshot_id": snapshot_id},
+                   lambda: from_result(cloud.cinder.revert(volume.id, snapshot_id)), REVERT.judge,
+                   snapshot_id=snapshot_id)
+
+
+# --- the actions a user runs -------------------------------------------------------------------------------------
+def _always(features: rules.CloudFeatures) -> bool:
+    return True
+
+
+def _nothing(page: VolumePage) -> Data:
+    return {}
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action of the volume page: its button and what it does, its form, when it is available (and why
+    not), the request it sends, the audited calls it may record, and who is offered it."""
+
+    name: str  # in the action's URL and its form's ids
+    label: str  # the button
+    hint: str  # what it will do, said before the click
+    form: type[forms.VolumeActionForm]
+    audited: tuple[Audited, ...]  # the kinds of row a post of its form may write (a replayed key must match one)
+    available: Callable[[VolumePage], rules.Availability]
+    request: Callable[[Cloud, Volume, Data], Request]
+    initial: Callable[[VolumePage], Data] = _nothing  # a fresh form's values beyond its fields' own
+    offered: Callable[[rules.CloudFeatures], bool] = _always  # left out of the page (a note says why) if not
+    audience: Literal["tenant", "admin"] = "tenant"
+    danger: bool = False  # discards data: a red button, a confirmation in the form
+    lead: str = ""  # a template said above the form's fields (what exactly will happen)
+    audit_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "audit_names", tuple(a.name for a in self.audited))
+
+    def bind(self, page: VolumePage, data: Any = None, *, initial: Data | None = None) -> forms.VolumeActionForm:
+        """The action's form on this page: unbound (`initial`) or bound to what was posted (`data`)."""
+        return self.form(data, page=page, action=self.name, availability=self.available(page), initial=initial,
+                         auto_id=f"id_{self.name}_%s")
+
+
+def _latest_snapshot(page: VolumePage) -> Data:
+    return {"snapshot_id": page.latest_snapshot.id} if page.latest_snapshot else {}
+
+
+SPECS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "extend", "Extend",
+        "Grow the volume to a larger size. Attached volumes grow online where the cloud allows.",
+        forms.ExtendForm, (EXTEND,), lambda p: rules.extend(p.volume, p.features), _extend,
+        initial=lambda p: {"new_size": p.volume.size + 1},
+    ),
+    ActionSpec(
+        "attach_server", "Attach to server", "Attach the volume to one of your servers through Compute (Nova).",
+        forms.AttachServerForm, (SERVER_ATTACH,), lambda p: rules.attach_to_server(p.volume, p.features),
+        _attach_server, offered=lambda f: f.has_compute,
+    ),
+    ActionSpec(
+        "attach_host", "Attach to host",
+        "Record an attachment to a host by name and mountpoint (os-attach), for bare-metal or externally managed "
+        "hosts.", forms.AttachHostForm, (ATTACH,), lambda p: rules.attach(p.volume), _attach_host,
+    ),
+    ActionSpec(
+        "detach", "Detach", "Detach the volume from a server (through Compute) or from a host (os-detach).",
+        forms.DetachForm, (DETACH, SERVER_DETACH), lambda p: rules.detach(p.volume), _detach,
+    ),
+    ActionSpec(
+        "retype", "Change type", "Move the volume to another volume type (os-retype).",
+        forms.RetypeForm, (RETYPE,), lambda p: rules.retype(p.volume, [t.name for t in p.types]), _retype,
+    ),
+    ActionSpec(
+        "upload", "Upload to image", "Copy the volume into a new image in the Image service.",
+        forms.UploadForm, (UPLOAD,), lambda p: rules.upload(p.volume, p.features), _upload,
+    ),
+    ActionSpec(
+        "upload_snapshot", "Upload snapshot to image", "Copy one of the volume's snapshots into a new image.",
+        forms.UploadSnapshotForm, (UPLOAD,), lambda p: rules.upload_snapshot(p.volume, p.snapshots, p.features),
+        _upload,
+    ),
+    ActionSpec(
+        "revert", "Revert to snapshot", "Roll the volume back to its latest snapshot. Later changes are lost.",
+        forms.RevertForm, (REVERT,), lambda p: rules.revert(p.volume, p.snapshots, p.features), _revert,
+        initial=_latest_snapshot, danger=True, lead="volpanel/actions/revert_lead.html",
+    ),
+)
+
+BY_NAME: dict[str, ActionSpec] = {spec.name: spec for spec in SPECS}
+# Requests no form offers (API tooling's calls), by name, for `run`.
+_REQUESTS_WITHOUT_FORM: dict[str, Callable[[Cloud, Volume, Data], Request]] = {"attach_instance": _attach_instance}
+
+
+def availability(page: VolumePage) -> dict[str, rules.Availability]:
+    """Every action's availability on this page, by name."""
+    return {spec.name: spec.available(page) for spec in SPECS}
+
+
+def run(name: str, *, cloud: Cloud, actor: Actor, volume: Volume, **data: Any) -> AuditEntry:
+    """Attempt the named action with already-checked values (a form's cleaned data), audited."""
+    spec = BY_NAME.get(name)
+    build = spec.request if spec is not None else _REQUESTS_WITHOUT_FORM[name]
+    return perform(cloud=cloud, actor=actor, volume=volume, request=build(cloud, volume, data))

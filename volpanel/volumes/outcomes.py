@@ -1,0 +1,129 @@
+"""Outcome judging: the final outcome of an accepted action, read from the settled result (the volume, the image,
+Cinder's user messages), not from the status alone. One judge per kind of audited call; the registry
+(volumes.actions) says which judge each kind uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.openstack.cinder import UserMessage, Volume
+from volpanel.openstack.glance import Image
+
+Verdict = tuple[str, str]  # (final outcome, the sentence that says why)
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What an accepted action left behind, as the watcher or the reconciler found it."""
+
+    volume: Volume  # settled: not in a transitional status
+    image: Image | None  # the image an upload made, None if Glance has none (or no upload)
+    failure: str  # Cinder's user message for this attempt ("" when none)
+
+
+# A kind's judge: None while the action is still under way (an upload Glance is still saving).
+Judge = Callable[[AuditEntry, Settled], "Verdict | None"]
+
+
+def judge(entry: AuditEntry, kind_judge: Judge, volume: Volume | None, image: Image | None = None,
+          messages: list[UserMessage] | None = None) -> Verdict | None:
+    """The final outcome of an accepted action, or None while it is still moving. `volume` None means the
+    volume is gone."""
+    if volume is None:
+        return Outcome.UNKNOWN, "The volume no longer exists."
+    if volume.is_transitional:
+        return None
+    return kind_judge(entry, Settled(volume=volume, image=image, failure=user_message(entry, messages)))
+
+
+def user_message(entry: AuditEntry, messages: list[UserMessage] | None) -> str:
+    """Cinder's user message for this attempt: the newest one created after the request was made."""
+    if not messages:
+        return ""
+    since = entry.requested_at.strftime("%Y-%m-%dT%H:%M:%S")
+    fresh = [m for m in messages if m.created_at[:19] >= since]
+    return fresh[0].message if fresh else ""
+
+
+# Shown with error_extending: what a tenant can do next (the seed's troubleshooting text).
+EXTEND_GUIDANCE = (
+    "The volume is in error_extending: its data is intact but Cinder will refuse further actions on it. "
+    "Ask your cloud administrator to check the volume backend and reset the volume's status to its previous "
+    "state (available or in-use); then try the extend again."
+)
+
+
+def extended(entry: AuditEntry, r: Settled) -> Verdict:
+    volume = r.volume
+    if volume.size >= int((entry.parameters or {}).get("new_size", 0)) and not volume.status.startswith("error"):
+        return Outcome.SUCCEEDED, f"The volume is now {volume.size} GiB."
+    guidance = EXTEND_GUIDANCE if volume.status == "error_extending" else ""
+    return Outcome.FAILED, " ".join(p for p in (r.failure or f"The volume is {volume.status} at "
+                                                f"{volume.size} GiB.", guidance) if p)
+
+
+def retyped(entry: AuditEntry, r: Settled) -> Verdict:
+    wanted = str((entry.parameters or {}).get("new_type", ""))
+    if r.volume.volume_type == wanted:
+        return Outcome.SUCCEEDED, f"The volume's type is now {wanted}."
+    return Outcome.FAILED, r.failure or (f"Cinder kept the type {r.volume.volume_type}: the backend could not "
+                                         f"change it to {wanted}.")
+
+
+def reverted(entry: AuditEntry, r: Settled) -> Verdict:
+    if r.volume.status == "available":
+        return Outcome.SUCCEEDED, "The volume was reverted to the snapshot."
+    return Outcome.FAILED, r.failure or f"The revert left the volume {r.volume.status}."
+
+
+def uploaded(entry: AuditEntry, r: Settled) -> Verdict | None:
+    image, volume = r.image, r.volume
+    if entry.image_id and image is not None and image.status not in ("active", "killed", "deleted", "deactivated"):
+        if volume.status in ("available", "in-use"):
+            return None  # Cinder is done; Glance is still saving.
+    if image is not None and image.status == "active":
+        return Outcome.SUCCEEDED, f"Image {image.name} is active."
+    if volume.status.startswith("error"):
+        return Outcome.FAILED, r.failure or f"The upload left the volume {volume.status}."
+    if image is None:
+        return Outcome.FAILED, r.failure or "The image service no longer has the image: the upload failed."
+    return Outcome.FAILED, r.failure or f"The image is {image.status}."
+
+
+def attached(entry: AuditEntry, r: Settled) -> Verdict:
+    params = entry.parameters or {}
+    target_server = entry.server_id or None
+    target_host = params.get("host_name") or None
+    mountpoint = params.get("mountpoint") or None
+    # Only an attachment the volume did not have before counts: a multi-attach volume may already be attached
+    # elsewhere at the same mountpoint (rows written before this was recorded look at them all).
+    before = set(params.get("attachments_before") or ())
+    for a in r.volume.attachments:
+        if a.attachment_id in before:
+            continue
+        # Real Cinder reports host_name null for os-attach attachments (captures 14, 21): the mountpoint it
+        # records is what identifies a host attachment, and a host attachment has no server.
+        if (target_server and a.server_id == target_server) or (target_host and not a.server_id and (
+                a.host_name == target_host or (mountpoint and a.device == mountpoint))):
+            return Outcome.SUCCEEDED, f"Attached at {a.device or 'an unnamed device'}."
+    return Outcome.FAILED, r.failure or f"The volume is {r.volume.status} without that attachment."
+
+
+def detached(entry: AuditEntry, r: Settled) -> Verdict:
+    if not [a for a in r.volume.attachments if a.attachment_id == entry.attachment_id]:
+        return Outcome.SUCCEEDED, "Detached."
+    return Outcome.FAILED, r.failure or "The attachment is still there."
+
+
+def detached_from_server(entry: AuditEntry, r: Settled) -> Verdict:
+    # Nova may have replaced the attachment id it detached; the server's attachment counts as well.
+    if not [a for a in r.volume.attachments
+            if a.attachment_id == entry.attachment_id or a.server_id == entry.server_id]:
+        return Outcome.SUCCEEDED, "Detached."
+    return Outcome.FAILED, r.failure or "The attachment is still there."
+
+
+def unjudgeable(entry: AuditEntry, r: Settled) -> Verdict:
+    return Outcome.UNKNOWN, f"volpanel cannot judge {entry.action}."

@@ -1,0 +1,248 @@
+"""Volume reads: what the pages and streams show, fetched from the cloud at once where it can be and reused from
+short memos where that is safe; the audit rows a tenant may see of a volume. Nothing here changes anything."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from datetime import timezone as dt_timezone
+from typing import Any, Callable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from volpanel.audit.models import AuditEntry
+from volpanel.lib.memo import Memo
+from volpanel.openstack.cinder import Limits, Snapshot, UserMessage, Volume, VolumeType
+from volpanel.openstack.cloud import Cloud
+from volpanel.openstack.errors import CloudError
+from volpanel.openstack.glance import Image
+from volpanel.openstack.nova import InstanceAction, Server
+from volpanel.volumes import rules
+
+log = logging.getLogger(__name__)
+_pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="volpanel-fetch")
+
+
+def cloud_features(cloud: Cloud) -> rules.CloudFeatures:
+    return rules.CloudFeatures(
+        versions=cloud.cinder.versions(),
+        has_compute=cloud.has_service("compute"),
+        has_image=cloud.has_service("image"),
+        snapshot_upload=settings.VOLPANEL_SNAPSHOT_UPLOAD,
+    )
+
+
+def list_volumes(cloud: Cloud) -> list[Volume]:
+    return cloud.cinder.list_volumes()
+
+
+@dataclass
+class VolumePage:
+    """Everything the volume page shows, fetched concurrently."""
+
+    volume: Volume
+    features: rules.CloudFeatures
+    snapshots: list[Snapshot]
+    types: list[VolumeType]
+    limits: Limits | None
+    servers: list[Server]
+    messages: list[UserMessage]
+    instance_actions: dict[str, list[InstanceAction]] = field(default_factory=dict)
+    # An image id maps to None once Glance says it is gone; an id absent here means Glance did not answer.
+    images: dict[str, Image | None] = field(default_factory=dict)
+    servers_problem: str = ""  # why the server list is empty when Nova did not answer
+
+    @property
+    def server_names(self) -> dict[str, str]:
+        return {s.id: s.name for s in self.servers}
+
+    @property
+    def latest_snapshot(self) -> Snapshot | None:
+        return rules.latest_snapshot(self.snapshots)
+
+
+
+
+def _optional(fn: Callable[[], Any], default: Any) -> Any:
+    """A side panel the page can live without (quota, servers, messages): its failure must not break the page."""
+    try:
+        return fn()
+    except CloudError as exc:
+        if exc.kind == "auth":
+            raise
+        log.info("optional fetch failed: %s", exc)
+        return default
+
+
+
+
+
+# Volume types, per cloud and project (private types are granted per project). Types are created and removed
+# by cloud admins, rarely: a new type shows within a minute, and a type removed in that minute is refused by
+# Cinder itself when someone picks it (the retype is then audited as rejected, with Cinder's message).
+TYPES_TTL = 60.0
+_types: Memo[tuple[str, str], list[VolumeType]] = Memo("volumes.types", TYPES_TTL)
+# A volume's user messages, per (cloud, project, volume, updated_at). Cinder writes such a message when an
+# operation on the volume fails, and that operation has moved the volume's status (so its updated_at) too: an
+# unchanged updated_at means no new message. Two guards: an answer is kept only when fetched well after that
+# updated_at (Cinder may save the status a moment before the message), and for at most a minute (messages
+# also expire, and a clock off by more than the grace only costs an older list for that minute).
+MESSAGES_TTL = 60.0
+MESSAGES_GRACE = 10.0
+_messages: Memo[tuple[str, str, str, str | None], list[UserMessage]] = Memo("volumes.user_messages",
+                                                                                 MESSAGES_TTL)
+
+
+def _scope(cloud: Cloud) -> tuple[str, str]:
+    return cloud.config.auth_url, cloud.credentials.project_id
+
+
+def volume_types(cloud: Cloud) -> list[VolumeType]:
+    key = _scope(cloud)
+    types = _types.get(key)
+    if types is None:
+        types = cloud.cinder.list_types()
+        _types.put(key, types)
+    return types
+
+
+def _settled_for(updated_at: str | None) -> float:
+    """Seconds since the volume last changed, by the cloud's clock; 0 when unknown."""
+    if not updated_at:
+        return 0.0
+    try:
+        changed = datetime.fromisoformat(updated_at.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    if changed.tzinfo is None:
+        changed = changed.replace(tzinfo=dt_timezone.utc)
+    return (timezone.now() - changed).total_seconds()
+
+
+def _messages_key(cloud: Cloud, volume: Volume) -> tuple[str, str, str, str | None]:
+    return (*_scope(cloud), volume.id, volume.updated_at)
+
+
+# The updated_at each volume had when this process last asked for its messages. When the memo holds that
+# answer, the volume GET comes first and tells whether it still applies; otherwise (a volume not seen lately, or
+# one that changed moments ago) the messages are fetched alongside the volume, not after it.
+_seen: Memo[tuple[str, str, str], tuple[str | None]] = Memo("volumes.messages_seen_at", MESSAGES_TTL)
+
+
+def _messages_memoized(cloud: Cloud, volume_id: str) -> bool:
+    last = _seen.get((*_scope(cloud), volume_id))
+    return last is not None and _messages.get((*_scope(cloud), volume_id, last[0])) is not None
+
+
+def user_messages(cloud: Cloud, volume: Volume, fetched: Future[Any] | None = None) -> list[UserMessage]:
+    """The volume's user messages, reused while the volume has not changed (see MESSAGES_TTL). `fetched` is a
+    request already under way for them."""
+    key = _messages_key(cloud, volume)
+    found = _messages.get(key)
+    if found is not None:
+        _seen.put(key[:3], (volume.updated_at,))
+        return found
+    if fetched is not None:
+        messages = fetched.result()
+    else:
+        messages = _optional(lambda: cloud.cinder.user_messages(volume.id), None)
+    if messages is None:
+        return []  # not kept: the next view asks again
+    _seen.put(key[:3], (volume.updated_at,))
+    # A volume never changed since its creation carries no updated_at: its age then counts from created_at.
+    if not volume.is_transitional and _settled_for(volume.updated_at or volume.created_at) >= MESSAGES_GRACE:
+        _messages.put(key, messages)
+    return messages
+
+
+# Which volumes each token read lately (page loads, action answers). A status stream hands a new viewer what a
+# watcher fetched with another viewer's token only once the newcomer's own token has read the volume: a token
+# the cloud revoked (someone removed from the project) or a session outliving its token gets nothing from it.
+# The page that opens a stream has just read the volume, so a stream normally costs no Cinder call.
+READ_PROOF_TTL = 60.0
+_reads: Memo[tuple[str, str, str], bool] = Memo("volumes.read_proofs", READ_PROOF_TTL, size=10_000)
+
+
+def _read_by(cloud: Cloud, volume_id: str) -> None:
+    _reads.put((cloud.config.auth_url, cloud.token_id, volume_id), True)
+
+
+def prove_access(cloud: Cloud, volume_id: str) -> None:
+    """Return if this token may read the volume: it read it within READ_PROOF_TTL, or it reads it now (one
+    volume GET). Raises the cloud's CloudError otherwise (expired or revoked token, not this project's)."""
+    if cloud.expired:
+        raise CloudError("auth", "The token has expired.", service="identity", status=401)
+    if _reads.get((cloud.config.auth_url, cloud.token_id, volume_id)) is None:
+        cloud.cinder.get_volume(volume_id)
+        _read_by(cloud, volume_id)
+
+
+_UNANSWERED = object()
+
+
+def _servers(cloud: Cloud) -> tuple[list[Server], str]:
+    try:
+        return cloud.nova.list_servers(), ""
+    except CloudError as exc:
+        if exc.kind == "auth":
+            raise
+        log.info("server list failed: %s", exc)
+        return [], f"Compute (Nova) did not list your servers ({exc.first_line}); try again in a moment."
+
+
+def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | None = None) -> VolumePage:
+    """Everything the volume page shows. In steady state that is three Cinder calls made at once (the volume,
+    its snapshots, the project's limits) and Nova's server list; the version document and the volume types
+    come from short memos, and the user messages are asked for again only once the volume has changed."""
+    features = cloud_features(cloud)
+    volume_f = _pool.submit(cloud.cinder.get_volume, volume_id)
+    snaps_f = _pool.submit(cloud.cinder.list_snapshots, volume_id)
+    limits_f = _pool.submit(_optional, cloud.cinder.get_limits, None)
+    servers_f = _pool.submit(_servers, cloud) if features.has_compute else None
+    types = _types.get(_scope(cloud))
+    types_f = _pool.submit(volume_types, cloud) if types is None else None
+    messages_f = None
+    if not _messages_memoized(cloud, volume_id):
+        messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
+    volume = volume_f.result()
+    _read_by(cloud, volume_id)
+    servers, servers_problem = servers_f.result() if servers_f else ([], "")
+    page = VolumePage(
+        volume=volume, features=features, snapshots=snaps_f.result(),
+        types=types_f.result() if types_f is not None else types,
+        limits=limits_f.result(), messages=user_messages(cloud, volume, messages_f),
+        servers=servers, servers_problem=servers_problem,
+    )
+    if features.has_compute and volume.attachments:
+        # Nova's side of an in-use extend (extend_volume) shows on the server's instance actions.
+        for server_id in {a.server_id for a in volume.attachments if a.server_id}:
+            page.instance_actions[server_id] = _optional(lambda: cloud.nova.instance_actions(server_id), [])
+    if features.has_image:
+        for image_id in image_ids or []:
+            image = _optional(lambda: cloud.glance.get_image(image_id), _UNANSWERED)
+            if image is not _UNANSWERED:
+                page.images[image_id] = image
+    return page
+
+
+def refresh_volume(cloud: Cloud, page: VolumePage) -> VolumePage:
+    """The page after an action: the volume fetched again (one Cinder GET), everything else as just loaded;
+    the status stream brings the rest once the volume moves on."""
+    return replace(page, volume=cloud.cinder.get_volume(page.volume.id))
+
+
+
+def attempt(project_id: str, volume_id: str, attempt_uuid: str) -> AuditEntry | None:
+    """One attempt on a volume of the project, by its public uuid; None if it is not there (or not theirs)."""
+    try:
+        return AuditEntry.objects.filter(uuid=attempt_uuid, project_id=project_id, volume_id=volume_id).first()
+    except ValidationError:  # not a UUID
+        return None
+
+
+def history(project_id: str, volume_id: str, limit: int = 20) -> list[AuditEntry]:
+    return list(AuditEntry.objects.for_volume(project_id, volume_id)[:limit])

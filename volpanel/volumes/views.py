@@ -1,0 +1,205 @@
+"""Volume views: the list, the volume page and its partials, and the action POSTs. Thin: reads come from
+selectors, actions go through their specifications (volumes.actions) to services, words from presenters."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any, Callable
+from uuid import UUID, uuid4
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from volpanel.accounts import auth
+from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.cloud import connect, disconnect
+from volpanel.lib.http import HtmxHttpRequest
+from volpanel.openstack.cloud import Cloud
+from volpanel.openstack.errors import CloudError
+from volpanel.volumes import actions, presenters, selectors, services
+from volpanel.volumes.forms import VolumeActionForm
+from volpanel.volumes.selectors import VolumePage
+
+log = logging.getLogger(__name__)
+
+
+def cloud_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """What the cloud's failures look like to a tenant: an expired token sends them to log in again, a volume
+    outside their project is a 404, anything else a page that says what the cloud said — never a traceback."""
+
+    @functools.wraps(view)
+    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except CloudError as exc:
+            if exc.kind == "auth":
+                resume = _resumable(request, kwargs)
+                creds = auth.credentials(request)
+                if creds is not None:
+                    disconnect(creds)
+                auth.sign_out(request)
+                messages.info(request, "Your session with the cloud has expired. Log in again to continue.")
+                if resume:
+                    # What the tenant typed survives the new login: the volume page opens the form filled in.
+                    request.session[RESUME_KEY] = resume
+                    return auth.login_redirect(request, next_url=resume["next"])
+                return auth.login_redirect(request)
+            if exc.status == 404 and exc.service == "volume":
+                raise Http404("No such volume in your project.") from exc
+            log.warning("cloud error on %s: %s", request.path, exc)
+            return render(request, "volpanel/cloud_error.html", {"error": exc}, status=502)
+
+    return wrapper
+
+
+RESUME_KEY = "volpanel.resume"
+
+
+def _resumable(request: HttpRequest, kwargs: dict[str, Any]) -> dict[str, Any] | None:
+    """The action form a tenant was submitting, to refill after they log in again."""
+    action, volume_id = kwargs.get("action"), kwargs.get("volume_id")
+    if request.method != "POST" or action not in actions.BY_NAME or volume_id is None:
+        return None
+    data = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+    # The refilled form is a new form: its key must not find the attempt the expired token spoiled.
+    data["idempotency_key"] = uuid4().hex
+    return {"action": action, "volume_id": str(volume_id), "data": data,
+            "next": reverse("volume_detail", args=[volume_id])}
+
+
+def _actor(request: HttpRequest, idempotency_key: str = "") -> services.Actor:
+    creds = auth.credentials(request)
+    assert creds is not None
+    return services.Actor(
+        credentials=creds,
+        source_ip=request.META.get("REMOTE_ADDR") or None,
+        user_agent=request.headers.get("User-Agent", ""),
+        idempotency_key=idempotency_key,
+    )
+
+
+def _cloud(request: HttpRequest) -> Cloud:
+    creds = auth.credentials(request)
+    assert creds is not None
+    return connect(creds)
+
+
+# --- volumes --------------------------------------------------------------------------------------------
+@require_GET
+@auth.login_required
+@cloud_errors
+def volume_list(request: HtmxHttpRequest) -> HttpResponse:
+    volumes = selectors.list_volumes(_cloud(request))
+    template = "volpanel/volume_list.html#volumes" if request.htmx else "volpanel/volume_list.html"
+    return render(request, template, {"volumes": volumes})
+
+
+def volume_context(request: HttpRequest, page: VolumePage, *, bound: VolumeActionForm | None = None,
+                   entry: AuditEntry | None = None) -> dict[str, Any]:
+    """The context of the volume page and of every partial of it."""
+    creds = auth.credentials(request)
+    assert creds is not None
+    history = selectors.history(creds.project_id, page.volume.id)
+    if entry is not None:
+        # The answer speaks from the same read as the History below it: a watcher may have settled the row since
+        # the cloud accepted it, and the announcement, its outcome and the stream link must all say so.
+        fresh = next((e for e in history if e.pk == entry.pk), None)
+        if fresh is not None:
+            fresh.duplicate = getattr(entry, "duplicate", False)  # type: ignore[attr-defined]
+            entry = fresh
+    return presenters.partials_context(page, history, bound=bound, entry=entry)
+
+
+def render_volume(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """render() for the volume page and its partials: the shared action panel gets this viewer's token and keys."""
+    if "panel" in context:
+        html = context["panel"].personal(get_token(request))
+        if template.endswith("#actions"):
+            return HttpResponse(html, status=status)
+        context = {**context, "actions_html": html}
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@auth.login_required
+@cloud_errors
+def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
+    page = selectors.load_volume_page(_cloud(request), str(volume_id))
+    template = "volpanel/volume.html"
+    if request.htmx and request.GET.get("partial") in {"live", "status", "actions", "history"}:
+        template += "#" + request.GET["partial"]
+    resume = request.session.get(RESUME_KEY)
+    if resume and resume.get("volume_id") == str(volume_id):
+        del request.session[RESUME_KEY]
+        form = actions.BY_NAME[resume["action"]].bind(page, initial=resume["data"])
+        return render_volume(request, template, volume_context(request, page, bound=form))
+    return render_volume(request, template, volume_context(request, page))
+
+
+@require_POST
+@auth.login_required
+@cloud_errors
+def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> HttpResponse:
+    spec = actions.BY_NAME.get(action)
+    if spec is None or spec.audience != "tenant":
+        raise Http404("No such action.")
+    cloud = _cloud(request)
+    page = selectors.load_volume_page(cloud, str(volume_id))
+    form = spec.bind(page, request.POST)
+    detail_url = reverse("volume_detail", args=[volume_id])
+    # The same form posted again (double click, second tab, replay): answer with the first attempt's result,
+    # before the volume's new state could make the form look invalid.
+    key = request.POST.get("idempotency_key", "")
+    if form.fields["idempotency_key"].regex.match(key):  # type: ignore[attr-defined]
+        try:
+            earlier = services.earlier_attempt(_actor(request, key), str(volume_id), spec.audit_names)
+        except services.DuplicateKeyError as exc:
+            earlier = None
+            form.is_valid()
+            form.add_error(None, str(exc))
+        if earlier is not None:
+            return _answer(request, cloud, page, earlier, detail_url)
+    if form.errors or not form.is_valid():
+        if request.htmx:
+            # 200 so htmx swaps the form back in with its messages next to the fields (and clears the last answer).
+            return render_volume(request, "volpanel/volume.html#answer", volume_context(request, page, bound=form))
+        return render_volume(request, "volpanel/volume.html", volume_context(request, page, bound=form), status=400)
+    try:
+        entry = actions.run(spec.name, cloud=cloud, actor=_actor(request, form.cleaned_data.get("idempotency_key") or ""),
+                            volume=page.volume, **form.cleaned_data)
+    except services.DuplicateKeyError as exc:
+        form.add_error(None, str(exc))
+        return render_volume(request, "volpanel/volume.html#answer" if request.htmx else "volpanel/volume.html",
+                             volume_context(request, page, bound=form), status=200 if request.htmx else 400)
+    if entry.outcome == Outcome.ERROR and entry.http_status == 401:
+        # The token expired between the page load and the action (its row says so): the same path as an
+        # expiry found earlier, log in again and find the form filled in.
+        raise CloudError("auth", entry.detail, service="volume", status=401)
+    return _answer(request, cloud, page, entry, detail_url)
+
+
+def _answer(request: HtmxHttpRequest, cloud: Cloud, page: VolumePage, entry: AuditEntry,
+            detail_url: str) -> HttpResponse:
+    """After an attempt: redirect a plain POST with a flash message; give htmx the live partial."""
+    level, text = presenters.describe(entry)
+    if not request.htmx:
+        request_id = f" Request id {entry.request_id}." if entry.request_id else ""
+        getattr(messages, level)(request, text + request_id)
+        return HttpResponseRedirect(detail_url)
+    if entry.answered_at and entry.http_status and entry.http_status < 300:
+        try:
+            page = selectors.refresh_volume(cloud, page)
+        except CloudError as exc:
+            # The cloud took the action; only the look at the volume afterwards failed (a token that expired
+            # just now, a blip). Answering with an error, or sending the tenant to log in and find the form
+            # refilled, would invite sending the action a second time: say it was accepted, show the volume as
+            # loaded before it, and let the stream (or the next page load) bring its new state.
+            log.info("volume GET after an accepted %s failed: %s", entry.action, exc)
+    return render_volume(request, "volpanel/volume.html#answer", volume_context(request, page, entry=entry))
+
+
