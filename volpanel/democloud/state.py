@@ -11,12 +11,13 @@ import heapq
 import itertools
 import sys
 import threading
-import traceback
 import time
+import traceback
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 # IDs derive from names so docs and tests can name them across restarts.
 _NS = uuid.UUID("6f1c2a52-3d7e-4a9b-9a41-0d3c2e5b7a10")

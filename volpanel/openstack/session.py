@@ -7,10 +7,11 @@ import os
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import urllib3
@@ -69,7 +70,7 @@ class Credentials:
         return json.dumps(data)
 
     @classmethod
-    def from_json(cls, raw: str) -> "Credentials":
+    def from_json(cls, raw: str) -> Credentials:
         data = json.loads(raw)
         expires = data.pop("expires_at", None)
         return cls(**data, expires_at=datetime.fromisoformat(expires) if expires else None)
