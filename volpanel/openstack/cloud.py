@@ -102,7 +102,7 @@ class Cloud:
         return _token_key(self.config, self.credentials)[1]
 
     @cached_property
-    def _catalog(self) -> access.service_catalog.ServiceCatalogV3:
+    def _catalog(self) -> access.service_catalog.ServiceCatalog:
         state = json.loads(self.credentials.auth_state)
         return access.create(body=state["body"], auth_token=state["auth_token"]).service_catalog
 
