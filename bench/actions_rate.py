@@ -116,7 +116,7 @@ def main() -> None:
         stop, lock = threading.Event(), threading.Lock()
         tally = {"posts": 0, "accepted": 0, "other": 0}
         threads = [threading.Thread(target=worker, args=(stack.base, b, vid, vtype, stop, tally, lock), daemon=True)
-                   for b, (vid, vtype) in zip(browsers, volumes)]
+                   for b, (vid, vtype) in zip(browsers, volumes, strict=True)]
         for t in threads:
             t.start()
         time.sleep(2)  # every thread past its first page load
@@ -141,15 +141,19 @@ def main() -> None:
     done = end_accepted - start_accepted
     rate = done / elapsed
     web_cpu = sum(cpu_after[0]) - sum(cpu_before[0])
-    per = (lambda seconds: f"{seconds / max(done, 1) * 1000:.1f} ms")
+
+    def per(seconds: float) -> str:
+        return f"{seconds / max(done, 1) * 1000:.1f} ms"
+
     print(f"CPU per accepted action: web workers {per(web_cpu)}, demo cloud {per(cpu_after[1] - cpu_before[1])}, "
           f"this client {per(cpu_after[2] - cpu_before[2])}")
     for sample in sorted(set(tally.get("samples", [])))[:5]:  # type: ignore[call-overload]
         print("not accepted:", " ".join(sample.split()))
     print(f"posts={tally['posts']}  accepted={tally['accepted']}  not accepted={tally['other']}  "
           f"volumes={len(volumes)}" + (f" (one per user, {args.tenants} users)" if args.tenants else " (alice's)"))
-    print(f"audit rows={rows}  still open={open_rows}  chain events={events}  verify_audit: "
-          f"{(verify.stdout or verify.stderr).strip().splitlines()[-1] if (verify.stdout or verify.stderr) else verify.returncode}")
+    verify_said = (verify.stdout or verify.stderr).strip().splitlines()[-1] if (verify.stdout or verify.stderr) \
+        else verify.returncode
+    print(f"audit rows={rows}  still open={open_rows}  chain events={events}  verify_audit: {verify_said}")
     print(f"accepted actions per second over {elapsed:.1f} s: {rate:.1f} (goal >= 100/s) — {load()}")
 
 

@@ -296,8 +296,9 @@ def rss_mib() -> float:
 
 
 def measure_export(client: Any, fraction: float) -> dict[str, Any]:
-    from django.urls import NoReverseMatch, reverse
     from urllib.parse import urlencode
+
+    from django.urls import NoReverseMatch, reverse
 
     from volpanel.audit.models import AuditEntry
 

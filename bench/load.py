@@ -63,7 +63,8 @@ async def tenant(n: int, base: str, until: float, stats: Stats) -> None:
     name = f"tenant{n:02d}"
     async with httpx.AsyncClient(base_url=base, timeout=30, follow_redirects=False) as http:
 
-        async def call(kind: str, method: str, url: str, expected: tuple[int, ...], **kw: object) -> httpx.Response | None:
+        async def call(kind: str, method: str, url: str, expected: tuple[int, ...],
+                       **kw: object) -> httpx.Response | None:
             started = time.monotonic()
             try:
                 response = await http.request(method, url, **kw)  # type: ignore[arg-type]

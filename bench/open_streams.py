@@ -22,10 +22,20 @@ import threading
 import time
 from typing import Any
 
-import requests
-
-from common import (VOLUME_GET, Admin, StreamStack, StreamStats, cookie_header, cpu_seconds, login, percentile,
-                    proc_status, raise_nofile, sse_stream, uptime)
+from common import (
+    VOLUME_GET,
+    Admin,
+    StreamStack,
+    StreamStats,
+    cookie_header,
+    cpu_seconds,
+    login,
+    percentile,
+    proc_status,
+    raise_nofile,
+    sse_stream,
+    uptime,
+)
 
 MOVERS = ("data-01", "archive-gold")  # flipped during the window; the other two stay put
 
@@ -104,7 +114,7 @@ def main() -> None:
     with StreamStack(workers=1, interval=1.0, database_url=args.database_url) as stack:
         admin = Admin(stack.demo)
         volumes = stack.volumes()
-        for name, vid in volumes.items():
+        for vid in volumes.values():
             admin.set_status(vid, "extending")
         sessions = [login(stack.base) for _ in range(args.sessions)]
         page_urls = [f"{stack.base}/volumes/{vid}/" for vid in volumes.values()]

@@ -18,8 +18,7 @@ import itertools
 import threading
 import time
 
-from common import (VOLUME_GET, Admin, StreamStack, Viewers, cookie_header, login, proc_status, raise_nofile,
-                    uptime)
+from common import VOLUME_GET, Admin, StreamStack, Viewers, cookie_header, login, proc_status, raise_nofile, uptime
 
 
 def main() -> None:
@@ -52,13 +51,13 @@ def main() -> None:
             changes: list[float] = []
             stop = threading.Event()
 
-            def flipper() -> None:
+            def flipper(stop: threading.Event, changes: list[float]) -> None:
                 for status in itertools.cycle(["retyping", "extending"]):
                     if stop.wait(args.flip):
                         return
                     changes.append(admin.set_status(vid, status)[1])
 
-            flips = threading.Thread(target=flipper)
+            flips = threading.Thread(target=flipper, args=(stop, changes))
             if args.flip:
                 flips.start()
             time.sleep(args.window)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from volpanel.logs import logging_config
-from volpanel.openstack.clouds import CloudsYamlError, load_cloud
+from volpanel.openstack.clouds import CloudsYamlError, OpenStackSettings, load_cloud
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -61,7 +62,7 @@ def envlist(name: str, default: list[str]) -> list[str]:
 # file), or OS_AUTH_URL and friends give it directly. With neither, volpanel talks to the embedded demo cloud
 # (volpanel.democloud), which `make run` starts on DEMOCLOUD_PORT. Only demo mode may use built-in secrets.
 OS_CLOUD = os.environ.get("OS_CLOUD", "").strip()
-_named: dict[str, object] = {}
+_named: dict[str, Any] = {}
 if OS_CLOUD:
     try:
         _named = load_cloud(OS_CLOUD, os.environ.get("OS_CLIENT_CONFIG_FILE") or None)
@@ -86,7 +87,7 @@ CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 # How volpanel reaches OpenStack (keystoneauth1 settings an operator expects).
 # Environment variables win over clouds.yaml, as in the openstack CLI.
-OPENSTACK = {
+OPENSTACK: OpenStackSettings = {
     "auth_url": OS_AUTH_URL,
     "region_name": os.environ.get("OS_REGION_NAME", "") or _named.get("region_name") or None,
     "interface": os.environ.get("OS_INTERFACE", "") or _named.get("interface") or "public",

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     world = World(delay=args.delay, token_ttl=args.token_ttl, snapshot_upload=not args.no_snapshot_upload,
                   without=tuple(args.without), tenants=args.tenants)
     server = make_server(world, args.host, args.port, verbose=args.verbose)
-    host, port = server.server_address[:2]
+    host, port = server.host_port
     base = f"http://{host}:{port}"
     print(f"export OS_AUTH_URL={base}/identity/v3")
     for name, value in (("OS_USERNAME", "alice"), ("OS_PASSWORD", "demo"), ("OS_PROJECT_NAME", "demo"),

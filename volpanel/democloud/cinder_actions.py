@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import cinder_views as views
 from .cinder import NOT_FOUND, Ctx, check_project, find_type, get_volume, parse_microversion, quota_check_gigabytes
 from .keystone import authenticate
-from .schema import ATTACH, DETACH, EXTEND, RESET_STATUS, RETYPE, action_schema, BOOLEAN, as_bool, upload_schema, \
-    validate
+from .schema import (
+    ATTACH,
+    BOOLEAN,
+    DETACH,
+    EXTEND,
+    RESET_STATUS,
+    RETYPE,
+    action_schema,
+    as_bool,
+    upload_schema,
+    validate,
+)
 from .state import World, iso_db, new_request_id, now, stable_hex
 from .web import HttpError, Request, Response, empty_response, json_response, os_fault, parse_json
 

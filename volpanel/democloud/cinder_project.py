@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import cinder_views as views
-from .cinder import Ctx, paged, visible, api
+from .cinder import Ctx, api, paged, visible
 from .schema import as_bool
 from .state import World
 from .web import HttpError, Response, empty_response, json_response, os_fault

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from .state import SERVICE_UUID, BACKEND_HOST, World, iso_db, iso_micro
+from .state import BACKEND_HOST, SERVICE_UUID, World, iso_db, iso_micro
 
 Version = tuple[int, int]
 

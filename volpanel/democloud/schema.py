@@ -94,7 +94,7 @@ class SchemaError:
     validator: str
     message: str
     instance: Any
-    context: list["SchemaError"]
+    context: list[SchemaError]
 
 
 def _is_type(value: Any, name: str) -> bool:
@@ -156,8 +156,8 @@ def iter_errors(instance: Any, schema: dict[str, Any], path: list[str]) -> list[
             extras = sorted((k for k in instance if k not in schema.get("properties", {})), key=str)
             if extras:
                 verb = "was" if len(extras) == 1 else "were"
-                err("additionalProperties", "Additional properties are not allowed (%s %s unexpected)"
-                    % (", ".join(repr(e) for e in extras), verb))
+                listed = ", ".join(repr(e) for e in extras)
+                err("additionalProperties", f"Additional properties are not allowed ({listed} {verb} unexpected)")
         elif keyword == "enum":
             if not any(_strict_equal(instance, member) for member in value):
                 err("enum", f"{instance!r} is not one of {value!r}")

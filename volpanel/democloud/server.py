@@ -41,6 +41,7 @@ class DemoHandler(BaseHTTPRequestHandler):
     world: World
     router: Router
     verbose: bool = False
+    server: DemoServer  # make_server's; BaseRequestHandler declares the base class
 
     def do_GET(self) -> None:
         self._serve()
@@ -61,7 +62,7 @@ class DemoHandler(BaseHTTPRequestHandler):
     def _base_url(self) -> str:
         host = self.headers.get("Host")
         if not host:
-            addr, port = self.server.server_address[:2]
+            addr, port = self.server.host_port
             host = f"{addr}:{port}"
         return f"http://{host}"
 
@@ -163,6 +164,12 @@ class DemoHandler(BaseHTTPRequestHandler):
 class DemoServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        """The address listened on: server_bind took server_address from getsockname(), whose host is a str."""
+        host, port = self.server_address[:2]
+        return str(host), port
 
 
 def make_server(world: World, host: str = "127.0.0.1", port: int = 8780, verbose: bool = False) -> DemoServer:

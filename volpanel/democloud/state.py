@@ -11,12 +11,13 @@ import heapq
 import itertools
 import sys
 import threading
-import traceback
 import time
+import traceback
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 
 # IDs derive from names so docs and tests can name them across restarts.
 _NS = uuid.UUID("6f1c2a52-3d7e-4a9b-9a41-0d3c2e5b7a10")
@@ -179,9 +180,11 @@ class World:
         self.messages: dict[str, dict[str, Any]] = {}
         demo, other = self.project_id("demo"), self.project_id("other")
         alice, bob = self.user_id("alice"), self.user_id("bob")
-        seed = (("data-01", demo, alice, 10, "default", False, 9), ("web-root", demo, alice, 20, "default", True, 8),
-                ("archive-gold", demo, alice, 5, "gold", False, 7), ("scratch", demo, alice, 1, "default", False, 6),
-                ("bob-secret", other, bob, 1, "default", False, 5))
+        # name, project, owner, size (GiB), volume type, bootable, age in days
+        seed: tuple[tuple[str, str, str, int, str, bool, int], ...] = (
+            ("data-01", demo, alice, 10, "default", False, 9), ("web-root", demo, alice, 20, "default", True, 8),
+            ("archive-gold", demo, alice, 5, "gold", False, 7), ("scratch", demo, alice, 1, "default", False, 6),
+            ("bob-secret", other, bob, 1, "default", False, 5))
         seed += tuple((f"{name}-data", self.project_id(name), self.user_id(name), 1, "default", False, 4)
                       for name in self.tenant_names())
         for name, pid, uid, size, tname, bootable, age_days in seed:
@@ -252,11 +255,12 @@ class World:
                    *, status: str, created: datetime | None = None, bootable: bool = False,
                    description: str | None = None, snapshot_id: str | None = None) -> dict[str, Any]:
         created = created or now()
-        vol = {"id": vid, "project_id": project_id, "user_id": user_id, "name": name, "description": description,
-               "size": size, "status": status, "previous_status": None, "volume_type_id": type_id,
-               "bootable": bootable, "metadata": {}, "admin_metadata": {}, "attachments": [],
-               "created_at": created, "updated_at": created, "snapshot_id": snapshot_id, "source_volid": None,
-               "multiattach": False, "encrypted": False, "availability_zone": "nova", "migration_status": None}
+        vol: dict[str, Any] = {
+            "id": vid, "project_id": project_id, "user_id": user_id, "name": name, "description": description,
+            "size": size, "status": status, "previous_status": None, "volume_type_id": type_id,
+            "bootable": bootable, "metadata": {}, "admin_metadata": {}, "attachments": [],
+            "created_at": created, "updated_at": created, "snapshot_id": snapshot_id, "source_volid": None,
+            "multiattach": False, "encrypted": False, "availability_zone": "nova", "migration_status": None}
         self.volumes[vid] = vol
         return vol
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
 from http import HTTPStatus
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 # Fault names shared by Cinder and Nova (their wsgi layers derive from the same code).
@@ -51,7 +52,7 @@ class Request:
 
     @classmethod
     def build(cls, method: str, target: str, headers: Message, body: bytes, base_url: str,
-              request_id: str) -> "Request":
+              request_id: str) -> Request:
         path, _, qs = target.partition("?")
         return cls(method, path, parse_qs(qs, keep_blank_values=True), headers, body, base_url, request_id)
 
@@ -69,7 +70,7 @@ class Response:
     body: bytes = b""
     headers: list[tuple[str, str]] = field(default_factory=list)
 
-    def header(self, name: str, value: str) -> "Response":
+    def header(self, name: str, value: str) -> Response:
         self.headers.append((name, value))
         return self
 

@@ -157,7 +157,8 @@ def _volume(raw: dict[str, Any]) -> Volume:
             attachments=tuple(_attachment(a) for a in raw.get("attachments") or []),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CloudError("malformed", f"Cinder sent a volume volpanel does not understand ({exc}).", service=SERVICE)
+        raise CloudError("malformed", f"Cinder sent a volume volpanel does not understand ({exc}).",
+                         service=SERVICE) from exc
 
 
 def _snapshot(raw: dict[str, Any]) -> Snapshot:
@@ -171,7 +172,8 @@ def _snapshot(raw: dict[str, Any]) -> Snapshot:
             created_at=str(raw.get("created_at") or ""),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise CloudError("malformed", f"Cinder sent a snapshot volpanel does not understand ({exc}).", service=SERVICE)
+        raise CloudError("malformed", f"Cinder sent a snapshot volpanel does not understand ({exc}).",
+                         service=SERVICE) from exc
 
 
 def _parse_version(text: str) -> tuple[int, int]:

@@ -22,7 +22,7 @@ from volpanel.openstack.session import CloudConfig, Credentials, user_session
 # memory only (keyed by a hash of the token, never written anywhere), end with the token's expiry or the
 # user's logout, and the oldest give way beyond MAX_SESSIONS.
 MAX_SESSIONS = 1000
-_sessions: OrderedDict[tuple[CloudConfig, str], "Cloud"] = OrderedDict()
+_sessions: OrderedDict[tuple[CloudConfig, str], Cloud] = OrderedDict()
 _sessions_lock = threading.Lock()
 
 
@@ -54,7 +54,7 @@ class Cloud:
     glance: GlanceClient
 
     @classmethod
-    def connect(cls, config: CloudConfig, credentials: Credentials) -> "Cloud":
+    def connect(cls, config: CloudConfig, credentials: Credentials) -> Cloud:
         """The process's Cloud for this token: built on first use, then shared by the token's requests."""
         key = _token_key(config, credentials)
         now = datetime.now(timezone.utc)
@@ -75,7 +75,7 @@ class Cloud:
         return cloud
 
     @classmethod
-    def build(cls, config: CloudConfig, credentials: Credentials) -> "Cloud":
+    def build(cls, config: CloudConfig, credentials: Credentials) -> Cloud:
         """A new session and clients for this token, shared with nobody."""
         sess = user_session(config, credentials)
         return cls(
@@ -102,7 +102,7 @@ class Cloud:
         return _token_key(self.config, self.credentials)[1]
 
     @cached_property
-    def _catalog(self) -> access.service_catalog.ServiceCatalogV3:
+    def _catalog(self) -> access.service_catalog.ServiceCatalog:
         state = json.loads(self.credentials.auth_state)
         return access.create(body=state["body"], auth_token=state["auth_token"]).service_catalog
 

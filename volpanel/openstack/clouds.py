@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
@@ -16,6 +16,20 @@ SEARCH_PATH = (
 
 class CloudsYamlError(ValueError):
     pass
+
+
+class OpenStackSettings(TypedDict):
+    """settings.OPENSTACK: how volpanel reaches the cloud (services.cloud_config makes a CloudConfig of it)."""
+
+    auth_url: str
+    region_name: str | None
+    interface: str
+    user_domain_name: str
+    project_domain_name: str
+    verify: bool | str  # a CA bundle's path, or whether to verify TLS at all
+    timeout: float
+    total_timeout: float
+    max_body_bytes: int
 
 
 def load_cloud(name: str, path: str | None = None) -> dict[str, Any]:

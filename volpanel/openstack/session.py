@@ -7,10 +7,11 @@ import os
 import threading
 import time
 import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 import requests
 import urllib3
@@ -69,7 +70,7 @@ class Credentials:
         return json.dumps(data)
 
     @classmethod
-    def from_json(cls, raw: str) -> "Credentials":
+    def from_json(cls, raw: str) -> Credentials:
         data = json.loads(raw)
         expires = data.pop("expires_at", None)
         return cls(**data, expires_at=datetime.fromisoformat(expires) if expires else None)
@@ -91,9 +92,17 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
         self.max_body_bytes = max_body_bytes
         super().__init__(**kwargs)
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float, float] | tuple[float, None] | None = None,
+        verify: bool | str = True,
+        cert: bytes | str | tuple[bytes | str, bytes | str] | None = None,
+        proxies: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         started = time.monotonic()
-        response = super().send(request, stream=True, **kwargs)
+        response = super().send(request, stream=True, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
         if stream:
             return response
         try:
@@ -126,7 +135,8 @@ class BoundedAdapter(requests.adapters.HTTPAdapter):
                 raise requests.exceptions.ReadTimeout(str(exc), request=request) from exc
             raise requests.exceptions.ConnectionError(str(exc), request=request) from exc
         response._content = bytes(body)
-        response._content_consumed = True
+        # requests' own flag that the body has been read; types-requests does not declare the private attribute.
+        response._content_consumed = True  # type: ignore[attr-defined]
         response.raw.release_conn()
         return response
 
@@ -253,6 +263,10 @@ def _credentials_from(plugin: v3.Password | v3.Token, sess: ks_session.Session) 
     ref = call("identity", lambda: plugin.get_access(sess))
     state = plugin.get_auth_state()
     assert state is not None
+    if ref.user_id is None or ref.username is None:
+        # A v3 token always names its user (keystoneauth raises KeyError without one); only a null id or name
+        # gets here, and no audit row or ownership check can go on without them.
+        raise CloudError("malformed", "Keystone's token names no user.", service="identity")
     return Credentials(
         auth_state=state,
         user_id=ref.user_id,
@@ -279,15 +293,14 @@ def _bare_session(config: CloudConfig, auth: Any = None) -> ks_session.Session:
 def login(config: CloudConfig, username: str, password: str, project_name: str, domain: str) -> Credentials:
     """Password login scoped to a project (by name in the given domain). Without a project name the user
     lands in the first of their projects, as Horizon does."""
-    scope: dict[str, str] = {}
-    if project_name:
-        scope = {"project_name": project_name, "project_domain_name": domain or config.project_domain_name}
     plugin = v3.Password(
         auth_url=config.auth_url,
         username=username,
         password=password,
         user_domain_name=domain or config.user_domain_name,
-        **scope,
+        # None (keystoneauth's default) leaves the token unscoped.
+        project_name=project_name or None,
+        project_domain_name=(domain or config.project_domain_name) if project_name else None,
     )
     creds = _credentials_from(plugin, _bare_session(config, plugin))
     if creds.project_id:
