@@ -9,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 # Production runs on PostgreSQL: the suite runs there too (pytest-django creates and drops test_<name>).
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/volpanel
 
-.PHONY: run test test-fast test-browser test-postgres test-realcloud screenshots realcloud-up realcloud-down democloud clean
+.PHONY: run test lint test-fast test-browser test-postgres test-realcloud screenshots realcloud-up realcloud-down democloud clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,7 @@ democloud: $(STAMP)
 test: $(STAMP) $(CHROMIUM)
 	@mkdir -p .cache/realcloud && (REALCLOUD_INSTALL_ONLY=1 bash tests/realcloud/up.sh \
 		> .cache/realcloud/install.log 2>&1 &)
+	@$(MAKE) --no-print-directory lint
 	$(BIN)/python -m pytest
 	@$(MAKE) --no-print-directory test-realcloud > .cache/test-realcloud.log 2>&1 & cloud=$$!; \
 	echo "(the real-cloud suite runs alongside: .cache/test-realcloud.log)"; \
@@ -47,6 +48,11 @@ test: $(STAMP) $(CHROMIUM)
 	echo "--- the real-cloud suite (.cache/test-realcloud.log):"; cat .cache/test-realcloud.log; \
 	echo "PostgreSQL suite: exit $$postgres; real-cloud suite: exit $$realcloud"; \
 	[ $$postgres = 0 ] && [ $$realcloud = 0 ]
+
+# The static checks, configured in pyproject.toml: mypy with django-stubs over volpanel/, ruff over the tree.
+lint: $(STAMP)
+	$(BIN)/mypy
+	$(BIN)/ruff check .
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not browser"

@@ -37,9 +37,9 @@ PARTS = [
     ("cloud calls, client side (keystoneauth and requests)", ("CatalogAdapter.request",)),
     ("audit writes (row and chain events)", ("AuditEntry.save", "AuditEntry.advance")),
     ("the idempotency key lookup", ("earlier_attempt",)),
-    ("the history query", ("history (volpanel/services.py",)),
+    ("the history query", ("history (volpanel/volumes/selectors.py",)),
     ("the answer's render", ("render_volume",)),
-    ("the session read and credentials", ("credentials (volpanel/auth.py", "SessionStore")),
+    ("the session read and credentials", ("credentials (volpanel/accounts/auth.py", "SessionStore")),
 ]
 
 

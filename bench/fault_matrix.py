@@ -1,4 +1,4 @@
-"""The fault matrix's figures: runs tests/test_faults.py (every seed action × every staged fault, against the
+"""The fault matrix's figures: runs tests/volumes/test_faults.py (every seed action × every staged fault, against the
 demo cloud over real HTTP) and sums what each case recorded — cases tried and passed, action calls the cloud
 served, audit rows written, rows lost (an action call without a row, or a row left without a final outcome).
 
@@ -41,7 +41,7 @@ FAULT_NAMES = sorted(("400", "403", "404", "409", "413", "500", "503", "timeout"
 
 def main() -> int:
     tally = Tally()
-    code = pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_faults.py"), *sys.argv[1:]],
+    code = pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "volumes" / "test_faults.py"), *sys.argv[1:]],
                        plugins=[tally])
     tried = sum(tally.outcomes.values())
     print()

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+
 from volpanel.cloud import cloud_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,7 +160,6 @@ def demo(democloud_process: str) -> Iterator[Demo]:
 
 @pytest.fixture
 def config() -> Any:
-    from volpanel.volumes import services
 
     return cloud_config()
 

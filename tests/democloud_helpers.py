@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
@@ -70,7 +71,7 @@ class DemoCloud:
             auth["scope"] = {"project": {"name": project, "domain": {"name": "Default"}}}
         return {"auth": auth}
 
-    def login(self, user: str = "alice", project: str | None = "demo") -> "Client":
+    def login(self, user: str = "alice", project: str | None = "demo") -> Client:
         resp = self.http.post(f"{self.url}/identity/v3/auth/tokens", json=self.auth_body(user, project), timeout=10)
         assert resp.status_code == 201, resp.text
         return Client(self, resp.headers["X-Subject-Token"], resp.json()["token"])

@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from tests.conftest import Demo
-from tests.test_services import run, settle
+from tests.volumes.test_services import run, settle
 from volpanel.volumes import services
 from volpanel.audit.models import AppendOnlyError, AuditChainHead, AuditEntry, AuditEvent, EventKind, Outcome
 from functools import partial

@@ -8,10 +8,10 @@ import pytest
 from django.test import Client
 
 from tests.conftest import Demo, token_of, web_login
-from tests.test_streams import read_stream
-from volpanel.volumes.actions import BY_NAME as ACTIONS
+from tests.volumes.test_streams import read_stream
 from volpanel.audit.models import AuditEntry
 from volpanel.cloud import cloud_config
+from volpanel.volumes.actions import BY_NAME as ACTIONS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HOSTILE = '<img src=x onerror=alert(1)>"\'><script>alert(2)</script>'
@@ -63,7 +63,6 @@ def test_it_sets_safe_session_cookies_and_headers(demo: Demo, client: Client) ->
 
 
 def test_it_renders_hostile_names_as_text(demo: Demo, alice: Any, alice_client: Client) -> None:
-    from volpanel.volumes import services
     from volpanel.openstack.session import user_session
 
     sess = user_session(cloud_config(), alice)
@@ -85,8 +84,8 @@ def test_it_never_lets_the_keystone_token_out_of_the_session(demo: Demo, client:
 
     from django.core import serializers
 
-    from volpanel.volumes import watchers
     from volpanel.audit.models import AuditEvent
+    from volpanel.volumes import watchers
 
     settings.DEBUG_PROPAGATE_EXCEPTIONS = False
     caplog.set_level(logging.DEBUG)  # the root at DEBUG, as VOLPANEL_LOG_LEVEL=DEBUG sets it

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import requests
 from django.conf import settings
@@ -12,27 +11,28 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
+from volpanel.lib.memo import Memo
+
 PROBE_TIMEOUT = 3.0
 # The endpoint needs no login, so anyone may call it: Keystone is asked at most once per CLOUD_CHECK_TTL seconds
 # per process, however often probes (or anyone else) ask, and one probe at a time.
 CLOUD_CHECK_TTL = 2.0
 _cloud_lock = threading.Lock()
-_cloud_last: tuple[str, float, str] | None = None  # the URL asked, when, and what it said
+_cloud_last: Memo[str, str] = Memo("health.cloud_check", CLOUD_CHECK_TTL, size=1)  # what Keystone's URL said
 
 
 def _cloud_check(auth_url: str) -> str:
-    global _cloud_last
     with _cloud_lock:
-        last = _cloud_last
-        if last is not None and last[0] == auth_url and time.monotonic() - last[1] < CLOUD_CHECK_TTL:
-            return last[2]
+        last = _cloud_last.get(auth_url)
+        if last is not None:
+            return last
         try:
             # Keystone's version document needs no token: the cheapest proof the cloud is reachable.
             answer = requests.get(auth_url, timeout=PROBE_TIMEOUT, verify=settings.OPENSTACK["verify"])
             result = "ok" if answer.status_code < 500 else f"failed: HTTP {answer.status_code}"
         except requests.RequestException as exc:
             result = f"failed: {type(exc).__name__}"
-        _cloud_last = (auth_url, time.monotonic(), result)
+        _cloud_last.put(auth_url, result)
         return result
 
 

@@ -10,19 +10,20 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 
+from volpanel.cloud import cloud_config
 from volpanel.openstack import session as vp_session
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.session import CloudConfig, Credentials
-from volpanel.cloud import cloud_config
 
 REPO = Path(__file__).resolve().parents[2]
 REAL_ENV_FILE = REPO / ".cache" / "realcloud" / "env"
@@ -273,11 +274,11 @@ class CloudUnderTest:
         for snap in snaps:
             if snap["volume_id"] != volume_id:
                 continue
-            self.watch(lambda: self.get_snapshot(snap["id"], user, project), timeout=60)
+            self.watch(partial(self.get_snapshot, snap["id"], user, project), timeout=60)
             sess.delete(f"{base}/snapshots/{snap['id']}", raise_exc=False)
         for snap in snaps:
             if snap["volume_id"] == volume_id:
-                self.watch(lambda: self.get_snapshot(snap["id"], user, project), timeout=60,
+                self.watch(partial(self.get_snapshot, snap["id"], user, project), timeout=60,
                            settled=lambda s: s is None or s["status"] == "error_deleting")
         self.watch_volume(volume_id, user, project, timeout=60)
         r = sess.delete(f"{base}/volumes/{volume_id}", raise_exc=False)
@@ -293,7 +294,6 @@ def cut(request: pytest.FixtureRequest) -> Iterator[CloudUnderTest]:
     """The cloud under test: the same cases run against the demo cloud and the real one."""
     if request.param == "demo":
         request.getfixturevalue("demo")  # a fresh seed, delay 0.3 s
-        from volpanel.volumes import services
 
         config = cloud_config()
     else:

@@ -361,8 +361,8 @@ def _actor(creds: Any) -> Any:
 
 
 def _settled(entry: Any) -> Any:
-    from volpanel.volumes import watchers
     from volpanel.audit.models import AuditEntry
+    from volpanel.volumes import watchers
 
     assert watchers.wait_idle(90), "the watcher never settled"
     return AuditEntry.objects.get(pk=entry.pk)
@@ -370,7 +370,6 @@ def _settled(entry: Any) -> Any:
 
 @pytest.mark.django_db(transaction=True)
 def test_services_extend_and_retype_record_success(cut: CloudUnderTest) -> None:
-    from volpanel.volumes import services
     from volpanel.audit.models import Outcome
 
     vol = cut.make_volume(1)
@@ -393,7 +392,6 @@ def test_services_extend_and_retype_record_success(cut: CloudUnderTest) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_services_host_attach_and_detach_record_success(cut: CloudUnderTest) -> None:
-    from volpanel.volumes import services
     from volpanel.audit.models import Outcome
 
     vol = cut.make_volume(1)
@@ -613,13 +611,12 @@ def test_extend_a_volume_an_admin_set_to_error(cut: CloudUnderTest) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_services_upload_and_revert_record_success(cut: CloudUnderTest) -> None:
-    from volpanel.volumes import services
     from volpanel.audit.models import Outcome
 
     vol = cut.make_volume(1)
     snap = cut.make_snapshot(vol)
     cloud = cut.cloud()
-    row = _settled(actions.run("upload", 
+    row = _settled(actions.run("upload",
         cloud=cloud, actor=_actor(cloud.credentials), volume=cloud.cinder.get_volume(vol),
         image_name="contract-audit", disk_format="qcow2", container_format="bare", visibility="private",
         protected=False))

@@ -4,14 +4,15 @@ Only what needs no Nova (real Cinder here runs without Compute): server attach i
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from django.test import Client
 
 from tests.conftest import web_login
 from tests.contract.conftest import CloudUnderTest
-from tests.test_streams import read_stream
+from tests.volumes.test_streams import read_stream
 from volpanel.audit.models import AuditEntry, Outcome
 
 pytestmark = pytest.mark.django_db(transaction=True)

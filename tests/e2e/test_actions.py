@@ -4,8 +4,8 @@ settled outcome, with no page reload."""
 from __future__ import annotations
 
 import re
-
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -111,7 +111,8 @@ def test_it_runs_the_action_and_streams_it_to_its_settled_outcome(
     # The "accepted, following live" news is replaced by the outcome: no banner outlives what it says.
     expect(announcement).to_have_attribute("data-outcome", "succeeded")
     # Streamed as "… succeeded", or answered "… accepted by the cloud and already done" if it settled first.
-    expect(announcement).to_contain_text(re.compile(rf"{re.escape(label)} (succeeded|accepted by the cloud and already done)"))
+    expect(announcement).to_contain_text(
+        re.compile(rf"{re.escape(label)} (succeeded|accepted by the cloud and already done)"))
     assert reloads == []
     row = live_volpanel.audit_rows()[-1]
     assert (row["action"], row["outcome"], row["actor_name"]) == (action, "succeeded", "alice")

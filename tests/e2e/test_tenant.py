@@ -84,7 +84,8 @@ def test_it_keeps_one_announcement_region_and_says_when_the_stream_is_live_or_se
     expect(indicator).to_have_text("Live: status updates arrive as the volume changes.")
 
     expect(announcement).to_contain_text(
-        re.compile(r"Extend (succeeded|accepted by the cloud and already done): The volume is now 11 GiB\."), timeout=20_000)
+        re.compile(r"Extend (succeeded|accepted by the cloud and already done): The volume is now 11 GiB\."),
+        timeout=20_000)
     expect(indicator).to_have_text("The volume has settled.")
     # No stale banner: nothing on the page still claims the action is under way.
     expect(page.get_by_text("follows the volume live")).to_have_count(0)

@@ -13,13 +13,12 @@ PYTHONPATH (tests/realcloud/up.sh does that).
 import os
 import subprocess
 
-from oslo_config import cfg
-from oslo_log import log as logging
-from oslo_utils import units
-
 from cinder.image import image_utils
 from cinder.tests import fake_driver
 from cinder.volume import volume_utils
+from oslo_config import cfg
+from oslo_log import log as logging
+from oslo_utils import units
 
 LOG = logging.getLogger(__name__)
 CONF = cfg.CONF

@@ -1,13 +1,17 @@
-"""The one owner of volpanel's process-wide state: every memo of cloud answers or renders, and every other
-per-process registry (watchers, remembered actors, the reconciler's counters), is registered here by name, so
-there is one list of them (`registered`) and one way to clear them all (`clear_all`: tests start each case from
-a cold process with it). Knows nothing of Django or OpenStack."""
+"""The one owner of volpanel's process-wide state: every memo of cloud answers or renders and every other
+per-process registry (remembered actors, the reconciler's counters, the readiness probe's last answer) is
+registered here by name, so there is one list of them (`registered`) and one way to clear them all (`clear_all`:
+tests start from a cold process with it). Running threads are not state to clear: the volume watchers end when
+their volume settles (`volumes.watchers.wait_idle`), the reconciler with `stop_periodic`. The OpenStack clients'
+connection pools and version documents belong to `volpanel.openstack`, which knows nothing of volpanel.
+Knows nothing of Django or OpenStack."""
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Generic, Hashable, TypeVar
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -57,7 +61,7 @@ class Memo(Generic[K, V]):
         with self._lock:
             if len(self._items) >= self.size:
                 # Oldest first (dicts keep insertion order): a full memo sheds a tenth, not everything.
-                for old in list(self._items)[: self.size // 10]:
+                for old in list(self._items)[: max(1, self.size // 10)]:
                     del self._items[old]
             self._items.pop(key, None)
             self._items[key] = (time.monotonic(), value)

@@ -7,19 +7,20 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import requests
 
 # Fault kinds: "fault" (the service answered an error), "auth" (token rejected or expired), "timeout",
 # "connection" (refused, reset, DNS), "catalog" (the service is not in this cloud), "malformed" (an answer
 # that is not what the API documents).
-KINDS = ("fault", "auth", "timeout", "connection", "catalog", "malformed")
+Kind = Literal["fault", "auth", "timeout", "connection", "catalog", "malformed"]
+KINDS: tuple[Kind, ...] = get_args(Kind)
 
 
 @dataclass
 class CloudError(Exception):
-    kind: str
+    kind: Kind
     message: str
     service: str = ""
     status: int | None = None
@@ -77,7 +78,7 @@ def fault_from_response(service: str, response: requests.Response) -> CloudError
             name, message = key, value
     if not message:
         message = _readable(response) or f"HTTP {response.status_code}"
-    kind = "auth" if response.status_code == 401 else "fault"
+    kind: Kind = "auth" if response.status_code == 401 else "fault"
     return CloudError(
         kind=kind,
         message=message,

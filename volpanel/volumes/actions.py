@@ -5,8 +5,9 @@ and the client method it sends with."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from volpanel.audit.models import AuditEntry
 from volpanel.openstack.cinder import UserMessage, Volume

@@ -53,6 +53,12 @@ class VolumeActionForm(forms.Form):
                 if field.error_messages.get(code, defaults.get(code)) == defaults.get(code):
                     field.error_messages[code] = message
 
+    def choice_field(self, name: str) -> forms.ChoiceField:
+        """One of the form's choice fields, whose choices come from the page (servers, types, snapshots)."""
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        return field
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if not self.availability.enabled:
@@ -100,7 +106,7 @@ class AttachServerForm(VolumeActionForm):
 
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         super().__init__(*args, page=page, **kwargs)
-        self.fields["server_id"].choices = [(s.id, f"{s.name} ({s.status})") for s in page.servers]
+        self.choice_field("server_id").choices = [(s.id, f"{s.name} ({s.status})") for s in page.servers]
         if page.servers_problem:
             # No choice can be valid while Nova is silent: say so instead of "choose a server".
             self.fields["server_id"].error_messages.update(required=page.servers_problem,
@@ -128,9 +134,10 @@ class DetachForm(VolumeActionForm):
         names = page.server_names
         choices = []
         for a in page.volume.attachments:
-            where = (f"server {names.get(a.server_id, a.server_id)}" if a.server_id else f"host {a.host_name or '(unnamed)'}")
+            where = (f"server {names.get(a.server_id, a.server_id)}" if a.server_id
+                     else f"host {a.host_name or '(unnamed)'}")
             choices.append((a.attachment_id, f"{where} at {a.device or '?'}"))
-        self.fields["attachment_id"].choices = choices
+        self.choice_field("attachment_id").choices = choices
 
 
 class RetypeForm(VolumeActionForm):
@@ -145,7 +152,8 @@ class RetypeForm(VolumeActionForm):
 
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         super().__init__(*args, page=page, **kwargs)
-        self.fields["new_type"].choices = [(t.name, t.name) for t in page.types if t.name != page.volume.volume_type]
+        current = page.volume.volume_type
+        self.choice_field("new_type").choices = [(t.name, t.name) for t in page.types if t.name != current]
 
 
 class UploadForm(VolumeActionForm):
@@ -171,7 +179,7 @@ class UploadSnapshotForm(UploadForm):
 
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         super().__init__(*args, page=page, **kwargs)
-        self.fields["snapshot_id"].choices = [
+        self.choice_field("snapshot_id").choices = [
             (s.id, f"{s.name or s.id} ({s.created_at[:16].replace('T', ' ')})")
             for s in page.snapshots if s.status == "available"
         ]

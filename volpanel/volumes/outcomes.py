@@ -4,8 +4,8 @@ Cinder's user messages), not from the status alone. One judge per kind of audite
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.openstack.cinder import UserMessage, Volume

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from volpanel.openstack.cinder import MV_EXTEND_IN_USE, MV_REVERT, Snapshot, Volume, VersionRange
+from volpanel.openstack.cinder import MV_EXTEND_IN_USE, MV_REVERT, Snapshot, VersionRange, Volume
 
 
 @dataclass(frozen=True)

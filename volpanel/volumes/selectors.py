@@ -4,11 +4,13 @@ short memos where that is safe; the audit rows a tenant may see of a volume. Not
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from datetime import timezone as dt_timezone
-from typing import Any, Callable
+from functools import partial
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -24,6 +26,7 @@ from volpanel.openstack.nova import InstanceAction, Server
 from volpanel.volumes import rules
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="volpanel-fetch")
 
 
@@ -194,6 +197,12 @@ def _servers(cloud: Cloud) -> tuple[list[Server], str]:
         return [], f"Compute (Nova) did not list your servers ({exc.first_line}); try again in a moment."
 
 
+def _ready(value: T) -> Future[T]:
+    done: Future[T] = Future()
+    done.set_result(value)
+    return done
+
+
 def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | None = None) -> VolumePage:
     """Everything the volume page shows. In steady state that is three Cinder calls made at once (the volume,
     its snapshots, the project's limits) and Nova's server list; the version document and the volume types
@@ -204,7 +213,7 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     limits_f = _pool.submit(_optional, cloud.cinder.get_limits, None)
     servers_f = _pool.submit(_servers, cloud) if features.has_compute else None
     types = _types.get(_scope(cloud))
-    types_f = _pool.submit(volume_types, cloud) if types is None else None
+    types_f = _pool.submit(volume_types, cloud) if types is None else _ready(types)
     messages_f = None
     if not _messages_memoized(cloud, volume_id):
         messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
@@ -213,17 +222,17 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     servers, servers_problem = servers_f.result() if servers_f else ([], "")
     page = VolumePage(
         volume=volume, features=features, snapshots=snaps_f.result(),
-        types=types_f.result() if types_f is not None else types,
+        types=types_f.result(),
         limits=limits_f.result(), messages=user_messages(cloud, volume, messages_f),
         servers=servers, servers_problem=servers_problem,
     )
     if features.has_compute and volume.attachments:
         # Nova's side of an in-use extend (extend_volume) shows on the server's instance actions.
         for server_id in {a.server_id for a in volume.attachments if a.server_id}:
-            page.instance_actions[server_id] = _optional(lambda: cloud.nova.instance_actions(server_id), [])
+            page.instance_actions[server_id] = _optional(partial(cloud.nova.instance_actions, server_id), [])
     if features.has_image:
         for image_id in image_ids or []:
-            image = _optional(lambda: cloud.glance.get_image(image_id), _UNANSWERED)
+            image = _optional(partial(cloud.glance.get_image, image_id), _UNANSWERED)
             if image is not _UNANSWERED:
                 page.images[image_id] = image
     return page

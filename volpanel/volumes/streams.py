@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 from uuid import UUID
 
 from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from volpanel.accounts import auth
-from volpanel.cloud import connect, disconnect
-from volpanel.volumes import presenters, selectors, watchers
 from volpanel.audit.models import AuditEntry
-from volpanel.volumes.presenters import Panel
+from volpanel.cloud import connect, disconnect
 from volpanel.openstack.cloud import token_expired
 from volpanel.openstack.errors import CloudError
 from volpanel.openstack.session import Credentials
+from volpanel.volumes import presenters, selectors, watchers
+from volpanel.volumes.presenters import Panel
 
 HEARTBEAT_SECONDS = 15.0
 RETRY_MS = 2000
@@ -71,18 +72,22 @@ def _render(state: watchers.State) -> _Render:
         return cached
 
 
+async def _rendered(state: watchers.State) -> _Render:
+    done: _Render | None = state.renders.get("partials")
+    if done is not None:
+        return done
+    # One render in flight per state: the other streams of it (all on this event loop) await the same task
+    # rather than queueing hundreds of executor jobs. Shielded, so a viewer who leaves meanwhile does not cancel
+    # it for the rest. Not thread-sensitive: rendering needs no database.
+    key = ("pending", asyncio.get_running_loop())
+    pending: asyncio.Future[_Render] | None = state.renders.get(key)
+    if pending is None:
+        pending = state.renders[key] = asyncio.ensure_future(sync_to_async(_render, thread_sensitive=False)(state))
+    return await asyncio.shield(pending)
+
+
 async def _batch(request: HttpRequest, state: watchers.State, admin: bool) -> str:
-    render = state.renders.get("partials")
-    if render is None:
-        # One render in flight per state: the other streams of it (all on this event loop) await the same
-        # task rather than queueing hundreds of executor jobs. Shielded, so a viewer who leaves meanwhile does
-        # not cancel it for the rest. Not thread-sensitive: rendering needs no database.
-        key = ("pending", asyncio.get_running_loop())
-        pending = state.renders.get(key)
-        if pending is None:
-            pending = state.renders[key] = asyncio.ensure_future(
-                sync_to_async(_render, thread_sensitive=False)(state))
-        render = await asyncio.shield(pending)
+    render = await _rendered(state)
     token = get_token(request)
     last = len(render.events) - 1
     return "".join(sse(name, render.panel.personal(token), state.event_id if i == last else "") if name == "actions"
@@ -185,7 +190,7 @@ def _credentials(request: HttpRequest) -> Credentials | None:
 
 
 @require_GET
-async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponse:
+async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponseBase:
     creds = await sync_to_async(_credentials)(request)
     if creds is None or token_expired(creds):
         return HttpResponse("Log in to follow this volume.", status=401, content_type="text/plain")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID, uuid4
 
 from django.contrib import messages
@@ -170,8 +171,8 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
             return render_volume(request, "volpanel/volume.html#answer", volume_context(request, page, bound=form))
         return render_volume(request, "volpanel/volume.html", volume_context(request, page, bound=form), status=400)
     try:
-        entry = actions.run(spec.name, cloud=cloud, actor=_actor(request, form.cleaned_data.get("idempotency_key") or ""),
-                            volume=page.volume, **form.cleaned_data)
+        actor = _actor(request, form.cleaned_data.get("idempotency_key") or "")
+        entry = actions.run(spec.name, cloud=cloud, actor=actor, volume=page.volume, **form.cleaned_data)
     except services.DuplicateKeyError as exc:
         form.add_error(None, str(exc))
         return render_volume(request, "volpanel/volume.html#answer" if request.htmx else "volpanel/volume.html",

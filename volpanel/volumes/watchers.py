@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings
@@ -47,7 +48,7 @@ class State:
     # restarts, so a browser's Last-Event-ID means something to whichever worker it reconnects to.
     event_id: str = ""
     # Renders of this state shared by every stream of it (streams.py fills it).
-    renders: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    renders: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     render_lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
 
@@ -125,7 +126,7 @@ class Watch:
         subscriber.event.clear()
         try:
             await asyncio.wait_for(subscriber.event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         return self.state if self.state.version > seen and not self.stale else None
 
@@ -348,6 +349,12 @@ class Subscription:
             idle = not self.watch.subscribers and not self.watch.entries
         if idle:
             self.watch.wakeup.set()
+
+
+def watch_of(volume_id: str) -> Watch | None:
+    """This process's watch of the volume, if it has one (tests and benchmarks look at its credential and polls)."""
+    with _lock:
+        return next((w for key, w in _watches.items() if key[2] == volume_id), None)
 
 
 def polling() -> list[Key]:

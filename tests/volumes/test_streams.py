@@ -7,7 +7,8 @@ import json
 import re
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -16,9 +17,9 @@ from django.db.backends.signals import connection_created
 from django.test import AsyncClient, Client
 
 from tests.conftest import Demo, expire_session_token, token_of, web_login
-from volpanel.volumes import services, watchers
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.cloud import connect
+from volpanel.volumes import watchers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 VOLUME_GET = "GET /volume/v3/{project_id}/volumes/{volume_id}"
@@ -173,9 +174,9 @@ def test_a_watcher_whose_token_is_refused_polls_on_with_another_viewer_s(demo: D
     assert other.get(f"/volumes/{vid}/").status_code == 200
 
     def revoke_the_watchers_token() -> None:
-        with watchers._lock:
-            watch = next(w for key, w in watchers._watches.items() if key[2] == vid)
-            in_use = json.loads(watch.cloud.credentials.auth_state)["auth_token"]
+        watch = watchers.watch_of(vid)
+        assert watch is not None
+        in_use = json.loads(watch.cloud.credentials.auth_state)["auth_token"]
         demo.revoke(in_use)
 
     stream_until(other, f"/volumes/{vid}/stream/", hang_up_after="event: status", while_open=revoke_the_watchers_token)

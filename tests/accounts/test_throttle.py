@@ -34,7 +34,8 @@ def test_it_counts_failed_logins_across_processes_in_the_database_cache(tmp_path
                                  "print(throttle.is_locked('alice', '10.0.0.9'))")
     assert first == "False"
     second = in_process(database, f"[throttle.record_failure('alice ', '10.0.0.2') for _ in range({half})]; "
-                                  "print(throttle.is_locked('alice', '10.0.0.9'), throttle.is_locked('bob', '10.0.0.9'))")
+                                  "print(throttle.is_locked('alice', '10.0.0.9'), "
+                                  "throttle.is_locked('bob', '10.0.0.9'))")
     # The second process saw the first one's failures: alice is locked out everywhere, bob is not.
     assert second == "True False"
     third = in_process(database, "throttle.clear('alice'); print(throttle.is_locked('alice', '10.0.0.9'))")

@@ -9,10 +9,10 @@ import pytest
 from django.test import Client
 
 from tests.conftest import Demo, web_login
-from volpanel.volumes import watchers
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.lib import memo
 from volpanel.lib.memo import Memo
+from volpanel.volumes import watchers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -261,7 +261,6 @@ def test_it_makes_three_cinder_calls_per_detail_view_and_one_volume_get_per_acti
     def clear() -> None:
         requests.delete(f"{demo.base}/_demo/requests", timeout=5).raise_for_status()
 
-    from volpanel.volumes import services
 
     vid = demo.volume("data-01")["id"]
     memo.clear_all()

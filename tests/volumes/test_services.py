@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
 
 from tests.conftest import Demo
-from volpanel.volumes import services, watchers
 from volpanel.audit.models import AuditEntry, Outcome
-from volpanel.openstack.cloud import Cloud
-from functools import partial
-from volpanel.volumes import actions
 from volpanel.cloud import cloud_config
+from volpanel.openstack.cloud import Cloud
+from volpanel.volumes import actions, services, watchers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,8 +112,8 @@ def test_it_attaches_and_detaches_through_nova_and_by_host(demo: Demo, alice) ->
     assert row.outcome == Outcome.SUCCEEDED and row.action == actions.SERVER_DETACH.name
     assert demo.volume("scratch")["status"] == "available"
 
-    row = settle(run(demo, alice, "scratch", partial(actions.run, "attach_host"), host_name="bm-7", mountpoint="/dev/sdb",
-                     mode="rw"))
+    attach_host = partial(actions.run, "attach_host")
+    row = settle(run(demo, alice, "scratch", attach_host, host_name="bm-7", mountpoint="/dev/sdb", mode="rw"))
     assert row.outcome == Outcome.SUCCEEDED and row.action == actions.ATTACH.name
     host_attachment = demo.volume("scratch")["attachments"][0]
     row = settle(run(demo, alice, "scratch", partial(actions.run, "detach"),

@@ -9,9 +9,9 @@ from __future__ import annotations
 import html
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -19,12 +19,11 @@ from django.test import Client
 from tests.conftest import DEMO_PORT, Demo, web_login
 from tests.live_server import action_calls
 from tests.tcp_proxy import TcpProxy
-from volpanel.volumes import services, watchers
 from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.cloud import cloud_config
 from volpanel.openstack import session as os_session
 from volpanel.openstack.cloud import Cloud
-from volpanel.volumes import actions, outcomes, selectors
-from volpanel.cloud import cloud_config
+from volpanel.volumes import actions, outcomes, selectors, services, watchers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
