@@ -6,8 +6,10 @@ from functools import partial
 from typing import Any
 
 import pytest
+from django.db import transaction
 
 from tests.conftest import Demo
+from tests.volumes.test_views import action_posts
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.cloud import cloud_config
 from volpanel.openstack.cloud import Cloud
@@ -51,6 +53,28 @@ def test_the_watcher_settles_its_own_copy_of_the_row_not_the_callers(demo: Demo,
     row = settle(entry)
     assert row.outcome == Outcome.SUCCEEDED
     assert entry.outcome == Outcome.ACCEPTED and entry.settled_at is None
+
+
+@pytest.mark.django_db  # a test's transaction: the row is never committed
+def test_the_watcher_starts_only_once_the_row_is_committed(demo: Demo, alice,
+                                                           django_capture_on_commit_callbacks: Any) -> None:
+    # Calling a service starts no thread until the row is committed: no watcher may judge a row the database
+    # could still lose, and a test inside a transaction has no thread to wait for.
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        entry = run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=12)
+    assert entry.outcome == Outcome.ACCEPTED and len(callbacks) == 1
+    assert watchers.watch_of(vid) is None and watchers.unsettled_entries() == 0
+
+
+def test_an_attempt_inside_a_caller_s_transaction_is_refused_before_the_cloud_hears_of_it(demo: Demo, alice) -> None:
+    # The row must be committed before the cloud is called (no action without its row): inside someone's
+    # transaction it would not be, and could be rolled back after the cloud acted.
+    before = action_posts(demo)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        run(demo, alice, "data-01", partial(actions.run, "extend"), new_size=12)
+    assert action_posts(demo) == before and not AuditEntry.objects.exists()
 
 
 def test_it_extends_an_attached_volume_at_3_42_and_names_the_server(demo: Demo, alice) -> None:

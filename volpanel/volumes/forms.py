@@ -3,6 +3,7 @@ understands; the cloud's own refusals are shown as they come."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -19,6 +20,10 @@ CONTAINER_FORMATS = ["bare", "ovf", "ova", "docker"]
 VISIBILITIES = ["private", "shared", "community", "public"]
 
 
+# A rendered form's key: 32 hex digits (uuid4().hex).
+IDEMPOTENCY_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
 def printable(what: str) -> RegexValidator:
     # Control characters (NUL, escape, newline…) in a name or mountpoint end up in Cinder's database and in
     # every terminal that lists it; bidi overrides and other printable Unicode are fine (they render as text).
@@ -31,7 +36,7 @@ class VolumeActionForm(forms.Form):
     it can check the volume's current state."""
 
     # Minted per rendered form (presenters): the same form posted twice is one action.
-    idempotency_key = forms.RegexField(regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput,
+    idempotency_key = forms.RegexField(regex=IDEMPOTENCY_KEY, required=False, widget=forms.HiddenInput,
                                        error_messages={"invalid": "This form is damaged; reload the page."})
 
     def __init__(self, *args: Any, page: VolumePage, action: str, availability: Availability, **kwargs: Any) -> None:

@@ -107,9 +107,12 @@ def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> 
         server_id=request.server_id, attachment_id=request.attachment_id, snapshot_id=request.snapshot_id,
         status_before=volume.status, idempotency_key=actor.idempotency_key or None,
     )
-    # Written and committed before the cloud hears of it: no action without its row.
+    # Written and committed before the cloud hears of it: no action without its row. Durable: inside a caller's
+    # transaction the row would not be committed yet (and could be rolled back after the cloud acted), so that
+    # is refused (RuntimeError) before anything is sent.
     try:
-        entry.save()
+        with transaction.atomic(durable=True):
+            entry.save()
     except IntegrityError:
         # A twin post of the same form won the race to the unique key: it alone calls the cloud.
         earlier = AuditEntry.objects.get(idempotency_key=actor.idempotency_key)

@@ -23,7 +23,7 @@ from volpanel.lib.http import HtmxHttpRequest
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.volumes import actions, presenters, selectors, services
-from volpanel.volumes.forms import VolumeActionForm
+from volpanel.volumes.forms import IDEMPOTENCY_KEY, VolumeActionForm
 from volpanel.volumes.selectors import VolumePage
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
     # The same form posted again (double click, second tab, replay): answer with the first attempt's result,
     # before the volume's new state could make the form look invalid.
     key = request.POST.get("idempotency_key", "")
-    if form.fields["idempotency_key"].regex.match(key):  # type: ignore[attr-defined]
+    if IDEMPOTENCY_KEY.match(key):
         try:
             earlier = services.earlier_attempt(_actor(request, key), str(volume_id), spec.audit_names)
         except services.DuplicateKeyError as exc:
