@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count
 
-from tests.test_audit_chain import make, verify
+from tests.audit.test_chain import make, verify
 from volpanel.audit.models import AuditChainHead, AuditEntry, AuditEvent, Outcome
 from volpanel.volumes import actions
 

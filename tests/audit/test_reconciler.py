@@ -154,7 +154,7 @@ import django
 django.setup()
 from datetime import timedelta
 from tests.conftest import ROOT, Demo
-from tests.test_reconcile import row
+from tests.audit.test_reconciler import row
 demo = Demo(sys.argv[1])
 for _ in range(6):
     row(demo, "scratch", age=timedelta(minutes=10), new_size=1, accepted=False)
