@@ -1,17 +1,16 @@
 """AuditEntry: one row per action attempt, written before the cloud is called and moved forward to its outcome;
-AuditEvent: the hash chain of every write to those rows (tamper evidence, checked by `manage.py verify_audit`)."""
+AuditEvent: the hash chain of every write to those rows (tamper evidence; hashed and walked by audit.chain)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
+
+from volpanel.audit.chain import GENESIS_HASH, canonical_json, jsonable, stored_event_hash
 
 
 class Outcome(models.TextChoices):
@@ -163,25 +162,10 @@ class AuditEntry(models.Model):
         return bool(moved)
 
 
-def jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(dt_timezone.utc).isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=jsonable)
-
-
 def row_facts(entry: AuditEntry) -> dict[str, Any]:
     """Everything a row holds except its id and outcome (the outcome is the event's own field)."""
     return {f.name: jsonable(getattr(entry, f.attname)) for f in AuditEntry._meta.concrete_fields
             if f.name not in ("id", "outcome")}
-
-
-GENESIS_HASH = "0" * 64
 
 
 class EventKind(models.TextChoices):
@@ -251,9 +235,7 @@ class AuditEvent(models.Model):
 
     @staticmethod
     def compute_hash(prev_hash: str, entry_uuid: str, kind: str, outcome: str, facts: str, created_at: str) -> str:
-        body = canonical_json({"entry": entry_uuid, "kind": kind, "outcome": outcome,
-                               "facts": json.loads(facts), "created_at": created_at})
-        return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+        return stored_event_hash(prev_hash, entry_uuid, kind, outcome, facts, created_at)
 
     def expected_hash(self, entry_uuid: Any) -> str:
         return self.compute_hash(self.prev_hash, str(entry_uuid), self.kind, self.outcome, self.facts,
