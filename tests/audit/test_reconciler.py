@@ -30,6 +30,7 @@ from volpanel.openstack import session
 from volpanel.openstack.cloud import Cloud
 from volpanel.volumes import actions
 from volpanel.cloud import cloud_config
+from volpanel.lib import memo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -266,10 +267,26 @@ def test_it_reconciles_periodically_in_a_web_process_from_its_first_request(
         reconciler.stop_periodic()
     assert AuditEntry.objects.get(pk=lost.pk).detail == reconciler.PENDING_REASON
     assert reconciler.totals()["pending → unknown"] >= 1
+    memo.clear_all()  # the counts are this process's state: cleared with every memo
+    assert reconciler.totals() == Counter()
 
     settings.VOLPANEL_RECONCILE_INTERVAL = 0.0
     client.get("/healthz")
     assert not reconciler.running()
+
+
+def test_clearing_every_memo_forgets_remembered_actors_and_leaves_the_periodic_thread_running(
+        alice: Any, config: Any, settings: Any) -> None:
+    actors.remember(config.auth_url, alice)
+    assert actors.lookup(config.auth_url, alice.user_id, alice.project_id) == alice
+    settings.VOLPANEL_RECONCILE_INTERVAL = 3600.0
+    try:
+        reconciler.start_periodic()
+        memo.clear_all()
+        assert actors.lookup(config.auth_url, alice.user_id, alice.project_id) is None
+        assert reconciler.running()
+    finally:
+        reconciler.stop_periodic()
 
 
 WEB_PROCESS = """

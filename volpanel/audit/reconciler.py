@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from volpanel.audit import actors
 from volpanel.cloud import cloud_config, connect
+from volpanel.lib import memo
 from volpanel.volumes import actions, watchers
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.openstack.cinder import Volume
@@ -249,6 +250,15 @@ def running() -> bool:
 def totals() -> Counter[str]:
     with _start_lock:
         return Counter(_totals)
+
+
+def clear_totals() -> None:
+    """Forget what this process's periodic runs moved; a running thread keeps running (memo.clear_all calls it)."""
+    with _start_lock:
+        _totals.clear()
+
+
+memo.register("audit.reconciler_totals", clear_totals)
 
 
 def _loop(reconcile_every: float, digest_every: float) -> None:
