@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from io import StringIO
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -14,10 +16,8 @@ from django.db import connection
 
 from tests.conftest import Demo
 from tests.test_services import run, settle
-from volpanel.volumes import services
 from volpanel.audit import chain
 from volpanel.audit.models import AppendOnlyError, AuditChainHead, AuditEntry, AuditEvent, EventKind, Outcome
-from functools import partial
 from volpanel.volumes import actions
 
 
@@ -56,7 +56,7 @@ def test_it_chains_a_real_action_and_verifies_it(demo: Demo, alice: Any) -> None
         (EventKind.REQUESTED, Outcome.PENDING), (EventKind.ANSWERED, Outcome.ACCEPTED),
         (EventKind.SETTLED, Outcome.SUCCEEDED)]
     events = list(AuditEvent.objects.order_by("id"))
-    assert len(events) == 5 and all(b.prev_hash == a.hash for a, b in zip(events, events[1:]))
+    assert len(events) == 5 and all(b.prev_hash == a.hash for a, b in pairwise(events))
     assert AuditChainHead.objects.get().last_hash == events[-1].hash
     assert verify() == "OK: 5 events, 2 entries"
 

@@ -16,8 +16,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from tests.audit.test_chain import make, sql, verify
-from volpanel.audit import digests
-from volpanel.audit import reconciler
+from volpanel.audit import digests, reconciler
 from volpanel.audit.models import AuditChainHead, AuditEntry, AuditEvent, Outcome, jsonable
 
 KEY = "an-hmac-key-of-at-least-32-bytes-for-the-tests"

@@ -22,15 +22,13 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from tests.conftest import ROOT, Demo, login
-from volpanel.audit import actors
-from volpanel.volumes import services
-from volpanel.audit import reconciler
+from volpanel.audit import actors, reconciler
 from volpanel.audit.models import AuditEntry, AuditEvent, Outcome
+from volpanel.cloud import cloud_config
+from volpanel.lib import memo
 from volpanel.openstack import session
 from volpanel.openstack.cloud import Cloud
 from volpanel.volumes import actions
-from volpanel.cloud import cloud_config
-from volpanel.lib import memo
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -43,10 +43,10 @@ class AppendOnlyError(Exception):
 
 
 class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
-    def for_volume(self, project_id: str, volume_id: str) -> "AuditEntryQuerySet":
+    def for_volume(self, project_id: str, volume_id: str) -> AuditEntryQuerySet:
         return self.filter(project_id=project_id, volume_id=volume_id)
 
-    def unsettled(self) -> "AuditEntryQuerySet":
+    def unsettled(self) -> AuditEntryQuerySet:
         return self.filter(outcome__in=[Outcome.PENDING, Outcome.ACCEPTED])
 
     def delete(self) -> Any:
@@ -119,10 +119,6 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.volume_name or self.volume_id}: {self.outcome}"
 
-    @property
-    def is_final(self) -> bool:
-        return self.outcome in FINAL_OUTCOMES
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         # New rows only: later changes go through `advance`, which moves the outcome forward and nothing else.
         if self.pk is not None and not kwargs.pop("_advance", False):
@@ -135,6 +131,10 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("Audit rows are never deleted.")
+
+    @property
+    def is_final(self) -> bool:
+        return self.outcome in FINAL_OUTCOMES
 
     def advance(self, outcome: str, **facts: Any) -> bool:
         """Move the outcome forward (pending → accepted/rejected/error/unknown; accepted → final), recording
@@ -186,8 +186,11 @@ class AuditChainHead(models.Model):
         app_label = "volpanel"
         verbose_name = "audit chain head"
 
+    def __str__(self) -> str:
+        return f"{self.events} events, last {self.last_hash[:12]}"
+
     @classmethod
-    def locked(cls) -> "AuditChainHead":
+    def locked(cls) -> AuditChainHead:
         """The head, locked until the caller's transaction ends. Call inside transaction.atomic()."""
         try:
             return cls.objects.select_for_update().get(pk=1)
@@ -243,7 +246,7 @@ class AuditEvent(models.Model):
 
     @classmethod
     def append(cls, entry: AuditEntry, kind: str, outcome: str, facts: dict[str, Any],
-               head: AuditChainHead | None = None) -> "AuditEvent":
+               head: AuditChainHead | None = None) -> AuditEvent:
         """Chain one event; must run in the transaction that changed the row."""
         head = head or AuditChainHead.locked()
         # Whole microseconds in UTC: what every backend stores and gives back unchanged.

@@ -9,8 +9,9 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -18,14 +19,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from volpanel.audit import actors
+from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.cloud import cloud_config, connect
 from volpanel.lib import memo
-from volpanel.volumes import actions, watchers
-from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.openstack.cinder import Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.openstack.session import login
+from volpanel.volumes import actions, watchers
 
 log = logging.getLogger(__name__)
 
