@@ -41,8 +41,8 @@ FAULT_NAMES = sorted(("400", "403", "404", "409", "413", "500", "503", "timeout"
 
 def main() -> int:
     tally = Tally()
-    code = pytest.main(["-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "volumes" / "test_faults.py"), *sys.argv[1:]],
-                       plugins=[tally])
+    suite = str(ROOT / "tests" / "volumes" / "test_faults.py")
+    code = pytest.main(["-q", "-p", "no:cacheprovider", suite, *sys.argv[1:]], plugins=[tally])
     tried = sum(tally.outcomes.values())
     print()
     print(f"fault matrix: {tried} cases tried, {tally.outcomes['passed']} passed, "

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+from django.http import StreamingHttpResponse
 from django.test import Client
 
 from tests.audit.conftest import T0, make_row
@@ -54,7 +56,9 @@ def test_it_describes_a_row_as_a_cadf_activity_event(staff_client: Client) -> No
     }
     # The export is one such event a line, for the current filter.
     make_row(volume_name="other", actor_name="bob", at=T0 + timedelta(hours=1))
-    lines = b"".join(staff_client.get("/audit/export/cadf/?user=alice").streaming_content).decode().splitlines()
+    response = staff_client.get("/audit/export/cadf/?user=alice")
+    assert isinstance(response, StreamingHttpResponse) and isinstance(response.streaming_content, Iterator)
+    lines = b"".join(response.streaming_content).decode().splitlines()
     assert [json.loads(line) for line in lines] == [json.loads(json.dumps(cadf))]
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.http import StreamingHttpResponse
 from django.test import AsyncClient, Client
 from django.test.utils import CaptureQueriesContext
 
@@ -67,7 +69,8 @@ def test_it_exports_json_lines_and_refuses_filters_it_cannot_apply(staff_client:
         == ["two", "one"]
     refused = staff_client.get("/audit/export/jsonl/?since=last-week&outcome=failed")
     assert refused.status_code == 400 and not refused.streaming
-    assert "Nothing exported" in refused.content.decode() and "The from time “last-week” is not a date" in refused.content.decode()
+    text = refused.content.decode()
+    assert "Nothing exported" in text and "The from time “last-week” is not a date" in text
     assert staff_client.get("/audit/export/xlsx/").status_code == 404
 
 
@@ -76,9 +79,11 @@ def test_it_streams_in_keyset_batches_one_query_each(staff_client: Client, monke
         make_row(volume_name=f"v{i:02}", at=T0 + timedelta(seconds=i // 2))
     monkeypatch.setattr(exports, "BATCH_SIZE", 10)
     response = staff_client.get("/audit/export/jsonl/")
-    assert response.streaming
+    assert response.streaming and isinstance(response, StreamingHttpResponse)
+    content = response.streaming_content
+    assert isinstance(content, Iterator)
     with CaptureQueriesContext(connection) as queries:
-        chunks = [chunk.decode() for chunk in response.streaming_content]
+        chunks = [chunk.decode() for chunk in content]
     selects = [q["sql"] for q in queries.captured_queries if "SELECT" in q["sql"]]
     # Three batches of at most 10 rows, each its own LIMITed query: memory holds one batch, whatever the total.
     assert len(chunks) == 3 and [c.count("\n") for c in chunks] == [10, 10, 5]
@@ -97,11 +102,14 @@ def test_it_streams_asynchronously_under_asgi(staff_client: Client, monkeypatch:
     client.cookies = staff_client.cookies  # the staff session
 
     @async_to_sync
-    async def fetch() -> tuple[object, list[bytes]]:
+    async def fetch() -> tuple[StreamingHttpResponse, list[bytes]]:
         response = await client.get("/audit/export/cadf/")
-        return response, [chunk async for chunk in response.streaming_content]
+        assert isinstance(response, StreamingHttpResponse)
+        content = response.streaming_content
+        assert isinstance(content, AsyncIterator)
+        return response, [chunk async for chunk in content]
 
     response, chunks = fetch()
     # Under ASGI Django reads a synchronous iterator into one list before sending; this one stays a stream.
-    assert response.status_code == 200 and response.is_async  # type: ignore[attr-defined]
+    assert response.status_code == 200 and response.is_async
     assert [c.count(b"\n") for c in chunks] == [3, 3, 1]

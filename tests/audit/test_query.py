@@ -10,8 +10,8 @@ from django.core import signing
 
 from tests.audit.conftest import T0, make_row
 from volpanel.audit import query
-from volpanel.audit.query import CURSOR_SALT, Cursor, InvalidCursor, batches, page, parse_filters
 from volpanel.audit.models import AuditEntry
+from volpanel.audit.query import CURSOR_SALT, Cursor, InvalidCursor, batches, page, parse_filters
 
 pytestmark = pytest.mark.django_db
 
@@ -76,11 +76,11 @@ def test_it_explains_values_it_cannot_use_and_leaves_them_out() -> None:
         "q=a\x00b": "The search filter can use printable characters only; remove control characters.",
         "project=\x1b[31m": "The project filter can use printable characters only",
     }
-    for query, message in cases.items():
-        params = dict(pair.split("=", 1) for pair in query.split("&"))
+    for typed, message in cases.items():
+        params = dict(pair.split("=", 1) for pair in typed.split("&"))
         flt = parse_filters(params)
-        assert len(flt.errors) == 1 and message in flt.errors[0], (query, flt.errors)
-        assert names(flt.rows()) == {"a", "b"}, query  # the bad value filtered nothing
+        assert len(flt.errors) == 1 and message in flt.errors[0], (typed, flt.errors)
+        assert names(flt.rows()) == {"a", "b"}, typed  # the bad value filtered nothing
     # A bad value leaves the good ones applied, and is kept as typed so the form shows it back.
     flt = parse_filters({"outcome": "failed", "since": "soon"})
     assert names(flt.rows()) == {"b"} and flt.values["since"] == "soon"

@@ -13,12 +13,11 @@ from django.test import Client
 
 from tests.audit.conftest import T0, make_row
 from tests.conftest import Demo, expire_session_token, token_of, web_login
-from volpanel.volumes import watchers
 from volpanel.audit.models import AuditEntry
 from volpanel.lib import memo
-from volpanel import cloud
+from volpanel.volumes import watchers
 
-HTMX = {"HTTP_HX_REQUEST": "true"}
+HTMX: dict[str, Any] = {"HTTP_HX_REQUEST": "true"}
 AUDIT_URLS = ("/audit/", "/audit/chart/", "/audit/export/csv/", "/audit/export/jsonl/", "/audit/export/cadf/")
 
 
@@ -41,7 +40,7 @@ def test_it_lets_only_admins_reach_the_audit_pages_and_exports(demo: Demo, alice
     plain.force_login(get_user_model().objects.create_user("clerk", password="x"))
     assert [plain.get(url).status_code for url in urls] == [403] * len(urls)
     anonymous = Client()
-    assert all(anonymous.get(url).url.startswith("/login/?next=") for url in urls)
+    assert all(anonymous.get(url)["Location"].startswith("/login/?next=") for url in urls)
     # The Keystone admin role, or Django staff, reach them all.
     admin = Client()
     web_login(admin, "admin", "admin")
@@ -59,7 +58,6 @@ def test_it_lets_only_admins_reach_the_audit_pages_and_exports(demo: Demo, alice
 def test_an_admin_whose_token_is_revoked_or_expired_is_sent_to_log_in_again(demo: Demo) -> None:
     """The audit pages ask the cloud nothing else: a role removed or a user disabled (Keystone revokes their
     tokens) must not leave the trail readable for the rest of a 12-hour Django session."""
-    from volpanel.volumes import services
 
     admin = Client()
     web_login(admin, "admin", "admin")
@@ -72,12 +70,12 @@ def test_an_admin_whose_token_is_revoked_or_expired_is_sent_to_log_in_again(demo
     demo.revoke(token_of(admin))
     memo.clear_all()  # a minute later (cloud.TOKEN_CHECK_TTL): Keystone is asked again
     refused = admin.get("/audit/export/csv/")
-    assert refused.status_code == 302 and refused.url.startswith("/login/?next=")
+    assert refused.status_code == 302 and refused["Location"].startswith("/login/?next=")
     assert "volpanel.credentials" not in admin.session
     # A token past its expiry is refused without asking Keystone.
     web_login(admin, "admin", "admin")
     expire_session_token(admin)
-    assert admin.get("/audit/").url.startswith("/login/?next=")
+    assert admin.get("/audit/")["Location"].startswith("/login/?next=")
 
 
 @pytest.mark.django_db(transaction=True)

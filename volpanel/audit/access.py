@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from volpanel.accounts import auth
@@ -27,11 +29,11 @@ def can_audit(request: HttpRequest) -> bool:
     return _staff(request)
 
 
-def admins_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def admins_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Nobody signed in, or a token no longer honoured → the login page; signed in without the admin role → 403."""
 
     @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if can_audit(request):
             return view(request, *args, **kwargs)
         creds = auth.credentials(request)

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 
+from volpanel.lib import memo
 from volpanel.openstack.session import Credentials
 
 # A token this close to its end could expire mid-judgement: the service credential is the safer choice then.
@@ -19,6 +20,15 @@ Key = tuple[str, str, str]  # (Keystone URL, user id, project id)
 
 _lock = threading.Lock()
 _sessions: OrderedDict[Key, Credentials] = OrderedDict()
+
+
+def clear() -> None:
+    """Forget every actor (memo.clear_all calls it)."""
+    with _lock:
+        _sessions.clear()
+
+
+memo.register("audit.actor_sessions", clear)
 
 
 def _usable(creds: Credentials, now: datetime) -> bool:

@@ -17,7 +17,8 @@ TYPE_URI_OBSERVER = "service/dashboard"
 OBSERVER_ID = "volpanel"
 
 # CADF has four outcomes; ours says more, so the row's own outcome travels in an attachment as well.
-CADF_OUTCOME = {
+# Keyed by the stored text (an Outcome member equals its value), as rows hold it.
+CADF_OUTCOME: dict[str, str] = {
     Outcome.SUCCEEDED: "success",
     Outcome.FAILED: "failure",
     Outcome.REJECTED: "failure",

@@ -4,17 +4,17 @@ the server (no script: the pages' CSP allows none inline, and the chart needs no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from datetime import date, datetime, time, timedelta
 from datetime import timezone as dt_timezone
+from typing import Any
 
 from django.db import connections
 from django.db.models import Count
 from django.db.models.functions import Substr, TruncDate
 from django.utils import timezone
 
-from volpanel.audit.query import AuditFilter
 from volpanel.audit.models import Outcome
+from volpanel.audit.query import AuditFilter
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -134,7 +134,7 @@ def build(flt: AuditFilter, today: date | None = None) -> Chart:
     days = []
     for i, (day, by_group) in enumerate(per_day):
         x = LEFT + i * slot + (slot - bar_w) / 2
-        y = HEIGHT - BOTTOM
+        y = float(HEIGHT - BOTTOM)
         segments = []
         for key, label, _ in GROUPS:
             count = by_group[key]

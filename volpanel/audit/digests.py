@@ -18,7 +18,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from volpanel.audit.models import AuditChainHead, canonical_json
+from volpanel.audit.chain import canonical_json
+from volpanel.audit.models import AuditChainHead
 
 PREFIX, SUFFIX = "audit-digest-", ".json"
 VERSION = 1

@@ -14,8 +14,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 
 from volpanel.audit import cadf
-from volpanel.audit.query import batches
 from volpanel.audit.models import AuditEntry, AuditEntryQuerySet, jsonable
+from volpanel.audit.query import batches
 
 BATCH_SIZE = 2000
 
@@ -89,9 +89,13 @@ async def achunks(fmt: Format, rows: AuditEntryQuerySet, batch_size: int | None 
     """The same chunks for an ASGI server. Django would read a synchronous iterator into a list before sending
     it under ASGI, so each batch is fetched and rendered in a worker thread and sent as it is ready."""
     source = chunks(fmt, rows, batch_size)
-    pull = sync_to_async(next, thread_sensitive=True)
+    pull = sync_to_async(_next_chunk, thread_sensitive=True)
     while True:
-        chunk = await pull(source, None)
+        chunk = await pull(source)
         if chunk is None:
             return
         yield chunk
+
+
+def _next_chunk(source: Iterator[str]) -> str | None:
+    return next(source, None)

@@ -1,17 +1,16 @@
 """AuditEntry: one row per action attempt, written before the cloud is called and moved forward to its outcome;
-AuditEvent: the hash chain of every write to those rows (tamper evidence, checked by `manage.py verify_audit`)."""
+AuditEvent: the hash chain of every write to those rows (tamper evidence; hashed and walked by audit.chain)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
-from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.db import models, transaction
 from django.utils import timezone
+
+from volpanel.audit.chain import GENESIS_HASH, canonical_json, jsonable, stored_event_hash
 
 
 class Outcome(models.TextChoices):
@@ -44,10 +43,10 @@ class AppendOnlyError(Exception):
 
 
 class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
-    def for_volume(self, project_id: str, volume_id: str) -> "AuditEntryQuerySet":
+    def for_volume(self, project_id: str, volume_id: str) -> AuditEntryQuerySet:
         return self.filter(project_id=project_id, volume_id=volume_id)
 
-    def unsettled(self) -> "AuditEntryQuerySet":
+    def unsettled(self) -> AuditEntryQuerySet:
         return self.filter(outcome__in=[Outcome.PENDING, Outcome.ACCEPTED])
 
     def delete(self) -> Any:
@@ -120,10 +119,6 @@ class AuditEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.volume_name or self.volume_id}: {self.outcome}"
 
-    @property
-    def is_final(self) -> bool:
-        return self.outcome in FINAL_OUTCOMES
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         # New rows only: later changes go through `advance`, which moves the outcome forward and nothing else.
         if self.pk is not None and not kwargs.pop("_advance", False):
@@ -136,6 +131,10 @@ class AuditEntry(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AppendOnlyError("Audit rows are never deleted.")
+
+    @property
+    def is_final(self) -> bool:
+        return self.outcome in FINAL_OUTCOMES
 
     def advance(self, outcome: str, **facts: Any) -> bool:
         """Move the outcome forward (pending → accepted/rejected/error/unknown; accepted → final), recording
@@ -163,25 +162,10 @@ class AuditEntry(models.Model):
         return bool(moved)
 
 
-def jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(dt_timezone.utc).isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return value
-
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=jsonable)
-
-
 def row_facts(entry: AuditEntry) -> dict[str, Any]:
     """Everything a row holds except its id and outcome (the outcome is the event's own field)."""
     return {f.name: jsonable(getattr(entry, f.attname)) for f in AuditEntry._meta.concrete_fields
             if f.name not in ("id", "outcome")}
-
-
-GENESIS_HASH = "0" * 64
 
 
 class EventKind(models.TextChoices):
@@ -202,8 +186,11 @@ class AuditChainHead(models.Model):
         app_label = "volpanel"
         verbose_name = "audit chain head"
 
+    def __str__(self) -> str:
+        return f"{self.events} events, last {self.last_hash[:12]}"
+
     @classmethod
-    def locked(cls) -> "AuditChainHead":
+    def locked(cls) -> AuditChainHead:
         """The head, locked until the caller's transaction ends. Call inside transaction.atomic()."""
         try:
             return cls.objects.select_for_update().get(pk=1)
@@ -251,9 +238,7 @@ class AuditEvent(models.Model):
 
     @staticmethod
     def compute_hash(prev_hash: str, entry_uuid: str, kind: str, outcome: str, facts: str, created_at: str) -> str:
-        body = canonical_json({"entry": entry_uuid, "kind": kind, "outcome": outcome,
-                               "facts": json.loads(facts), "created_at": created_at})
-        return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+        return stored_event_hash(prev_hash, entry_uuid, kind, outcome, facts, created_at)
 
     def expected_hash(self, entry_uuid: Any) -> str:
         return self.compute_hash(self.prev_hash, str(entry_uuid), self.kind, self.outcome, self.facts,
@@ -261,7 +246,7 @@ class AuditEvent(models.Model):
 
     @classmethod
     def append(cls, entry: AuditEntry, kind: str, outcome: str, facts: dict[str, Any],
-               head: AuditChainHead | None = None) -> "AuditEvent":
+               head: AuditChainHead | None = None) -> AuditEvent:
         """Chain one event; must run in the transaction that changed the row."""
         head = head or AuditChainHead.locked()
         # Whole microseconds in UTC: what every backend stores and gives back unchanged.

@@ -89,7 +89,7 @@ class AuditFilter:
             rows = rows.filter(self._search(rows.db).indexed)
         return rows
 
-    def _search(self, using: str) -> "Search":
+    def _search(self, using: str) -> Search:
         ident = self.q.lower()
         by_id = Q(volume_id=ident) | Q(request_id=ident)
         if _ID_SHAPED.match(ident):
@@ -109,7 +109,7 @@ class AuditFilter:
     def rows(self) -> AuditEntryQuerySet:
         return self.apply(AuditEntry.objects.all())
 
-    def page(self, cursor: "Cursor | None", size: int = PAGE_SIZE) -> "Page":
+    def page(self, cursor: Cursor | None, size: int = PAGE_SIZE) -> Page:
         """The page of these rows at `cursor`; a name-part search is paged with a bounded walk (see `_take`)."""
         if self.searches_names:
             rows = self.apply(AuditEntry.objects.all(), search=False)
@@ -213,7 +213,7 @@ class Cursor:
         return signing.dumps([self.direction, self.requested_at.isoformat(), self.id], salt=CURSOR_SALT)
 
     @classmethod
-    def decode(cls, raw: str) -> "Cursor":
+    def decode(cls, raw: str) -> Cursor:
         try:
             direction, when, pk = signing.loads(raw, salt=CURSOR_SALT)
             moment = datetime.fromisoformat(when)
@@ -225,7 +225,7 @@ class Cursor:
         return cls(moment, pk, direction)
 
     @classmethod
-    def after(cls, entry: AuditEntry, direction: Direction) -> "Cursor":
+    def after(cls, entry: AuditEntry, direction: Direction) -> Cursor:
         return cls(entry.requested_at, entry.pk, direction)
 
 

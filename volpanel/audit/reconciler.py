@@ -9,8 +9,9 @@ import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -18,13 +19,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from volpanel.audit import actors
-from volpanel.cloud import cloud_config, connect
-from volpanel.volumes import actions, watchers
 from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.cloud import cloud_config, connect
+from volpanel.lib import memo
 from volpanel.openstack.cinder import Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.openstack.session import login
+from volpanel.volumes import actions, watchers
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +251,15 @@ def running() -> bool:
 def totals() -> Counter[str]:
     with _start_lock:
         return Counter(_totals)
+
+
+def clear_totals() -> None:
+    """Forget what this process's periodic runs moved; a running thread keeps running (memo.clear_all calls it)."""
+    with _start_lock:
+        _totals.clear()
+
+
+memo.register("audit.reconciler_totals", clear_totals)
 
 
 def _loop(reconcile_every: float, digest_every: float) -> None:

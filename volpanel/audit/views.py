@@ -17,8 +17,8 @@ from django_htmx.middleware import HtmxDetails
 
 from volpanel.audit import chart, exports
 from volpanel.audit.access import admins_only
-from volpanel.audit.query import AuditFilter, Cursor, InvalidCursor, parse_filters
 from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.audit.query import AuditFilter, Cursor, InvalidCursor, parse_filters
 from volpanel.volumes import actions
 
 
@@ -131,7 +131,7 @@ def audit_detail(request: HtmxHttpRequest, entry_uuid: UUID) -> HttpResponse:
 
 @require_GET
 @admins_only
-def audit_export(request: HtmxHttpRequest, fmt: str) -> HttpResponse:
+def audit_export(request: HtmxHttpRequest, fmt: str) -> HttpResponse | StreamingHttpResponse:
     """The current filter's rows as a download. A filter that cannot be applied refuses the export rather than
     hand over rows that were not asked for."""
     kind = exports.FORMATS.get(fmt)

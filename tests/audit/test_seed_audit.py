@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from io import StringIO
+from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db.models import Count
 
-from tests.test_audit_chain import make, verify
+from tests.audit.test_chain import make, verify
+from volpanel.audit import seed as seeding
 from volpanel.audit.models import AuditChainHead, AuditEntry, AuditEvent, Outcome
 from volpanel.volumes import actions
 
@@ -56,3 +58,19 @@ def test_it_seeds_mixed_rows_onto_the_chain_and_verify_audit_passes() -> None:
         with pytest.raises(CommandError, match=message):
             seed(*bad)
     assert AuditEntry.objects.count() == 2302
+
+
+def test_it_refuses_to_write_made_up_rows_outside_demo_mode(settings: Any) -> None:
+    settings.DEMO_MODE = False  # OS_AUTH_URL or OS_CLOUD names a real cloud
+    with pytest.raises(CommandError, match="seed_audit writes made-up rows with a valid hash chain; it runs only "
+                                           "against the demo cloud"):
+        seed("5")
+    assert not AuditEntry.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_it_seeds_a_registry_kind_it_has_no_sample_for_with_empty_parameters(monkeypatch: Any) -> None:
+    monkeypatch.setattr(seeding, "ACTIONS", [("os-added-later", 1)])
+    assert seed("30", "--projects", "2").startswith("seed_audit: 30 rows")
+    assert set(AuditEntry.objects.values_list("action", flat=True)) == {"os-added-later"}
+    assert all(p == {} for p in AuditEntry.objects.values_list("parameters", flat=True))
+    assert verify() == f"OK: {AuditEvent.objects.count()} events, 30 entries"

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from functools import partial
 from io import StringIO
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -12,9 +16,8 @@ from django.db import connection
 
 from tests.conftest import Demo
 from tests.volumes.test_services import run, settle
-from volpanel.volumes import services
+from volpanel.audit import chain
 from volpanel.audit.models import AppendOnlyError, AuditChainHead, AuditEntry, AuditEvent, EventKind, Outcome
-from functools import partial
 from volpanel.volumes import actions
 
 
@@ -53,9 +56,26 @@ def test_it_chains_a_real_action_and_verifies_it(demo: Demo, alice: Any) -> None
         (EventKind.REQUESTED, Outcome.PENDING), (EventKind.ANSWERED, Outcome.ACCEPTED),
         (EventKind.SETTLED, Outcome.SUCCEEDED)]
     events = list(AuditEvent.objects.order_by("id"))
-    assert len(events) == 5 and all(b.prev_hash == a.hash for a, b in zip(events, events[1:]))
+    assert len(events) == 5 and all(b.prev_hash == a.hash for a, b in pairwise(events))
     assert AuditChainHead.objects.get().last_hash == events[-1].hash
     assert verify() == "OK: 5 events, 2 entries"
+
+
+def test_it_hashes_events_as_the_chain_always_has() -> None:
+    # The hash stored chains were written with: SHA-256 of prev_hash + canonical JSON of the whole body. Pinned,
+    # and checked against that definition for the awkward cases (escapes, non-ASCII, nesting, spacing).
+    facts = {"volume_name": 'données "prod"\n\u2028', "parameters": {"new_size": 12, "old_size": 10.5},
+             "is_admin": False, "server_id": None}
+    args = ("0" * 64, "01234567-89ab-cdef-0123-456789abcdef", "requested", "pending")
+    at = "2026-11-20T12:00:00.123456+00:00"
+    pinned = "1c2deec6aa173dfbca24e016bcce7884215aae6ed7d60e47716d722eb81e834b"
+    assert chain.event_hash(*args, chain.canonical_json(facts), at) == pinned
+    assert AuditEvent.compute_hash(*args, json.dumps(facts, indent=1), at) == pinned  # stored text, re-read
+    for kind, value in (("se\"tt\\led", {"k": "\x00\t"}), ("answered", {"z": [1, {"b": 2, "a": "é"}]}),
+                        ("settled", {})):
+        body = {"entry": "e-\u00e9", "kind": kind, "outcome": "ok", "facts": value, "created_at": at}
+        expected = hashlib.sha256(("f" * 64 + chain.canonical_json(body)).encode()).hexdigest()
+        assert chain.event_hash("f" * 64, "e-\u00e9", kind, "ok", chain.canonical_json(value), at) == expected
 
 
 @pytest.mark.django_db

@@ -22,14 +22,13 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from tests.conftest import ROOT, Demo, login
-from volpanel.audit import actors
-from volpanel.volumes import services
-from volpanel.audit import reconciler
+from volpanel.audit import actors, reconciler
 from volpanel.audit.models import AuditEntry, AuditEvent, Outcome
+from volpanel.cloud import cloud_config
+from volpanel.lib import memo
 from volpanel.openstack import session
 from volpanel.openstack.cloud import Cloud
 from volpanel.volumes import actions
-from volpanel.cloud import cloud_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -154,7 +153,7 @@ import django
 django.setup()
 from datetime import timedelta
 from tests.conftest import ROOT, Demo
-from tests.test_reconcile import row
+from tests.audit.test_reconciler import row
 demo = Demo(sys.argv[1])
 for _ in range(6):
     row(demo, "scratch", age=timedelta(minutes=10), new_size=1, accepted=False)
@@ -266,10 +265,26 @@ def test_it_reconciles_periodically_in_a_web_process_from_its_first_request(
         reconciler.stop_periodic()
     assert AuditEntry.objects.get(pk=lost.pk).detail == reconciler.PENDING_REASON
     assert reconciler.totals()["pending → unknown"] >= 1
+    memo.clear_all()  # the counts are this process's state: cleared with every memo
+    assert reconciler.totals() == Counter()
 
     settings.VOLPANEL_RECONCILE_INTERVAL = 0.0
     client.get("/healthz")
     assert not reconciler.running()
+
+
+def test_clearing_every_memo_forgets_remembered_actors_and_leaves_the_periodic_thread_running(
+        alice: Any, config: Any, settings: Any) -> None:
+    actors.remember(config.auth_url, alice)
+    assert actors.lookup(config.auth_url, alice.user_id, alice.project_id) == alice
+    settings.VOLPANEL_RECONCILE_INTERVAL = 3600.0
+    try:
+        reconciler.start_periodic()
+        memo.clear_all()
+        assert actors.lookup(config.auth_url, alice.user_id, alice.project_id) is None
+        assert reconciler.running()
+    finally:
+        reconciler.stop_periodic()
 
 
 WEB_PROCESS = """

@@ -15,9 +15,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from tests.test_audit_chain import make, sql, verify
-from volpanel.audit import digests
-from volpanel.audit import reconciler
+from tests.audit.test_chain import make, sql, verify
+from volpanel.audit import digests, reconciler
 from volpanel.audit.models import AuditChainHead, AuditEntry, AuditEvent, Outcome, jsonable
 
 KEY = "an-hmac-key-of-at-least-32-bytes-for-the-tests"
