@@ -95,6 +95,8 @@ class AuditEntry(models.Model):
     idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
     objects = AuditEntryQuerySet.as_manager()
+    # Not stored: set on a row found again by its form's idempotency key, so the answer says it was not re-sent.
+    duplicate = False
 
     class Meta:
         app_label = "volpanel"  # the tables and migrations stay the volpanel app's (volpanel/migrations/)

@@ -8,22 +8,18 @@ from typing import Any
 from uuid import UUID
 
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
-from django_htmx.middleware import HtmxDetails
 
 from volpanel.audit import chart, exports
 from volpanel.audit.access import admins_only
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.audit.query import AuditFilter, Cursor, InvalidCursor, parse_filters
+from volpanel.lib.http import HtmxHttpRequest
 from volpanel.volumes import actions
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 def _volume_url(volume_id: str) -> str:

@@ -144,7 +144,7 @@ def describe(entry: AuditEntry, *, settled: bool = False) -> tuple[str, str]:
         return "error", f"{label} failed: {entry.detail}"
     if settled and entry.outcome == Outcome.UNKNOWN:
         return "warning", f"{label}: volpanel could not follow it to the end. {entry.detail}"
-    if getattr(entry, "duplicate", False):
+    if entry.duplicate:
         return "info", (f"{label} was already submitted from this form (request {entry.request_id or 'pending'}); "
                         f"it was not sent again. Its outcome so far: {entry.get_outcome_display().lower()}.")
     # A fast cloud can settle the action before this page is rendered: the watcher may already have moved it on.

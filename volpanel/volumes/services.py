@@ -85,7 +85,7 @@ def _duplicate_of(earlier: AuditEntry, actor: Actor, volume_id: str, actions: tu
     if earlier.volume_id != volume_id or earlier.action not in actions:
         # One rendered form, one volume and one action: its key posted elsewhere is not that form posted again.
         raise DuplicateKeyError("This form's key was already used for another action; reload the page.")
-    earlier.duplicate = True  # type: ignore[attr-defined]
+    earlier.duplicate = True
     return earlier
 
 

@@ -111,7 +111,7 @@ def volume_context(request: HttpRequest, page: VolumePage, *, bound: VolumeActio
         # the cloud accepted it, and the announcement, its outcome and the stream link must all say so.
         fresh = next((e for e in history if e.pk == entry.pk), None)
         if fresh is not None:
-            fresh.duplicate = getattr(entry, "duplicate", False)  # type: ignore[attr-defined]
+            fresh.duplicate = entry.duplicate
             entry = fresh
     return presenters.partials_context(page, history, bound=bound, entry=entry)
 

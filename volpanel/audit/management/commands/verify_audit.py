@@ -1,5 +1,5 @@
 """`manage.py verify_audit`: walk the audit hash chain and check every row against its events
-(volpanel.audit.chain does the walk)."""
+(volpanel.audit.verify does the walk)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from volpanel.audit import chain
+from volpanel.audit import verify
 from volpanel.audit.digests import DigestError
 
 
@@ -23,9 +23,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            report = chain.verify(options["digests"])
+            report = verify.verify(options["digests"])
         except DigestError as exc:
             raise CommandError(str(exc)) from None
-        except chain.Broken as exc:
+        except verify.Broken as exc:
             raise CommandError(str(exc), returncode=1) from None
         self.stdout.write(str(report))
