@@ -1,5 +1,5 @@
 """The shape of the code: no import cycle among volpanel's modules (an import inside a function counts too: it
-only hides the cycle), and the demo cloud shares no code with the dashboard (STYLE.md, "the demo cloud is another
+only hides the cycle), and the demo cloud shares no code with the dashboard (the team's style guide: "the demo cloud is another
 service")."""
 
 from __future__ import annotations

@@ -229,7 +229,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": min(int(envfloat("DATABASE_POOL_MIN_SIZE", 2)), pool_max),
             "max_size": pool_max,
-            # A request that waits longer than this for a connection fails with 503 (views.server_error).
+            # A request that waits longer than this for a connection fails with 503 (errors.server_error).
             "timeout": envfloat("DATABASE_POOL_TIMEOUT", 5.0, minimum=0.1),
             # psycopg_pool retries a failed connect in the background with a doubling back-off, and meanwhile
             # makes no new attempt: after a minute's outage the pool would stay empty for half a minute more
@@ -239,7 +239,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the settle watchers write while pages read; the timeout rides out short write locks (past it,
-    # an action is refused with 503 before the cloud hears of it: views.server_error).
+    # an action is refused with 503 before the cloud hears of it: errors.server_error).
     DATABASES["default"]["OPTIONS"] = {
         "timeout": envfloat("VOLPANEL_SQLITE_TIMEOUT", 20.0, minimum=0.1),
         "transaction_mode": "IMMEDIATE",
@@ -254,7 +254,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
-# Failed logins are counted in the cache (volpanel.throttle), which every web process and host must share, or an
+# Failed logins are counted in the cache (volpanel.accounts.throttle), which every web process and host must share, or an
 # attacker spreads guesses across them. By default it is a table in the database they already share; `migrate`
 # creates it (volpanel.apps).
 VOLPANEL_CACHE = os.environ.get("VOLPANEL_CACHE", "").strip() or "db"

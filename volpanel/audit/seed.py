@@ -26,7 +26,12 @@ REFUSED = ("seed_audit writes made-up rows with a valid hash chain; it runs only
            "this process is configured for a real one (OS_AUTH_URL or OS_CLOUD).")
 
 # How often each action and each outcome occurs: roughly a busy private cloud's week.
-ACTIONS = [(kind.name, kind.seed_weight) for kind in actions.AUDITED.values()]
+# The registry gives the weights; the draw order stays the one the seeding has always used, so a given --seed
+# makes the same rows (and chain) as before, and kinds added later are drawn after these.
+_DRAW_ORDER = ("os-extend", "server-attach", "server-detach", "os-attach", "os-detach", "os-retype",
+               "os-volume_upload_image", "revert")
+ACTIONS = [(kind.name, kind.seed_weight) for kind in sorted(
+    actions.AUDITED.values(), key=lambda k: _DRAW_ORDER.index(k.name) if k.name in _DRAW_ORDER else len(_DRAW_ORDER))]
 OUTCOMES = [(Outcome.SUCCEEDED, 78), (Outcome.FAILED, 5), (Outcome.REJECTED, 9), (Outcome.ERROR, 4),
             (Outcome.UNKNOWN, 4)]
 REJECTIONS = [

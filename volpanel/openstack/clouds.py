@@ -19,7 +19,7 @@ class CloudsYamlError(ValueError):
 
 
 class OpenStackSettings(TypedDict):
-    """settings.OPENSTACK: how volpanel reaches the cloud (services.cloud_config makes a CloudConfig of it)."""
+    """settings.OPENSTACK: how volpanel reaches the cloud (volpanel.cloud.cloud_config makes a CloudConfig of it)."""
 
     auth_url: str
     region_name: str | None

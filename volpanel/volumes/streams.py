@@ -59,7 +59,7 @@ def _render(state: watchers.State) -> _Render:
             admin_history = ""
             for i, name in enumerate(PARTIALS):
                 if name == "actions":
-                    events.append((name, ""))  # the shared panel, personalised per viewer (views.Panel)
+                    events.append((name, ""))  # the shared panel, personalised per viewer (presenters.Panel)
                     continue
                 html = render_to_string(f"volpanel/volume.html#{name}", context)
                 # The id rides on the batch's last event only: a browser that reports it got the whole batch.

@@ -137,8 +137,10 @@ def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
     resume = request.session.get(RESUME_KEY)
     if resume and resume.get("volume_id") == str(volume_id):
         del request.session[RESUME_KEY]
-        form = actions.BY_NAME[resume["action"]].bind(page, initial=resume["data"])
-        return render_volume(request, template, volume_context(request, page, bound=form))
+        spec = actions.BY_NAME.get(resume["action"])  # None: an action this version no longer has
+        if spec is not None:
+            form = spec.bind(page, initial=resume["data"])
+            return render_volume(request, template, volume_context(request, page, bound=form))
     return render_volume(request, template, volume_context(request, page))
 
 

@@ -1,0 +1,26 @@
+"""The read-only Django admin of the audit trail (volpanel/audit/admin.py): labels and filters from the registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from tests.audit.conftest import make_row
+
+
+def test_it_lists_rows_by_the_registry_s_labels_and_filters_by_kind_without_changing_them(db: Any) -> None:
+    make_row(volume_name="grown")
+    make_row(volume_name="retyped", action="os-retype", parameters={"new_type": "gold"})
+    client = Client()
+    client.force_login(get_user_model().objects.create_superuser("root", password="x"))
+    page = client.get("/django-admin/volpanel/auditentry/").content.decode()
+    assert "Extend (os-extend)" in page and "Change type (os-retype)" in page
+    assert "?action=os-volume_upload_image" in page and ">Upload to image<" in page  # every kind, rows or not
+    only = client.get("/django-admin/volpanel/auditentry/?action=os-retype").content.decode()
+    assert "retyped" in only and "grown" not in only
+    entry = client.get("/django-admin/volpanel/auditentry/").context["cl"].result_list[0]
+    detail = client.get(f"/django-admin/volpanel/auditentry/{entry.pk}/change/")
+    assert detail.status_code == 200 and "Change type (os-retype)" in detail.content.decode()
+    assert client.post(f"/django-admin/volpanel/auditentry/{entry.pk}/change/", {}).status_code == 403
