@@ -254,9 +254,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
-# Failed logins are counted in the cache (volpanel.accounts.throttle), which every web process and host must share, or an
-# attacker spreads guesses across them. By default it is a table in the database they already share; `migrate`
-# creates it (volpanel.apps).
+# Failed logins are counted in the cache (volpanel.accounts.throttle), which every web process and host must
+# share, or an attacker spreads guesses across them. By default it is a table in the database they already share;
+# `migrate` creates it (volpanel.apps).
 VOLPANEL_CACHE = os.environ.get("VOLPANEL_CACHE", "").strip() or "db"
 if VOLPANEL_CACHE == "db":
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "volpanel_cache"}}
