@@ -1,6 +1,6 @@
 """The shape of the code: no import cycle among volpanel's modules (an import inside a function counts too: it
-only hides the cycle), and the demo cloud shares no code with the dashboard (the team's style guide: "the demo cloud is another
-service")."""
+only hides the cycle), and the demo cloud shares no code with the dashboard ("the demo cloud is another service":
+it is reached over HTTP only, like a real cloud)."""
 
 from __future__ import annotations
 
