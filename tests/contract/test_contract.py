@@ -628,3 +628,61 @@ def test_services_upload_and_revert_record_success(cut: CloudUnderTest) -> None:
                                           volume=cloud.cinder.get_volume(vol), snapshot_id=snap))
     assert (row.outcome, row.microversion, row.status_after, row.detail) == (
         Outcome.SUCCEEDED, "3.40", "available", "The volume was reverted to the snapshot.")
+
+
+# --- edit: PUT /volumes/{id} (captured from real Cinder 29) -----------------------------------------------
+def _put(cut: CloudUnderTest, volume_id: str, body: Any, version: str) -> Any:
+    return cut.session().put(f"{cut.volume_url()}/volumes/{volume_id}", json=body,
+                             headers={"OpenStack-API-Version": f"volume {version}"}, raise_exc=False)
+
+
+def test_rename_and_describe(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    r = _put(cut, vol, {"volume": {"name": "  renamed  ", "description": "a new description"}}, "3.0")
+    assert r.status_code == 200 and REQ_RE.match(r.headers["x-openstack-request-id"])
+    shown = r.json()["volume"]
+    # Stripped, and the answer is the volume's detail view: a GET's keys but the tenant attribute.
+    assert (shown["name"], shown["description"], shown["status"]) == ("renamed", "a new description", "available")
+    assert set(shown) == set(cut.get_volume(vol) or {}) - {"os-vol-tenant-attr:tenant_id"}
+    # Up to 255 characters once stripped; an empty body is fine before 3.53 and refused from it.
+    assert _put(cut, vol, {"volume": {"name": "  " + "z" * 255 + "  "}}, "3.71").status_code == 200
+    assert _put(cut, vol, {"volume": {}}, "3.0").status_code == 200
+    refused = {
+        "empty-3.71": ({"volume": {}}, "Invalid input for field/attribute volume. Value: {}. {} is not valid under "
+                                       "any of the given schemas"),
+        "name-256": ({"volume": {"name": "x" * 256}}, "Invalid input received: name has 256 characters, more than "
+                                                      "255."),
+        "description-256": ({"volume": {"description": "y" * 256}}, "Invalid input received: description has 256 "
+                                                                    "characters, more than 255."),
+        "extra-key": ({"volume": {"name": "a", "size": 3}}, "Invalid input for field/attribute volume. Value: "
+                                                            "{'name': 'a', 'size': 3}. Additional properties are not "
+                                                            "allowed ('size' was unexpected)"),
+        "name-int": ({"volume": {"name": 5}}, "Invalid input for field/attribute name. Value: 5. 5 is not of type "
+                                              "'string', 'null'"),
+        "no-volume-key": ({"name": "a"}, "'volume' is a required property"),
+    }
+    answers = {case: fault(_put(cut, vol, body, "3.71"), "3.71") for case, (body, _) in refused.items()}
+    assert answers == {case: (400, "badRequest", message) for case, (_, message) in refused.items()}
+    final = cut.get_volume(vol) or {}
+    assert (final["name"], final["description"]) == ("z" * 255, "a new description")
+    # Another project's volume is not found, as for every other call.
+    other = cut.session("bob", "other").put(f"{cut.volume_url('bob', 'other')}/volumes/{vol}",
+                                            json={"volume": {"name": "bob"}}, raise_exc=False)
+    assert other.status_code == 404 and other.json()["itemNotFound"]["message"] == f"Volume {vol} could not be found."
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_edit_records_success_and_refusal(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cloud = cut.cloud()
+    row = _settled(actions.run("edit", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), name="db-data", description="postgres"))
+    assert (row.outcome, row.http_status, row.action, row.detail) == (
+        Outcome.SUCCEEDED, 200, "volume-update", "The volume is now named db-data.")
+    row = _settled(actions.run("edit", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), name="n" * 256, description=""))
+    assert (row.outcome, row.http_status, row.fault_name, row.detail) == (
+        Outcome.REJECTED, 400, "badRequest", "Invalid input received: name has 256 characters, more than 255.")
+    assert (cut.get_volume(vol) or {})["name"] == "db-data"

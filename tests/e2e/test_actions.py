@@ -75,6 +75,14 @@ def revert(page: Any) -> None:
     form.get_by_role("button", name="Revert to snapshot").click()
 
 
+def edit(page: Any) -> None:
+    form = panel(page, "edit")
+    expect(form.get_by_label("Name")).to_have_value("scratch")
+    form.get_by_label("Name").fill("scratch-renamed")
+    form.get_by_label("Description").fill("made in the browser")
+    form.get_by_role("button", name="Edit name and description").click()
+
+
 CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     # (volume, audit action, what the tenant does, accepted text, text the settled page shows)
     ("web-root", "os-extend", extend_in_use, "Extend accepted", "25 GiB"),
@@ -85,6 +93,7 @@ CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     ("scratch", "os-volume_upload_image", upload, "Upload to image accepted", "scratch-image: active"),
     ("data-01", "os-volume_upload_image", upload_snapshot, "Upload to image accepted", "snap-image: active"),
     ("data-01", "revert", revert, "Revert to snapshot accepted", "available"),
+    ("scratch", "volume-update", edit, "Edit name and description accepted", "now named scratch-renamed"),
 ]
 
 

@@ -19,10 +19,11 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def action_posts(demo: Demo) -> int:
-    """Cinder action POSTs and Nova attach calls the demo cloud has served so far."""
+    """Cinder action POSTs, volume PUTs and Nova attach calls the demo cloud has served so far."""
     served = demo.requests_served()
     return sum(n for key, n in served.items()
-               if key.startswith("POST") and ("/action" in key or "os-volume_attachments" in key))
+               if (key.startswith("POST") and ("/action" in key or "os-volume_attachments" in key))
+               or key.startswith("PUT"))
 
 
 def test_it_logs_in_with_keystone_and_keeps_the_token_on_the_server(demo: Demo, client: Client) -> None:
@@ -106,6 +107,11 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("revert", {"snapshot_id": "SNAP-TUE"}, "Tick the box to confirm"),
         ("detach", {"attachment_id": "x"}, "not attached"),
         ("attach_host", {"host_name": "", "mountpoint": "/dev/vdb", "mode": "rw"}, "Enter the host name"),
+        ("edit", {"name": "data-01", "description": ""}, "both are as they are now"),
+        ("edit", {"name": "  data-01 ", "description": ""}, "both are as they are now"),
+        ("edit", {"name": "a\x07b", "description": ""}, "The name can use printable characters only"),
+        ("edit", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
+        ("edit", {"name": "data-01", "description": "line\nbreak"}, "The description can use printable characters"),
     ],
 )
 def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,
@@ -449,3 +455,25 @@ def test_an_answer_rendered_after_the_watcher_settled_the_row_says_it_is_done(
     # One story: the announcement, its outcome attribute and the History agree; nothing waits for a stream.
     assert "Extend accepted by the cloud and already done: The volume is now 11 GiB." in body
     assert 'data-testid="announcement" data-outcome="succeeded"' in body and "sse-connect" not in body
+
+
+def test_it_renames_a_volume_and_records_it(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    # The form starts from the volume's own name and description.
+    assert re.search(r'name="name"[^>]*value="data-01"', page) or re.search(r'value="data-01"[^>]*name="name"', page)
+    answer = alice_client.post(f"/volumes/{vid}/edit/", {"name": " db-data ", "description": "postgres <b>14</b>"},
+                               **HTMX).content.decode()
+    assert "Edit name and description accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    stored = demo.state()["volumes"][vid]
+    assert (stored["name"], stored["description"]) == ("db-data", "postgres <b>14</b>")
+    row = AuditEntry.objects.get()
+    assert (row.action, row.outcome, row.http_status, row.detail) == (
+        "volume-update", Outcome.SUCCEEDED, 200, "The volume is now named db-data.")
+    assert row.parameters == {"name": "db-data", "description": "postgres <b>14</b>", "old_name": "data-01",
+                              "old_description": ""}
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "<h1><bdi>db-data</bdi></h1>" in page and "postgres &lt;b&gt;14&lt;/b&gt;" in page
+    assert "Edit name and description" in alice_client.get(f"/volumes/{vid}/?partial=history", **HTMX).content.decode()

@@ -11,7 +11,7 @@ from typing import Any
 
 from . import cinder_views as views
 from .keystone import authenticate
-from .schema import SNAPSHOT_CREATE, VOLUME_CREATE, as_bool, is_uuid_like, validate
+from .schema import SNAPSHOT_CREATE, VOLUME_CREATE, VOLUME_UPDATE, VOLUME_UPDATE_353, as_bool, is_uuid_like, validate
 from .state import MAX_VOLUME_MV, MIN_VOLUME_MV, World, now
 from .web import HttpError, Request, Response, empty_response, json_response, os_fault, parse_json
 
@@ -211,6 +211,37 @@ def volume_show(ctx: Ctx, volume_id: str) -> Response:
     vol = get_volume(ctx, volume_id)
     return json_response(200, {"volume": views.volume_view(
         ctx.world, vol, base=ctx.req.base_url, url_project=ctx.url_project, mv=ctx.mv, admin=ctx.admin)})
+
+
+@api()
+def volume_update(ctx: Ctx, volume_id: str) -> Response:
+    """PUT /volumes/{id}: rename, describe, replace metadata (what `openstack volume set --name` sends). Any status
+    but maintenance; 200 with the volume's detail view (captured from real Cinder: docs/democloud.md)."""
+    body = body_json(ctx.req)
+    validate(body, VOLUME_UPDATE_353 if ctx.mv >= (3, 53) else VOLUME_UPDATE)
+    fields = dict(body["volume"])
+    for key in ("name", "description", "display_name", "display_description"):
+        if isinstance(fields.get(key), str):
+            fields[key] = fields[key].strip()
+            what = "description" if "description" in key else "name"
+            if len(fields[key]) > 255:
+                raise HttpError(os_fault(400, f"Invalid input received: {what} has {len(fields[key])} characters, "
+                                              "more than 255."))
+    vol = get_volume(ctx, volume_id)
+    if vol["status"] == "maintenance":
+        raise HttpError(os_fault(400, "Invalid volume: The volume cannot be updated during maintenance."))
+    for given, stored in (("name", "name"), ("display_name", "name"), ("description", "description"),
+                          ("display_description", "description")):
+        if given in fields:
+            vol[stored] = fields[given]
+    if "metadata" in fields:
+        vol["metadata"] = {str(k): str(v) for k, v in fields["metadata"].items()}
+    vol["updated_at"] = now()
+    view = views.volume_view(ctx.world, vol, base=ctx.req.base_url, url_project=ctx.url_project, mv=ctx.mv,
+                             admin=ctx.admin)
+    # Real Cinder's answer to a PUT is the detail view without the tenant attribute a GET carries (captured).
+    view.pop("os-vol-tenant-attr:tenant_id", None)
+    return json_response(200, {"volume": view})
 
 
 @api()

@@ -16,6 +16,7 @@ def register(router: Router) -> None:
     router.add("POST", f"{base}/volumes", c.volume_create)
     router.add("GET", f"{base}/volumes/detail", c.volumes_detail)
     router.add("GET", f"{base}/volumes/{{volume_id}}", c.volume_show)
+    router.add("PUT", f"{base}/volumes/{{volume_id}}", c.volume_update)
     router.add("DELETE", f"{base}/volumes/{{volume_id}}", c.volume_delete)
     router.add("POST", f"{base}/volumes/{{volume_id}}/action", volume_action)
     router.add("GET", f"{base}/snapshots", c.snapshots_index)

@@ -85,6 +85,19 @@ VOLUME_CREATE = {"type": "object", "properties": {"volume": {
                    "backup_id": UUID_OR_NULL, "scheduler_hints": {"type": ["object", "null"]}},
     "additionalProperties": False}}, "required": ["volume"], "additionalProperties": False}
 
+# PUT /volumes/{id}: names and descriptions are checked for length after stripping (below, as cinder-api's
+# format checkers do), so the schema itself only types them; from 3.53 at least one field must be given.
+NAME_OR_NULL = {"type": ["string", "null"]}
+_UPDATE_FIELDS = {"name": NAME_OR_NULL, "description": NAME_OR_NULL, "display_name": NAME_OR_NULL,
+                  "display_description": NAME_OR_NULL, "metadata": {"type": "object"}}
+VOLUME_UPDATE = {"type": "object", "properties": {"volume": {
+    "type": "object", "properties": _UPDATE_FIELDS, "additionalProperties": False}},
+    "required": ["volume"], "additionalProperties": False}
+VOLUME_UPDATE_353 = {"type": "object", "properties": {"volume": {
+    "type": "object", "properties": _UPDATE_FIELDS, "additionalProperties": False,
+    "anyOf": [{"required": [name]} for name in _UPDATE_FIELDS]}},
+    "required": ["volume"], "additionalProperties": False}
+
 _WEAK = {"anyOf", "oneOf"}
 
 

@@ -329,6 +329,16 @@ class CinderClient:
             status=response.status_code, request_id=request_id_of(response), microversion=version, body=parsed
         )
 
+    def update(self, volume_id: str, *, name: str, description: str) -> ActionResult:
+        """PUT /volumes/{id}: a new name and description (Cinder strips both). 200 with the volume; anything else
+        raises CloudError with the fault."""
+        version = mv((3, 0))
+        response = self._request("PUT", f"/volumes/{volume_id}", microversion=version,
+                                 json={"volume": {"name": name, "description": description}})
+        if response.status_code != 200:
+            raise fault_from_response(SERVICE, response)
+        return ActionResult(status=200, request_id=request_id_of(response), microversion=version)
+
     def extend(self, volume_id: str, new_size: int, *, in_use: bool) -> ActionResult:
         version = MV_EXTEND_IN_USE if in_use else (3, 0)
         return self.action(volume_id, {"os-extend": {"new_size": new_size}}, version)

@@ -32,6 +32,9 @@ class Audited:
     seed_weight: int  # how often `manage.py seed_audit` makes one, out of the weights' sum
 
 
+# A PUT on the volume itself (no action body): named after what it changes.
+EDIT = Audited("volume-update", "Edit name and description", outcomes.edited, "update/volume",
+               "/volumes/{volume_id}", 5)
 EXTEND = Audited("os-extend", "Extend", outcomes.extended, "update/os-extend", "/volumes/{volume_id}/action", 30)
 ATTACH = Audited("os-attach", "Attach to host", outcomes.attached, "update/os-attach",
                  "/volumes/{volume_id}/action", 6)
@@ -51,7 +54,7 @@ REVERT = Audited("revert", "Revert to snapshot", outcomes.reverted, "update/reve
                  15)
 
 AUDITED: dict[str, Audited] = {a.name: a for a in (
-    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT)}
+    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT)}
 
 
 def label(name: str) -> str:
@@ -69,6 +72,13 @@ def judge(entry: AuditEntry, volume: Volume | None, image: Image | None = None,
 
 # --- requests: what each action sends -------------------------------------------------------------------------
 Data = dict[str, Any]
+
+
+def _edit(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    name, description = data["name"], data["description"]
+    return Request(EDIT.name, {"name": name, "description": description, "old_name": volume.name,
+                               "old_description": volume.description},
+                   lambda: from_result(cloud.cinder.update(volume.id, name=name, description=description)), EDIT.judge)
 
 
 def _extend(cloud: Cloud, volume: Volume, data: Data) -> Request:
@@ -236,6 +246,12 @@ SPECS: tuple[ActionSpec, ...] = (
         _upload,
     ),
     ActionSpec(
+        "edit", "Edit name and description",
+        "Rename the volume or change its description (what `openstack volume set --name` does).",
+        forms.EditForm, (EDIT,), lambda p: rules.edit(p.volume), _edit,
+        initial=lambda p: {"name": p.volume.name or "", "description": p.volume.description or ""},
+    ),
+    ActionSpec(
         "revert", "Revert to snapshot", "Roll the volume back to its latest snapshot. Later changes are lost.",
         forms.RevertForm, (REVERT,), lambda p: rules.revert(p.volume, p.snapshots, p.features), _revert,
         initial=_latest_snapshot, danger=True, lead="volpanel/actions/revert_lead.html",
@@ -252,8 +268,9 @@ def availability(page: VolumePage) -> dict[str, rules.Availability]:
     return {spec.name: spec.available(page) for spec in SPECS}
 
 
-def run(name: str, *, cloud: Cloud, actor: Actor, volume: Volume, **data: Any) -> AuditEntry:
-    """Attempt the named action with already-checked values (a form's cleaned data), audited."""
-    spec = BY_NAME.get(name)
-    build = spec.request if spec is not None else _REQUESTS_WITHOUT_FORM[name]
+def run(action: str, /, *, cloud: Cloud, actor: Actor, volume: Volume, **data: Any) -> AuditEntry:
+    """Attempt the named action with already-checked values (a form's cleaned data, whose field names may be
+    anything but cloud, actor and volume), audited."""
+    spec = BY_NAME.get(action)
+    build = spec.request if spec is not None else _REQUESTS_WITHOUT_FORM[action]
     return perform(cloud=cloud, actor=actor, volume=volume, request=build(cloud, volume, data))

@@ -71,6 +71,25 @@ class VolumeActionForm(forms.Form):
         return cleaned
 
 
+class EditForm(VolumeActionForm):
+    # Cinder strips both and accepts up to 255 characters each, an empty name or description included; it lets
+    # control characters through (captured), volpanel does not.
+    name = forms.CharField(label="Name", max_length=MAX_NAME, required=False, validators=[printable("name")],
+                           error_messages={"max_length": f"The name can be at most {MAX_NAME} characters."})
+    description = forms.CharField(label="Description", max_length=MAX_NAME, required=False,
+                                  validators=[printable("description")],
+                                  error_messages={"max_length": f"The description can be at most {MAX_NAME} "
+                                                                "characters."})
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        volume = self.page.volume
+        if (cleaned.get("name", ""), cleaned.get("description", "")) == (volume.name or "", volume.description or ""):
+            if "name" not in self.errors and "description" not in self.errors:
+                raise forms.ValidationError("Change the name or the description first: both are as they are now.")
+        return cleaned
+
+
 class ExtendForm(VolumeActionForm):
     new_size = forms.IntegerField(
         label="New size (GiB)", min_value=1, max_value=MAX_SIZE_GIB,

@@ -55,6 +55,14 @@ EXTEND_GUIDANCE = (
 )
 
 
+def edited(entry: AuditEntry, r: Settled) -> Verdict:
+    params = entry.parameters or {}
+    name, description = params.get("name") or "", params.get("description") or ""
+    if (r.volume.name or "", r.volume.description or "") == (name, description):
+        return Outcome.SUCCEEDED, (f"The volume is now named {name}." if name else "The volume now has no name.")
+    return Outcome.FAILED, r.failure or "Cinder kept another name or description (changed again meanwhile?)."
+
+
 def extended(entry: AuditEntry, r: Settled) -> Verdict:
     volume = r.volume
     if volume.size >= int((entry.parameters or {}).get("new_size", 0)) and not volume.status.startswith("error"):

@@ -28,6 +28,13 @@ class CloudFeatures:
     snapshot_upload: bool
 
 
+def edit(volume: Volume) -> Availability:
+    # Cinder renames a volume in any status but maintenance (cinder.volume.api.API.update).
+    if volume.status == "maintenance":
+        return _no("Edit is not possible while the volume is in maintenance.")
+    return OK
+
+
 def extend(volume: Volume, cloud: CloudFeatures) -> Availability:
     if volume.status == "available":
         return OK
