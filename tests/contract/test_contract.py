@@ -686,3 +686,32 @@ def test_services_edit_records_success_and_refusal(cut: CloudUnderTest) -> None:
     assert (row.outcome, row.http_status, row.fault_name, row.detail) == (
         Outcome.REJECTED, 400, "badRequest", "Invalid input received: name has 256 characters, more than 255.")
     assert (cut.get_volume(vol) or {})["name"] == "db-data"
+
+
+# --- bootable: os-set_bootable (captured from real Cinder 29) ---------------------------------------------
+def test_set_bootable(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    result = cut.cloud().cinder.set_bootable(vol, True)
+    assert (result.status, result.body) == (200, {}) and REQ_RE.match(result.request_id)
+    assert (cut.get_volume(vol) or {})["bootable"] == "true"  # set when Cinder answers: no status moves
+    r = cut.post_action(vol, {"os-set_bootable": {"bootable": "false"}}, "3.71")
+    assert (r.status_code, r.content) == (200, b"") and (cut.get_volume(vol) or {})["bootable"] == "false"
+    assert fault(cut.post_action(vol, {"os-set_bootable": {}}, "3.71"), "3.71") == (
+        400, "badRequest", "Invalid input for field/attribute os-set_bootable. Value: {}. 'bootable' is a required "
+                           "property")
+    status, name, message = fault(cut.post_action(vol, {"os-set_bootable": {"bootable": "maybe"}}, "3.71"), "3.71")
+    assert (status, name) == (400, "badRequest")
+    assert message.startswith("Invalid input for field/attribute bootable. Value: maybe. 'maybe' is not one of [True,")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_set_bootable_records_success(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cloud = cut.cloud()
+    row = _settled(actions.run("bootable", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), bootable=True))
+    assert (row.outcome, row.http_status, row.action, row.detail, row.parameters) == (
+        Outcome.SUCCEEDED, 200, "os-set_bootable", "The volume is now bootable.",
+        {"bootable": True, "was_bootable": False})

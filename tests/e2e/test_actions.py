@@ -83,6 +83,13 @@ def edit(page: Any) -> None:
     form.get_by_role("button", name="Edit name and description").click()
 
 
+def set_bootable(page: Any) -> None:
+    form = panel(page, "bootable")
+    # Offered the other way round from what the volume is: one click changes it.
+    expect(form.get_by_label("Bootable")).to_be_checked()
+    form.get_by_role("button", name="Set bootable").click()
+
+
 CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     # (volume, audit action, what the tenant does, accepted text, text the settled page shows)
     ("web-root", "os-extend", extend_in_use, "Extend accepted", "25 GiB"),
@@ -94,6 +101,7 @@ CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     ("data-01", "os-volume_upload_image", upload_snapshot, "Upload to image accepted", "snap-image: active"),
     ("data-01", "revert", revert, "Revert to snapshot accepted", "available"),
     ("scratch", "volume-update", edit, "Edit name and description accepted", "now named scratch-renamed"),
+    ("scratch", "os-set_bootable", set_bootable, "Set bootable accepted", "The volume is now bootable."),
 ]
 
 

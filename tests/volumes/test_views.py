@@ -112,6 +112,7 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("edit", {"name": "a\x07b", "description": ""}, "The name can use printable characters only"),
         ("edit", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
         ("edit", {"name": "data-01", "description": "line\nbreak"}, "The description can use printable characters"),
+        ("bootable", {}, "The volume is already not bootable"),
     ],
 )
 def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,
@@ -477,3 +478,20 @@ def test_it_renames_a_volume_and_records_it(demo: Demo, alice_client: Client) ->
     page = alice_client.get(f"/volumes/{vid}/").content.decode()
     assert "<h1><bdi>db-data</bdi></h1>" in page and "postgres &lt;b&gt;14&lt;/b&gt;" in page
     assert "Edit name and description" in alice_client.get(f"/volumes/{vid}/?partial=history", **HTMX).content.decode()
+
+
+def test_it_sets_and_clears_the_bootable_flag(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "Set bootable" in page and "servers may boot from" in page
+    answer = alice_client.post(f"/volumes/{vid}/bootable/", {"bootable": "on"}, **HTMX).content.decode()
+    assert "Set bootable accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    assert demo.state()["volumes"][vid]["bootable"] is True
+    answer = alice_client.post(f"/volumes/{vid}/bootable/", {}, **HTMX).content.decode()
+    assert watchers.wait_idle(10)
+    assert demo.state()["volumes"][vid]["bootable"] is False
+    rows = list(AuditEntry.objects.order_by("id").values_list("action", "outcome", "detail"))
+    assert rows == [("os-set_bootable", Outcome.SUCCEEDED, "The volume is now bootable."),
+                    ("os-set_bootable", Outcome.SUCCEEDED, "The volume is no longer bootable.")]

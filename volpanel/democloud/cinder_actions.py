@@ -325,6 +325,8 @@ SET_BOOTABLE = action_schema("os-set_bootable", {"bootable": BOOLEAN}, ["bootabl
 def set_bootable(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
     validate(body, SET_BOOTABLE)
     vol = get_volume(ctx, volume_id)
+    if vol["status"] == "maintenance":  # cinder.volume.api.API.update, as for a rename
+        raise bad_request("Invalid volume: The volume cannot be updated during maintenance.")
     vol["bootable"] = as_bool(body["os-set_bootable"]["bootable"])
     vol["updated_at"] = now()
     return empty_response(200)

@@ -339,6 +339,10 @@ class CinderClient:
             raise fault_from_response(SERVICE, response)
         return ActionResult(status=200, request_id=request_id_of(response), microversion=version)
 
+    def set_bootable(self, volume_id: str, bootable: bool) -> ActionResult:
+        """os-set_bootable: Cinder answers 200 with no body and the flag is set when it answers."""
+        return self.action(volume_id, {"os-set_bootable": {"bootable": bootable}})
+
     def extend(self, volume_id: str, new_size: int, *, in_use: bool) -> ActionResult:
         version = MV_EXTEND_IN_USE if in_use else (3, 0)
         return self.action(volume_id, {"os-extend": {"new_size": new_size}}, version)

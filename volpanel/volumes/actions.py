@@ -35,6 +35,8 @@ class Audited:
 # A PUT on the volume itself (no action body): named after what it changes.
 EDIT = Audited("volume-update", "Edit name and description", outcomes.edited, "update/volume",
                "/volumes/{volume_id}", 5)
+BOOTABLE = Audited("os-set_bootable", "Set bootable", outcomes.bootable_set, "update/os-set_bootable",
+                   "/volumes/{volume_id}/action", 5)
 EXTEND = Audited("os-extend", "Extend", outcomes.extended, "update/os-extend", "/volumes/{volume_id}/action", 30)
 ATTACH = Audited("os-attach", "Attach to host", outcomes.attached, "update/os-attach",
                  "/volumes/{volume_id}/action", 6)
@@ -54,7 +56,7 @@ REVERT = Audited("revert", "Revert to snapshot", outcomes.reverted, "update/reve
                  15)
 
 AUDITED: dict[str, Audited] = {a.name: a for a in (
-    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT)}
+    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT, BOOTABLE)}
 
 
 def label(name: str) -> str:
@@ -79,6 +81,12 @@ def _edit(cloud: Cloud, volume: Volume, data: Data) -> Request:
     return Request(EDIT.name, {"name": name, "description": description, "old_name": volume.name,
                                "old_description": volume.description},
                    lambda: from_result(cloud.cinder.update(volume.id, name=name, description=description)), EDIT.judge)
+
+
+def _set_bootable(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    bootable = bool(data["bootable"])
+    return Request(BOOTABLE.name, {"bootable": bootable, "was_bootable": volume.bootable},
+                   lambda: from_result(cloud.cinder.set_bootable(volume.id, bootable)), BOOTABLE.judge)
 
 
 def _extend(cloud: Cloud, volume: Volume, data: Data) -> Request:
@@ -250,6 +258,12 @@ SPECS: tuple[ActionSpec, ...] = (
         "Rename the volume or change its description (what `openstack volume set --name` does).",
         forms.EditForm, (EDIT,), lambda p: rules.edit(p.volume), _edit,
         initial=lambda p: {"name": p.volume.name or "", "description": p.volume.description or ""},
+    ),
+    ActionSpec(
+        "bootable", "Set bootable",
+        "Mark the volume as one servers may boot from, or clear the mark (os-set_bootable).",
+        forms.BootableForm, (BOOTABLE,), lambda p: rules.set_bootable(p.volume), _set_bootable,
+        initial=lambda p: {"bootable": not p.volume.bootable},
     ),
     ActionSpec(
         "revert", "Revert to snapshot", "Roll the volume back to its latest snapshot. Later changes are lost.",

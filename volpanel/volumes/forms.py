@@ -90,6 +90,17 @@ class EditForm(VolumeActionForm):
         return cleaned
 
 
+class BootableForm(VolumeActionForm):
+    bootable = forms.BooleanField(label="Bootable (servers may boot from this volume)", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("bootable", False) == self.page.volume.bootable and "bootable" not in self.errors:
+            state = "bootable" if self.page.volume.bootable else "not bootable"
+            raise forms.ValidationError(f"The volume is already {state}: change the box to change it.")
+        return cleaned
+
+
 class ExtendForm(VolumeActionForm):
     new_size = forms.IntegerField(
         label="New size (GiB)", min_value=1, max_value=MAX_SIZE_GIB,

@@ -63,6 +63,13 @@ def edited(entry: AuditEntry, r: Settled) -> Verdict:
     return Outcome.FAILED, r.failure or "Cinder kept another name or description (changed again meanwhile?)."
 
 
+def bootable_set(entry: AuditEntry, r: Settled) -> Verdict:
+    wanted = bool((entry.parameters or {}).get("bootable"))
+    if r.volume.bootable == wanted:
+        return Outcome.SUCCEEDED, "The volume is now bootable." if wanted else "The volume is no longer bootable."
+    return Outcome.FAILED, r.failure or "Cinder kept the bootable flag as it was (changed again meanwhile?)."
+
+
 def extended(entry: AuditEntry, r: Settled) -> Verdict:
     volume = r.volume
     if volume.size >= int((entry.parameters or {}).get("new_size", 0)) and not volume.status.startswith("error"):

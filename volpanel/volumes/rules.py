@@ -35,6 +35,13 @@ def edit(volume: Volume) -> Availability:
     return OK
 
 
+def set_bootable(volume: Volume) -> Availability:
+    # The same update as a rename underneath: any status but maintenance.
+    if volume.status == "maintenance":
+        return _no("The bootable flag cannot be changed while the volume is in maintenance.")
+    return OK
+
+
 def extend(volume: Volume, cloud: CloudFeatures) -> Availability:
     if volume.status == "available":
         return OK
