@@ -74,4 +74,3 @@ class Memo(Generic[K, V]):
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
-

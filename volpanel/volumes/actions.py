@@ -14,24 +14,11 @@ from volpanel.openstack.cinder import UserMessage, Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.glance import Image
 from volpanel.volumes import forms, outcomes, rules, selectors
-from volpanel.volumes.outcomes import Judge, Verdict
+from volpanel.volumes.outcomes import Verdict
 from volpanel.volumes.selectors import VolumePage
-from volpanel.volumes.services import Actor, Request, Sent, from_result, perform
-
+from volpanel.volumes.services import Actor, Audited, Request, Sent, from_result, perform
 
 # --- audited calls ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Audited:
-    """One kind of audited call: what AuditEntry.action holds for it, and everything said about such rows."""
-
-    name: str  # AuditEntry.action: the API's own name for the call where it has one
-    label: str  # how History and the audit trail name it
-    judge: Judge  # its final outcome from the settled result
-    cadf_action: str  # CADF taxonomy: the verb, then the API's name (keystonemiddleware's form)
-    api_path: str  # the request's path below the service's endpoint ({volume_id}, {server_id} from the row)
-    seed_weight: int  # how often `manage.py seed_audit` makes one, out of the weights' sum
-
-
 # A PUT on the volume itself (no action body): named after what it changes.
 EDIT = Audited("volume-update", "Edit name and description", outcomes.edited, "update/volume",
                "/volumes/{volume_id}", 5)
@@ -78,23 +65,23 @@ Data = dict[str, Any]
 
 def _edit(cloud: Cloud, volume: Volume, data: Data) -> Request:
     name, description = data["name"], data["description"]
-    return Request(EDIT.name, {"name": name, "description": description, "old_name": volume.name,
-                               "old_description": volume.description},
-                   lambda: from_result(cloud.cinder.update(volume.id, name=name, description=description)), EDIT.judge)
+    return Request(EDIT, {"name": name, "description": description, "old_name": volume.name,
+                          "old_description": volume.description},
+                   lambda: from_result(cloud.cinder.update(volume.id, name=name, description=description)))
 
 
 def _set_bootable(cloud: Cloud, volume: Volume, data: Data) -> Request:
     bootable = bool(data["bootable"])
-    return Request(BOOTABLE.name, {"bootable": bootable, "was_bootable": volume.bootable},
-                   lambda: from_result(cloud.cinder.set_bootable(volume.id, bootable)), BOOTABLE.judge)
+    return Request(BOOTABLE, {"bootable": bootable, "was_bootable": volume.bootable},
+                   lambda: from_result(cloud.cinder.set_bootable(volume.id, bootable)))
 
 
 def _extend(cloud: Cloud, volume: Volume, data: Data) -> Request:
     in_use = volume.status == "in-use"
     new_size = data["new_size"]
     return Request(
-        EXTEND.name, {"new_size": new_size, "old_size": volume.size},
-        lambda: from_result(cloud.cinder.extend(volume.id, new_size, in_use=in_use)), EXTEND.judge,
+        EXTEND, {"new_size": new_size, "old_size": volume.size},
+        lambda: from_result(cloud.cinder.extend(volume.id, new_size, in_use=in_use)),
         server_id=next((a.server_id for a in volume.attachments if a.server_id), "") if in_use else "",
     )
 
@@ -107,9 +94,9 @@ def _attachment_ids(volume: Volume) -> list[str]:
 def _attach_host(cloud: Cloud, volume: Volume, data: Data) -> Request:
     host_name, mountpoint, mode = data["host_name"], data["mountpoint"], data["mode"]
     return Request(
-        ATTACH.name, {"host_name": host_name, "mountpoint": mountpoint, "mode": mode,
-                      "attachments_before": _attachment_ids(volume)},
-        lambda: from_result(cloud.cinder.attach(volume.id, mountpoint, host_name=host_name, mode=mode)), ATTACH.judge,
+        ATTACH, {"host_name": host_name, "mountpoint": mountpoint, "mode": mode,
+                 "attachments_before": _attachment_ids(volume)},
+        lambda: from_result(cloud.cinder.attach(volume.id, mountpoint, host_name=host_name, mode=mode)),
     )
 
 
@@ -117,10 +104,10 @@ def _attach_instance(cloud: Cloud, volume: Volume, data: Data) -> Request:
     """Cinder-only bookkeeping attach by instance UUID (what Nova and bare-metal tooling call); no form offers it."""
     instance_uuid, mountpoint, mode = data["instance_uuid"], data["mountpoint"], data["mode"]
     return Request(
-        ATTACH.name, {"instance_uuid": instance_uuid, "mountpoint": mountpoint, "mode": mode,
-                      "attachments_before": _attachment_ids(volume)},
+        ATTACH, {"instance_uuid": instance_uuid, "mountpoint": mountpoint, "mode": mode,
+                 "attachments_before": _attachment_ids(volume)},
         lambda: from_result(cloud.cinder.attach(volume.id, mountpoint, instance_uuid=instance_uuid, mode=mode)),
-        ATTACH.judge, server_id=instance_uuid,
+        server_id=instance_uuid,
     )
 
 
@@ -132,8 +119,8 @@ def _attach_server(cloud: Cloud, volume: Volume, data: Data) -> Request:
         attachment = cloud.nova.attach_volume(server_id, volume.id)
         return Sent(status=200, request_id=attachment.request_id, attachment_id=attachment.id)
 
-    return Request(SERVER_ATTACH.name, {"server_id": server_id, "attachments_before": _attachment_ids(volume)},
-                   send, SERVER_ATTACH.judge, server_id=server_id)
+    return Request(SERVER_ATTACH, {"server_id": server_id, "attachments_before": _attachment_ids(volume)},
+                   send, server_id=server_id)
 
 
 def _detach(cloud: Cloud, volume: Volume, data: Data) -> Request:
@@ -142,18 +129,18 @@ def _detach(cloud: Cloud, volume: Volume, data: Data) -> Request:
     attachment = next(a for a in volume.attachments if a.attachment_id == attachment_id)
     if attachment.server_id and selectors.cloud_features(cloud).has_compute:
         server_id = attachment.server_id
-        return Request(SERVER_DETACH.name, {"attachment_id": attachment_id, "server_id": server_id},
+        return Request(SERVER_DETACH, {"attachment_id": attachment_id, "server_id": server_id},
                        lambda: Sent(status=202, request_id=cloud.nova.detach_volume(server_id, volume.id)),
-                       SERVER_DETACH.judge, server_id=server_id, attachment_id=attachment_id)
-    return Request(DETACH.name, {"attachment_id": attachment_id},
-                   lambda: from_result(cloud.cinder.detach(volume.id, attachment_id)), DETACH.judge,
+                       server_id=server_id, attachment_id=attachment_id)
+    return Request(DETACH, {"attachment_id": attachment_id},
+                   lambda: from_result(cloud.cinder.detach(volume.id, attachment_id)),
                    attachment_id=attachment_id, server_id=attachment.server_id or "")
 
 
 def _retype(cloud: Cloud, volume: Volume, data: Data) -> Request:
     new_type, policy = data["new_type"], data["migration_policy"]
-    return Request(RETYPE.name, {"new_type": new_type, "old_type": volume.volume_type, "migration_policy": policy},
-                   lambda: from_result(cloud.cinder.retype(volume.id, new_type, policy)), RETYPE.judge)
+    return Request(RETYPE, {"new_type": new_type, "old_type": volume.volume_type, "migration_policy": policy},
+                   lambda: from_result(cloud.cinder.retype(volume.id, new_type, policy)))
 
 
 def _upload(cloud: Cloud, volume: Volume, data: Data) -> Request:
@@ -162,20 +149,19 @@ def _upload(cloud: Cloud, volume: Volume, data: Data) -> Request:
     if snapshot_id:
         params["snapshot_id"] = snapshot_id
     return Request(
-        UPLOAD.name, params,
+        UPLOAD, params,
         lambda: from_result(cloud.cinder.upload_to_image(
             volume.id, image_name=params["image_name"], disk_format=params["disk_format"],
             container_format=params["container_format"], visibility=params["visibility"],
             protected=params["protected"], snapshot_id=snapshot_id or None)),
-        UPLOAD.judge, snapshot_id=snapshot_id,
+        snapshot_id=snapshot_id,
     )
 
 
 def _revert(cloud: Cloud, volume: Volume, data: Data) -> Request:
     snapshot_id = data["snapshot_id"]
-    return Request(REVERT.name, {"snapshot_id": snapshot_id},
-                   lambda: from_result(cloud.cinder.revert(volume.id, snapshot_id)), REVERT.judge,
-                   snapshot_id=snapshot_id)
+    return Request(REVERT, {"snapshot_id": snapshot_id},
+                   lambda: from_result(cloud.cinder.revert(volume.id, snapshot_id)), snapshot_id=snapshot_id)
 
 
 # --- the actions a user runs -------------------------------------------------------------------------------------

@@ -132,8 +132,6 @@ def services_note(features: rules.CloudFeatures) -> str:
             "Attaching to a host and every other volume action work as usual.")
 
 
-
-
 def describe(entry: AuditEntry, *, settled: bool = False) -> tuple[str, str]:
     """The flash level and sentence for an attempt's first answer, or (`settled`) for its final outcome as the
     stream announces it once the volume settles."""
@@ -162,4 +160,3 @@ def describe(entry: AuditEntry, *, settled: bool = False) -> tuple[str, str]:
     if entry.outcome == Outcome.REJECTED:
         return "error", f"{label} refused by the cloud: {entry.detail}"
     return "error", f"{label} did not reach the cloud: {entry.detail}"
-

@@ -52,14 +52,26 @@ def from_result(result: ActionResult) -> Sent:
 
 
 @dataclass(frozen=True)
-class Request:
-    """One audited call, ready to send: what its row records, how the cloud is asked, and how its outcome will
-    be judged. Built by an action's specification from the tenant's cleaned form."""
+class Audited:
+    """One kind of audited call: what AuditEntry.action holds for it, and everything said about such rows. The
+    kinds themselves are the registry's (volumes.actions)."""
 
-    action: str  # the audited call's name, AuditEntry.action
+    name: str  # AuditEntry.action: the API's own name for the call where it has one
+    label: str  # how History and the audit trail name it
+    judge: Judge  # its final outcome from the settled result
+    cadf_action: str  # CADF taxonomy: the verb, then the API's name (keystonemiddleware's form)
+    api_path: str  # the request's path below the service's endpoint ({volume_id}, {server_id} from the row)
+    seed_weight: int  # how often `manage.py seed_audit` makes one, out of the weights' sum
+
+
+@dataclass(frozen=True)
+class Request:
+    """One audited call, ready to send: its kind (the row's action and how its outcome will be judged), what its
+    row records and how the cloud is asked. Built by an action's specification from the tenant's cleaned form."""
+
+    kind: Audited
     parameters: dict[str, Any]
     send: Callable[[], Sent]
-    judge: Judge
     server_id: str = ""
     attachment_id: str = ""
     snapshot_id: str = ""
@@ -93,7 +105,6 @@ class DuplicateKeyError(Exception):
     pass
 
 
-
 def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> AuditEntry:
     """Attempt one action on the volume, audited from before the cloud hears of it to the cloud's answer."""
     creds = actor.credentials
@@ -103,7 +114,7 @@ def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> 
         actor_id=creds.user_id, actor_name=creds.user_name, actor_domain=creds.user_domain,
         project_id=creds.project_id, project_name=creds.project_name, is_admin=creds.is_admin,
         source_ip=actor.source_ip, user_agent=actor.user_agent[:512], cloud=cloud.config.auth_url,
-        volume_id=volume.id, volume_name=volume.name, action=request.action, parameters=request.parameters,
+        volume_id=volume.id, volume_name=volume.name, action=request.kind.name, parameters=request.parameters,
         server_id=request.server_id, attachment_id=request.attachment_id, snapshot_id=request.snapshot_id,
         status_before=volume.status, idempotency_key=actor.idempotency_key or None,
     )
@@ -116,7 +127,7 @@ def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> 
     except IntegrityError:
         # A twin post of the same form won the race to the unique key: it alone calls the cloud.
         earlier = AuditEntry.objects.get(idempotency_key=actor.idempotency_key)
-        return _duplicate_of(earlier, actor, volume.id, (request.action,))
+        return _duplicate_of(earlier, actor, volume.id, (request.kind.name,))
     try:
         sent = request.send()
     except CloudError as exc:
@@ -148,7 +159,5 @@ def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> 
     actors.remember(cloud.config.auth_url, creds)
     # The watcher starts once the row is committed: a watcher must never judge a row the database may yet lose,
     # and calling a service inside a transaction (a test's) starts no thread.
-    transaction.on_commit(lambda: watchers.follow(cloud, entry, request.judge))
+    transaction.on_commit(lambda: watchers.follow(cloud, entry, request.kind.judge))
     return entry
-
-
