@@ -31,6 +31,17 @@ def printable(what: str) -> RegexValidator:
                                                    "no control characters such as tabs or line breaks.")
 
 
+def text_field(label: str, *, required: str = "", **kwargs: Any) -> forms.CharField:
+    """Free text Cinder stores (names, mountpoints, descriptions): at most MAX_NAME characters, printable only.
+    `required` is the message for an empty field; without one the field may be left empty."""
+    what = label.lower()
+    messages = {"max_length": f"The {what} can be at most {MAX_NAME} characters."}
+    if required:
+        messages["required"] = required
+    return forms.CharField(label=label, max_length=MAX_NAME, required=bool(required), validators=[printable(what)],
+                           error_messages=messages, **kwargs)
+
+
 class VolumeActionForm(forms.Form):
     """Base: knows the page it was rendered on and its action's availability there (volumes.actions binds it), so
     it can check the volume's current state."""
@@ -74,12 +85,8 @@ class VolumeActionForm(forms.Form):
 class EditForm(VolumeActionForm):
     # Cinder strips both and accepts up to 255 characters each, an empty name or description included; it lets
     # control characters through (captured), volpanel does not.
-    name = forms.CharField(label="Name", max_length=MAX_NAME, required=False, validators=[printable("name")],
-                           error_messages={"max_length": f"The name can be at most {MAX_NAME} characters."})
-    description = forms.CharField(label="Description", max_length=MAX_NAME, required=False,
-                                  validators=[printable("description")],
-                                  error_messages={"max_length": f"The description can be at most {MAX_NAME} "
-                                                                "characters."})
+    name = text_field("Name")
+    description = text_field("Description")
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -149,13 +156,8 @@ class AttachServerForm(VolumeActionForm):
 
 
 class AttachHostForm(VolumeActionForm):
-    host_name = forms.CharField(label="Host name", max_length=MAX_NAME, validators=[printable("host name")],
-                                error_messages={"required": "Enter the host name.",
-                                                "max_length": f"The host name can be at most {MAX_NAME} characters."})
-    mountpoint = forms.CharField(label="Mountpoint", max_length=MAX_NAME, initial="/dev/vdb",
-                                 validators=[printable("mountpoint")],
-                                 error_messages={"required": "Enter the mountpoint, e.g. /dev/vdb.",
-                                                 "max_length": f"The mountpoint can be at most {MAX_NAME} characters."})
+    host_name = text_field("Host name", required="Enter the host name.")
+    mountpoint = text_field("Mountpoint", required="Enter the mountpoint, e.g. /dev/vdb.", initial="/dev/vdb")
     mode = forms.ChoiceField(label="Access mode", choices=[("rw", "Read/write"), ("ro", "Read-only")], initial="rw")
 
 
@@ -192,9 +194,7 @@ class RetypeForm(VolumeActionForm):
 
 
 class UploadForm(VolumeActionForm):
-    image_name = forms.CharField(label="Image name", max_length=MAX_NAME, validators=[printable("image name")],
-                                 error_messages={"required": "Enter a name for the image.",
-                                                 "max_length": f"The image name can be at most {MAX_NAME} characters."})
+    image_name = text_field("Image name", required="Enter a name for the image.")
     disk_format = forms.ChoiceField(label="Disk format", choices=[(f, f) for f in DISK_FORMATS], initial="qcow2")
     container_format = forms.ChoiceField(label="Container format", choices=[(f, f) for f in CONTAINER_FORMATS],
                                          initial="bare")
