@@ -19,7 +19,8 @@ esac
 
 # TERM every process group up.sh created (setsid) at once, wait up to 10 s, then KILL what is left.
 pids=()
-for s in glance-api cinder-volume cinder-scheduler cinder-api keystone; do
+for s in nova-compute nova-scheduler nova-conductor nova-api placement-api network-standin \
+         glance-api cinder-volume cinder-scheduler cinder-api keystone; do
     f="$RUN/$s.pid"
     [ -s "$f" ] || continue
     pid="$(cat "$f")"
@@ -45,13 +46,15 @@ done
 rm -f "$RC/env"   # the env file means "up": tests skip without it
 
 if [ "$PURGE" = 1 ]; then
-    for db in keystone cinder glance; do
+    for db in keystone cinder glance nova_api nova_cell0 nova placement; do
         mysql -h 127.0.0.1 -u root -e "DROP DATABASE IF EXISTS realcloud_$db" 2>/dev/null \
             && echo "dropped database realcloud_$db" || echo "could not drop realcloud_$db (MariaDB down?)"
     done
-    if command -v rabbitmqctl >/dev/null && rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx realcloud; then
-        rabbitmqctl -q delete_vhost realcloud >/dev/null && echo "deleted RabbitMQ vhost realcloud"
-    fi
+    for vhost in realcloud realcloud_nova; do
+        if command -v rabbitmqctl >/dev/null && rabbitmqctl -q list_vhosts 2>/dev/null | grep -qx "$vhost"; then
+            rabbitmqctl -q delete_vhost "$vhost" >/dev/null && echo "deleted RabbitMQ vhost $vhost"
+        fi
+    done
     rm -rf "$RC/state" "$RC/etc" "$RC/run" "$RC/log" "$RC/env"
-    echo "purged $RC (venv kept: rm -rf $RC/venv to drop it too)"
+    echo "purged $RC (venvs kept: rm -rf $RC/venv $RC/venv-nova to drop them too)"
 fi

@@ -1,7 +1,11 @@
 """Seed and health checks for the realcloud rig (run with the rig's venv python by up.sh).
 
-    seed.py keystone   projects, users, role assignments, catalog (volumev3, block-storage, image)
+    seed.py keystone   projects, users, role assignments, catalog (volumev3, block-storage, image; with Nova also
+                       compute, placement and network)
     seed.py cinder     volume types default and gold
+    seed.py nova       a public flavor, a public raw boot image in Glance, and an ACTIVE server for alice
+    seed.py wait-nova [SECONDS [SINCE]]
+                       wait until Nova's API answers and a nova-compute service is up (reported after SINCE)
     seed.py wait [SECONDS [SINCE]]
                        wait until a token issues, Cinder's GET /v3/ answers and a cinder-volume service is up
                        (with SINCE, a UTC epoch: one that reported after SINCE, i.e. not a killed process's row)
@@ -23,6 +27,13 @@ from keystoneauth1.identity import v3
 KEYSTONE = os.environ.get("REALCLOUD_KEYSTONE_URL", "http://127.0.0.1:5000")
 CINDER = os.environ.get("REALCLOUD_CINDER_URL", "http://127.0.0.1:8776")
 GLANCE = os.environ.get("REALCLOUD_GLANCE_URL", "")  # empty: no image service
+NOVA = os.environ.get("REALCLOUD_NOVA_URL", "")  # empty: no Compute (then no placement and network either)
+PLACEMENT = os.environ.get("REALCLOUD_PLACEMENT_URL", "")
+NETWORK = os.environ.get("REALCLOUD_NETWORK_URL", "")
+FLAVOR = {"id": "realcloud-tiny", "name": "realcloud.tiny", "vcpus": 1, "ram": 64, "disk": 1}
+IMAGE_NAME = "realcloud-boot"
+SERVER_NAME = "realcloud-server"
+COMPUTE_LATEST = {"OpenStack-API-Version": "compute latest"}  # never on a Cinder call: Cinder answers 400
 REGION = "RegionOne"
 PASSWORD = os.environ.get("REALCLOUD_USER_PASSWORD", "demo")
 ADMIN_PASSWORD = os.environ.get("REALCLOUD_ADMIN_PASSWORD", "demo")
@@ -35,7 +46,7 @@ USERS = {
     "carol": [("demo", "member"), ("other", "member")],  # for project switchers
 }
 ADMIN_EXTRA = [("demo", "admin")]  # admin is admin of "admin" (bootstrap) and also of "demo"
-SERVICE_USERS = ["cinder", "glance"]
+SERVICE_USERS = ["cinder", "glance"] + (["nova", "placement"] if NOVA else [])
 
 
 def admin_session(timeout=10):
@@ -99,11 +110,14 @@ def seed_keystone():
 
     catalog = [("cinderv3", "volumev3", CINDER + "/v3/%(project_id)s"),
                ("block-storage", "block-storage", CINDER + "/v3/%(project_id)s")]
-    if GLANCE:
-        catalog.append(("glance", "image", GLANCE))
-    if not GLANCE:  # rig started without Glance: no image entry in the catalog
-        for svc in ks.get("/services", type="image")["services"]:
-            print(f"  delete service {svc['name']} (image)")
+    optional = [("glance", "image", GLANCE), ("nova", "compute", NOVA), ("placement", "placement", PLACEMENT),
+                ("neutron", "network", NETWORK)]
+    catalog += [entry for entry in optional if entry[2]]
+    for _, stype, url in optional:
+        if url:
+            continue
+        for svc in ks.get("/services", type=stype)["services"]:  # rig started without it: out of the catalog
+            print(f"  delete service {svc['name']} ({stype})")
             for e in ks.get("/endpoints", service_id=svc["id"])["endpoints"]:
                 ks.s.delete(f"{ks.base}/endpoints/{e['id']}")
             ks.s.delete(f"{ks.base}/services/{svc['id']}")
@@ -147,6 +161,64 @@ def seed_cinder():
             sess.post(f"{base}/types/{t['id']}/extra_specs", json={"extra_specs": specs})
 
 
+def user_session(user, project, timeout=30):
+    auth = v3.Password(auth_url=KEYSTONE + "/v3", username=user, password=PASSWORD, project_name=project,
+                       user_domain_name="Default", project_domain_name="Default")
+    return ks_session.Session(auth=auth, timeout=timeout)
+
+
+def seed_nova():
+    """A flavor, a bootable image and alice's ACTIVE server ("networks": "none": the network stand-in has none)."""
+    admin = admin_session(timeout=60)
+    flavors = admin.get(f"{NOVA}/flavors", params={"is_public": "None"}).json()["flavors"]
+    if not any(f["id"] == FLAVOR["id"] for f in flavors):
+        print(f"  create flavor {FLAVOR['name']}")
+        admin.post(f"{NOVA}/flavors", json={"flavor": FLAVOR})
+    images = admin.get(f"{GLANCE}/v2/images", params={"name": IMAGE_NAME}).json()["images"]
+    image = next((i for i in images if i["status"] == "active"), None)
+    for stale in (i for i in images if i is not image):
+        admin.delete(f"{GLANCE}/v2/images/{stale['id']}", raise_exc=False)
+    if image is None:
+        print(f"  create image {IMAGE_NAME} (4 KiB raw)")
+        image = admin.post(f"{GLANCE}/v2/images", json={"name": IMAGE_NAME, "disk_format": "raw",
+                                                        "container_format": "bare",
+                                                        "visibility": "public"}).json()
+        admin.put(f"{GLANCE}/v2/images/{image['id']}/file", data=b"\0" * 4096,
+                  headers={"Content-Type": "application/octet-stream"})
+    alice = user_session("alice", "demo")
+    servers = alice.get(f"{NOVA}/servers/detail", params={"name": f"^{SERVER_NAME}$"}).json()["servers"]
+    for server in servers:
+        if server["status"] == "ACTIVE":
+            return
+        print(f"  delete server {server['id']} ({server['status']})")
+        alice.delete(f"{NOVA}/servers/{server['id']}", raise_exc=False)
+    print(f"  boot server {SERVER_NAME} for alice")
+    server = alice.post(f"{NOVA}/servers", headers=COMPUTE_LATEST, json={"server": {
+        "name": SERVER_NAME, "imageRef": image["id"], "flavorRef": FLAVOR["id"], "networks": "none"}}).json()["server"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = alice.get(f"{NOVA}/servers/{server['id']}").json()["server"]["status"]
+        if status == "ACTIVE":
+            return
+        if status == "ERROR":
+            raise SystemExit(f"server {server['id']} went to ERROR; see nova-compute.log")
+        time.sleep(0.5)
+    raise SystemExit(f"server {server['id']} not ACTIVE after 60 s")
+
+
+def check_nova(since=None):
+    """None when Nova's API answers and a nova-compute that reported after `since` is up, else a short reason."""
+    try:
+        sess = admin_session(timeout=5)
+        r = sess.get(f"{NOVA}/os-services", raise_exc=False, params={"binary": "nova-compute"})
+        if r.status_code != 200:
+            return f"nova GET /os-services answered {r.status_code}"
+    except (ks_exc.ClientException, OSError) as e:
+        return f"nova: {type(e).__name__}: {e}"
+    up = [s for s in r.json()["services"] if s["state"] == "up" and s["status"] == "enabled" and _fresh(s, since)]
+    return None if up else "no nova-compute service up yet"
+
+
 def _fresh(service, since):
     """True when the service reported after `since` (UTC epoch seconds): not a stale row of a killed process."""
     if since is None:
@@ -158,7 +230,7 @@ def _fresh(service, since):
     return when.timestamp() >= since - 1  # second resolution
 
 
-def check(verbose=False, since=None):
+def check(verbose=False, since=None, nova=True):
     """Return None when healthy, else a short reason."""
     try:
         sess = admin_session(timeout=5)
@@ -187,19 +259,23 @@ def check(verbose=False, since=None):
                 return f"glance GET /v2/images answered {r.status_code}"
         except (ks_exc.ClientException, OSError) as e:
             return f"glance: {type(e).__name__}: {e}"
+    if NOVA and nova:
+        reason = check_nova()
+        if reason:
+            return reason
     if verbose:
         for s in svcs:
             print(f"  {s['binary']:18} {s['host']:22} {s['state']}")
     return None
 
 
-def wait(timeout, since=None):
+def wait(timeout, since=None, probe=None):
     deadline = time.monotonic() + timeout
     reason = None
     while time.monotonic() < deadline:
-        reason = check(since=since)
+        reason = probe(since) if probe else check(since=since, nova=False)
         if reason is None:
-            check(verbose=True)
+            check(verbose=True, nova=False)
             return 0
         time.sleep(1)
     print(f"not healthy after {timeout}s: {reason}", file=sys.stderr)
@@ -212,9 +288,11 @@ def main(argv):
         seed_keystone()
     elif cmd == "cinder":
         seed_cinder()
-    elif cmd == "wait":
+    elif cmd == "nova":
+        seed_nova()
+    elif cmd in ("wait", "wait-nova"):
         since = float(argv[3]) if len(argv) > 3 else None
-        return wait(float(argv[2]) if len(argv) > 2 else 120, since)
+        return wait(float(argv[2]) if len(argv) > 2 else 120, since, check_nova if cmd == "wait-nova" else None)
     elif cmd == "health":
         reason = check()
         if reason:
