@@ -156,6 +156,35 @@ class CloudUnderTest:
         assert r.status_code == 200, r.text
         return r.json()
 
+    # --- Compute, raw ---------------------------------------------------------------------------------------
+    def nova(self, method: str, path: str, *, version: str = "2.1", user: str = "alice", project: str = "demo",
+             json: Any = None) -> Any:
+        """A raw Nova call; the compute version header is never shared with a Cinder call (Cinder answers 400)."""
+        return self.session(user, project).request(
+            path, method, endpoint_filter={"service_type": "compute", "interface": self.config.interface,
+                                           "region_name": self.config.region_name},
+            headers={"OpenStack-API-Version": f"compute {version}"}, json=json, raise_exc=False)
+
+    def server_id(self, user: str = "alice", project: str = "demo") -> str:
+        """The project's ACTIVE server (seeded on both clouds)."""
+        servers = self.nova("GET", "/servers/detail", user=user, project=project).json()["servers"]
+        return next(s["id"] for s in servers if s["status"] == "ACTIVE")
+
+    def nova_attach(self, volume_id: str, server_id: str, *, version: str = "2.104") -> Seen:
+        r = self.nova("POST", f"/servers/{server_id}/os-volume_attachments", version=version,
+                      json={"volumeAttachment": {"volumeId": volume_id}})
+        assert r.status_code in (200, 202), r.text
+        # From 2.101 Nova answers before it reserves: the volume may still show available for a moment.
+        seen = self.watch_volume(volume_id, settled=lambda v: v is not None and v["status"] not in
+                                 ("available", "reserved", "attaching"))
+        assert seen.final and seen.final["status"] == "in-use", seen
+        return seen
+
+    def instance_actions(self, server_id: str, action: str, user: str = "alice") -> list[dict[str, Any]]:
+        r = self.nova("GET", f"/servers/{server_id}/os-instance-actions", version="2.104", user=user)
+        assert r.status_code == 200, r.text
+        return [a for a in r.json()["instanceActions"] if a["action"] == action]
+
     # --- watching ------------------------------------------------------------------------------------------
     @staticmethod
     def watch(get: Callable[[], dict[str, Any] | None], timeout: float = SETTLE_TIMEOUT,
@@ -264,6 +293,12 @@ class CloudUnderTest:
         if volume["status"] not in ("available", "in-use", "error"):
             self._admin_reset(volume_id, status="available")
         for attachment in volume.get("attachments") or []:
+            if attachment.get("server_id"):  # Nova's own attachment: only Nova may detach it (409 otherwise)
+                r = self.nova("DELETE", f"/servers/{attachment['server_id']}/os-volume_attachments/{volume_id}",
+                              user=user, project=project)
+                if r.status_code == 202:
+                    self.watch_volume(volume_id, user, project, timeout=60)
+                    continue
             r = self.post_action(volume_id, {"os-detach": {"attachment_id": attachment["attachment_id"]}},
                                  user=user, project=project)
             if r.status_code != 202:

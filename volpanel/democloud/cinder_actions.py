@@ -103,12 +103,17 @@ def extend(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
             return
         vol["size"] = new_size
         vol["status"] = previous
-        if previous == "in-use":
-            # Cinder sends Nova a volume-extended event; Nova logs it as an instance action.
-            for att in vol["attachments"]:
-                if att["server_id"]:
-                    world.record_instance_action(att["server_id"], "extend_volume", request_id=new_request_id(),
+        if previous == "in-use" and _backend_fault(world, "nova_event") != "lost":
+            # Cinder sends Nova a volume-extended event once the volume is in-use again; Nova logs it as an
+            # instance action a moment later (0.4-1.1 s after in-use on real Nova), also for an attachment Nova
+            # does not know (made by os-attach with an instance_uuid).
+            servers = [att["server_id"] for att in vol["attachments"] if att["server_id"]]
+
+            def nova_records() -> None:
+                for server_id in servers:
+                    world.record_instance_action(server_id, "extend_volume", request_id=new_request_id(),
                                                  user_id=CINDER_SERVICE_USER, project_id=SERVICE_PROJECT)
+            world.clock.after(world.config["delay"] / 2, nova_records)
     world.clock.after(world.config["delay"], finish)
     return empty_response(202)
 

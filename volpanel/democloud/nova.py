@@ -15,7 +15,7 @@ from .state import COMPUTE_HOST, World, iso_db, iso_z, now
 from .web import HttpError, Request, Response, Router, empty_response, json_response, os_fault, parse_json
 
 MIN_MV = (2, 1)
-MAX_MV = (2, 96)
+MAX_MV = (2, 104)  # Nova 34 (2025.2)
 _MV_RE = re.compile(r"^([1-9]\d*)\.([1-9]\d*|0)$")
 ATTACH_BODY = {"type": "object", "properties": {"volumeAttachment": {
     "type": "object",
@@ -79,9 +79,9 @@ def nova_attachments(world: World, server_id: str) -> list[tuple[dict[str, Any],
 
 
 def attachment_view(vol: dict[str, Any], att: dict[str, Any], server_id: str, mv: tuple[int, int]) -> dict[str, Any]:
-    view: dict[str, Any] = {"device": att["mountpoint"], "serverId": server_id, "volumeId": vol["id"]}
-    if mv < (2, 89):
-        view["id"] = vol["id"]
+    # Nova's key order (_translate_attachment_summary_view): id (before 2.89), volumeId, serverId, device, ...
+    view: dict[str, Any] = {"id": vol["id"]} if mv < (2, 89) else {}
+    view.update({"volumeId": vol["id"], "serverId": server_id, "device": att["mountpoint"]})
     if mv >= (2, 70):
         view["tag"] = None
     if mv >= (2, 79):
@@ -251,28 +251,51 @@ def attachment_create(world: World, req: Request, server_id: str) -> Response:
         raise HttpError(os_fault(400, f"Invalid volume: Volume {volume_id} status must be available or "
                                       "downloading"))
     device = _next_device(world, server_id)
-    # Nova reserves through the attachments API first (volume `reserved`), then the compute host connects it.
-    att = world.attach(volume_id, attachment_id=str(uuid.uuid4()), server_id=server_id, host_name=COMPUTE_HOST,
-                       mountpoint=device, by_nova=True, attach_status="reserved")
-    vol["status"] = "reserved"
     world.record_instance_action(server_id, "attach_volume", request_id=req.request_id,
                                  user_id=token["user_id"], project_id=server["project_id"])
+    delay = float(world.config["delay"])
+    # Nova reserves through the attachments API first (volume `reserved`), then the compute host connects it.
+    # Up to 2.100 the reservation is made before Nova answers (200 with the device); from 2.101 Nova answers 202
+    # with no body at once and the volume stays `available` until the compute host has reserved it.
+    att: dict[str, Any] = {}
+
+    def reserve() -> None:
+        if vol["status"] != "available" or vol["attachments"]:
+            return
+        att.update(world.attach(volume_id, attachment_id=str(uuid.uuid4()), server_id=server_id,
+                                host_name=None, mountpoint=device, by_nova=True, attach_status="reserved"))
+        vol["status"] = "reserved"
+
+    def ours() -> dict[str, Any] | None:
+        return next((a for a in vol["attachments"] if a["attachment_id"] == att.get("attachment_id")), None)
 
     def attaching() -> None:
-        if vol["status"] == "reserved" and att in vol["attachments"]:
+        mine = ours()
+        if vol["status"] == "reserved" and mine:
             vol["status"] = "attaching"
-            att["attach_status"] = "attaching"
+            mine["attach_status"] = "attaching"
 
     def attached() -> None:
-        if vol["status"] in ("reserved", "attaching") and att in vol["attachments"]:
+        mine = ours()
+        if vol["status"] in ("reserved", "attaching") and mine:
             vol["status"] = "in-use"
-            att["attach_status"] = "attached"
-            att["attached_at"] = now()
+            mine["attach_status"] = "attached"
+            mine["attached_at"] = now()
             vol["updated_at"] = now()
-    delay = float(world.config["delay"])
+    if mv >= (2, 101):
+        world.clock.after(delay / 4, reserve)
+        world.clock.after(delay / 2, attaching)
+        world.clock.after(delay, attached)
+        return empty_response(202, None)
+    reserve()
     world.clock.after(delay / 2, attaching)
     world.clock.after(delay, attached)
-    return json_response(200, {"volumeAttachment": attachment_view(vol, att, server_id, mv)})
+    view = {"id": volume_id, "serverId": server_id, "volumeId": volume_id, "device": device}
+    if mv >= (2, 70):
+        view["tag"] = None
+    if mv >= (2, 79):
+        view["delete_on_termination"] = False
+    return json_response(200, {"volumeAttachment": view})
 
 
 def attachment_delete(world: World, req: Request, server_id: str, volume_id: str) -> Response:
@@ -311,16 +334,23 @@ def actions_index(world: World, req: Request, server_id: str) -> Response:
 
 def action_show(world: World, req: Request, server_id: str, request_id: str) -> Response:
     token, mv = _pipeline(world, req)
-    get_server(world, token, server_id)
+    server = get_server(world, token, server_id)
     action = next((a for a in world.instance_actions.get(server_id, []) if a["request_id"] == request_id), None)
     if action is None:
         raise HttpError(os_fault(404, f"Action for request_id {request_id} on instance {server_id} not found"))
     view = _action_view(action, mv)
     if _is_admin(token) or mv >= (2, 51):
-        event = {"event": f"compute_{action['action']}", "start_time": iso_db(action["start_time"]),
-                 "finish_time": iso_db(action["updated_at"]), "result": "Success"}
+        event: dict[str, Any] = {"event": f"compute_{action['action']}",
+                                 "start_time": iso_db(action["start_time"]),
+                                 "finish_time": iso_db(action["updated_at"]), "result": "Success"}
         if _is_admin(token):
             event["traceback"] = None
+        if mv >= (2, 62):
+            if _is_admin(token):
+                event["host"] = COMPUTE_HOST
+            event["hostId"] = hashlib.sha224((server["project_id"] + COMPUTE_HOST).encode()).hexdigest()
+        if _is_admin(token) and mv >= (2, 84):
+            event["details"] = None
         view["events"] = [event]
     return json_response(200, {"instanceAction": view})
 

@@ -224,7 +224,7 @@ class World:
         web1, web_root = stable_uuid("server", "web-1"), stable_uuid("volume", "web-root")
         attached = now() - timedelta(days=7)
         self.attach(web_root, attachment_id=stable_uuid("attachment", "web-root@web-1"), server_id=web1,
-                    host_name=COMPUTE_HOST, mountpoint="/dev/vdb", by_nova=True, when=attached)
+                    host_name=None, mountpoint="/dev/vdb", by_nova=True, when=attached)
         self.volumes[web_root]["status"] = "in-use"
         self.instance_actions[web1].insert(0, {
             "action": "attach_volume", "instance_uuid": web1, "message": None, "project_id": demo,
