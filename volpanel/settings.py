@@ -116,6 +116,9 @@ VOLPANEL_SNAPSHOT_UPLOAD = envbool("VOLPANEL_SNAPSHOT_UPLOAD", DEMO_MODE)
 # How often a status watcher polls Cinder while a volume moves, and the longest it follows one action.
 VOLPANEL_POLL_INTERVAL = envfloat("VOLPANEL_POLL_INTERVAL", 1.0, minimum=0.05)
 VOLPANEL_SETTLE_TIMEOUT = envfloat("VOLPANEL_SETTLE_TIMEOUT", 900.0, minimum=1.0)
+# After an in-use extend succeeds, how long viewers are shown volpanel waiting for Nova to record extend_volume
+# (real Nova does within about 1.3 s; when it is down it never does, and the page then says so).
+VOLPANEL_NOVA_EVENT_WAIT = envfloat("VOLPANEL_NOVA_EVENT_WAIT", 15.0, minimum=0.0)
 
 # The credential `manage.py reconcile_audit` settles left-over accepted rows with: a user with the admin role
 # (Cinder shows an admin every project's volumes). Unset outside demo mode: such rows then end as unknown.

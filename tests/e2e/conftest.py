@@ -41,6 +41,7 @@ def live_volpanel(democloud_process: str, tmp_path_factory: pytest.TempPathFacto
         "DATABASE_URL": f"sqlite:///{db_path}",
         "DEMOCLOUD_PORT": str(DEMO_PORT),
         "VOLPANEL_POLL_INTERVAL": "0.2",
+        "VOLPANEL_NOVA_EVENT_WAIT": "3",  # Nova's extend_volume comes 0.5 s after in-use on the demo cloud
         "DJANGO_SETTINGS_MODULE": "volpanel.settings",
     }
     env.pop("OS_AUTH_URL", None)

@@ -136,6 +136,36 @@ def test_it_runs_the_action_and_streams_it_to_its_settled_outcome(
     assert row["request_id"] and row["settled_at"] and row["status_before"] and row["status_after"]
 
 
+def test_an_in_use_extend_shows_nova_s_extend_volume_arriving_after_the_volume_is_in_use(
+        page: Any, demo: Any, live_volpanel: LiveServer) -> None:
+    demo.config(delay=2.0)  # in-use again after 2 s; Nova records extend_volume 1 s later
+    log_in(page)
+    page.get_by_role("link", name="web-root", exact=True).click()
+    extend_in_use(page)
+    followup = page.get_by_test_id("nova-followup")
+    expect(followup).to_have_attribute("data-state", "waiting", timeout=10_000)
+    expect(followup).to_contain_text("Cinder finished; waiting for Nova to record extend_volume")
+    expect(page.locator("#volume-live")).to_contain_text("25 GiB")
+    expect(page.get_by_test_id("nova-extend")).to_contain_text("Nova recorded extend_volume", timeout=10_000)
+    expect(followup).to_have_count(0)
+    assert live_volpanel.audit_rows()[-1]["outcome"] == "succeeded"
+
+
+def test_an_in_use_extend_nova_never_hears_of_stops_waiting_and_says_so(
+        page: Any, demo: Any, live_volpanel: LiveServer) -> None:
+    demo.config(delay=0.5)
+    demo.faults(backend={"nova_event": "lost"})  # Cinder's volume-extended event never reaches Nova
+    log_in(page)
+    page.get_by_role("link", name="web-root", exact=True).click()
+    extend_in_use(page)
+    followup = page.get_by_test_id("nova-followup")
+    expect(followup).to_have_attribute("data-state", "gave-up", timeout=15_000)
+    expect(followup).to_contain_text("Nova recorded no extend_volume within 3 seconds, so volpanel stopped waiting")
+    expect(followup).to_contain_text("The volume is 25 GiB")
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute("data-outcome", "succeeded")
+    assert live_volpanel.audit_rows()[-1]["outcome"] == "succeeded"
+
+
 def test_it_shows_a_failure_after_the_202_with_cinder_s_message_and_guidance(page: Any, demo: Any) -> None:
     demo.faults(backend={"extend": "fail"})
     log_in(page)

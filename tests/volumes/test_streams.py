@@ -384,3 +384,42 @@ def test_it_links_history_rows_to_the_audit_detail_for_admins_only(demo: Demo, a
     assert all(f'<a href="/audit/{entry.uuid}/" data-testid="history-detail-link">' in data for data in admin_history)
     assert event_ids(alice_text) == event_ids(admin_text)
 
+
+
+def test_after_an_in_use_extend_it_streams_nova_s_extend_volume_once_it_arrives(demo: Demo, alice_client: Client,
+                                                                                settings: Any) -> None:
+    settings.VOLPANEL_NOVA_EVENT_WAIT = 10.0
+    demo.config(delay=1.0)  # Nova records extend_volume 0.5 s after Cinder shows in-use again, as real Nova does
+    vid = demo.volume("web-root")["id"]
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "25"}, HTTP_HX_REQUEST="true")
+    _, _, events = read_stream(alice_client, f"/volumes/{vid}/stream/")
+    progress = [data for name, data in events if name == "progress"]
+    statuses = [data for name, data in events if name == "status"]
+    waiting = [p for p in progress if 'data-state="waiting"' in p]
+    # The volume was in-use and 25 GiB again while the page still waited for Nova; then Nova's action arrived.
+    assert waiting and "waiting for Nova to record <code>extend_volume</code>" in waiting[0]
+    assert "in-use" in statuses[-1] and "25 GiB" in statuses[-1]
+    assert 'data-testid="nova-extend"' in progress[-1] and "Nova recorded <code>extend_volume</code>" in progress[-1]
+    assert "nova-followup" not in progress[-1]
+    assert events[-1] == ("settled", "in-use")
+    assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
+
+
+def test_after_an_in_use_extend_nova_never_records_it_stops_waiting_and_says_so(demo: Demo, alice_client: Client,
+                                                                              settings: Any) -> None:
+    settings.VOLPANEL_NOVA_EVENT_WAIT = 1.5
+    demo.config(delay=0.3)
+    demo.faults(backend={"nova_event": "lost"})  # Cinder's volume-extended event never reaches Nova
+    vid = demo.volume("web-root")["id"]
+    started = time.monotonic()
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "25"}, HTTP_HX_REQUEST="true")
+    _, _, events = read_stream(alice_client, f"/volumes/{vid}/stream/")
+    progress = [data for name, data in events if name == "progress"][-1]
+    assert 'data-state="gave-up"' in progress and "Nova recorded no <code>extend_volume</code> within 1.5 seconds" \
+        in progress and "The volume is 25 GiB" in progress
+    # The old extend_volume of the seed is not passed off as this one's.
+    assert 'data-testid="nova-extend"' not in progress
+    assert events[-1] == ("settled", "in-use") and time.monotonic() - started < 10
+    # The row is judged by Cinder's result alone.
+    entry = AuditEntry.objects.get()
+    assert (entry.outcome, entry.detail) == (Outcome.SUCCEEDED, "The volume is now 25 GiB.")

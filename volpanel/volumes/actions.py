@@ -24,7 +24,8 @@ EDIT = Audited("volume-update", "Edit name and description", outcomes.edited, "u
                "/volumes/{volume_id}", 5)
 BOOTABLE = Audited("os-set_bootable", "Set bootable", outcomes.bootable_set, "update/os-set_bootable",
                    "/volumes/{volume_id}/action", 5)
-EXTEND = Audited("os-extend", "Extend", outcomes.extended, "update/os-extend", "/volumes/{volume_id}/action", 30)
+EXTEND = Audited("os-extend", "Extend", outcomes.extended, "update/os-extend", "/volumes/{volume_id}/action", 30,
+                 nova_event="extend_volume")
 ATTACH = Audited("os-attach", "Attach to host", outcomes.attached, "update/os-attach",
                  "/volumes/{volume_id}/action", 6)
 DETACH = Audited("os-detach", "Detach from host", outcomes.detached, "update/os-detach",

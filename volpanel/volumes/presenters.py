@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from uuid import uuid4
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
@@ -36,6 +37,7 @@ def partials_context(page: VolumePage, history: Sequence[AuditEntry], *,
         "server_names": page.server_names,
         "outcome_labels": dict(Outcome.choices),
         "extend_guidance": EXTEND_GUIDANCE,
+        "nova_event_wait": settings.VOLPANEL_NOVA_EVENT_WAIT,
     }
     if bound is None:
         context["panel"] = action_panel(page)

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from functools import partial
 from typing import Any, TypeVar
@@ -43,6 +43,39 @@ def list_volumes(cloud: Cloud) -> list[Volume]:
     return cloud.cinder.list_volumes()
 
 
+@dataclass(frozen=True)
+class NovaFollowUp:
+    """Nova's side of an in-use extend, followed after Cinder has finished: Cinder sends Nova its volume-extended
+    event once the volume is in-use again, and Nova records the instance action a moment later (0.4–1.3 s on real
+    Nova), or never when Nova is down. The watcher waits for it at most VOLPANEL_NOVA_EVENT_WAIT seconds."""
+
+    server_id: str
+    action: str  # the instance action awaited, e.g. "extend_volume"
+    since: datetime  # when the volpanel action was asked
+    gave_up: bool = False  # Nova recorded nothing within the wait
+
+
+# Nova keeps an action's start to the whole second, on its own clock: an action that started up to this much
+# before volpanel asked still counts as the answer (two extends of one server within it are not told apart).
+NOVA_CLOCK_SLACK = timedelta(seconds=2)
+
+
+def recorded_since(actions: list[InstanceAction], action: str, since: datetime) -> InstanceAction | None:
+    """The newest instance action named `action` that Nova started at or after `since`, if any."""
+    for candidate in actions:  # Nova lists the newest first
+        if candidate.action != action:
+            continue
+        try:
+            started = datetime.fromisoformat(candidate.start_time.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if started.tzinfo is None:
+            started = started.replace(tzinfo=dt_timezone.utc)
+        if started >= since - NOVA_CLOCK_SLACK:
+            return candidate
+    return None
+
+
 @dataclass
 class VolumePage:
     """Everything the volume page shows, fetched concurrently."""
@@ -58,10 +91,17 @@ class VolumePage:
     # An image id maps to None once Glance says it is gone; an id absent here means Glance did not answer.
     images: dict[str, Image | None] = field(default_factory=dict)
     servers_problem: str = ""  # why the server list is empty when Nova did not answer
+    nova_followups: tuple[NovaFollowUp, ...] = ()  # set by the watcher that follows an action on the volume
 
     @property
     def server_names(self) -> dict[str, str]:
         return {s.id: s.name for s in self.servers}
+
+    @property
+    def nova_followed(self) -> set[str]:
+        """Servers whose Nova side of the last action is awaited or was given up on: their older instance actions
+        are not the answer."""
+        return {f.server_id for f in self.nova_followups}
 
     @property
     def latest_snapshot(self) -> Snapshot | None:

@@ -62,6 +62,9 @@ class Audited:
     cadf_action: str  # CADF taxonomy: the verb, then the API's name (keystonemiddleware's form)
     api_path: str  # the request's path below the service's endpoint ({volume_id}, {server_id} from the row)
     seed_weight: int  # how often `manage.py seed_audit` makes one, out of the weights' sum
+    # The instance action Nova records after such a call succeeds (an in-use extend: extend_volume). Viewers see
+    # it arrive, or see that it did not; the row's outcome stays Cinder's.
+    nova_event: str = ""
 
 
 @dataclass(frozen=True)
@@ -159,5 +162,5 @@ def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> 
     actors.remember(cloud.config.auth_url, creds)
     # The watcher starts once the row is committed: a watcher must never judge a row the database may yet lose,
     # and calling a service inside a transaction (a test's) starts no thread.
-    transaction.on_commit(lambda: watchers.follow(cloud, entry, request.kind.judge))
+    transaction.on_commit(lambda: watchers.follow(cloud, entry, request.kind.judge, request.kind.nova_event))
     return entry

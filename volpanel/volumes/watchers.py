@@ -10,7 +10,7 @@ import hashlib
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
@@ -86,6 +86,12 @@ class Watch:
         self.cloud = cloud
         self.entries: dict[int, AuditEntry] = {}
         self.judges: dict[int, Judge] = {}  # each followed row's judge (its kind's, from the action registry)
+        # Rows whose success Nova records afterwards (an in-use extend: extend_volume), by row: the action name.
+        self.nova_events: dict[int, str] = {}
+        # Nova's side of settled actions, per server: waited for (with the monotonic time to give up) while
+        # someone watches, or given up on. Only the poller thread touches these.
+        self.nova_waits: dict[str, tuple[selectors.NovaFollowUp, float]] = {}
+        self.nova_missing: dict[str, selectors.NovaFollowUp] = {}
         self.subscribers: set[_Subscriber] = set()
         self.state = State(version=0, page=None, settled=False)
         self.running = False
@@ -169,14 +175,19 @@ class Watch:
                     # Nobody looks: the rows are judged from the volume alone; no page is fetched or rendered.
                     page = None
                     self.stale = True
-                elif signature != last_signature or page is None or self.stale or self._waiting_on_image():
+                    self.nova_waits.clear()  # Nova's side is only ever shown, never judged
+                elif (signature != last_signature or page is None or self.stale or self._waiting_on_image()
+                      or self.nova_waits):
                     page = self._load() if volume is not None else None
                     if page is not None:
                         volume = page.volume
                         signature = _signature(volume)
                 self._resolve(volume, page)
+                if page is not None:
+                    page = self._follow_nova(page)
                 with _lock:
-                    settled = (volume is None or not volume.is_transitional) and not self.entries
+                    settled = ((volume is None or not volume.is_transitional) and not self.entries
+                               and not self.nova_waits)
                     changed = signature != last_signature or page is not self.state.page or entries != last_entries
                 # History is read after _resolve wrote the outcomes, so the published rows match the volume.
                 if (changed or settled) and (viewers or not self.stale):
@@ -192,7 +203,8 @@ class Watch:
                 if time.monotonic() - started > settings.VOLPANEL_SETTLE_TIMEOUT:
                     self._give_up("The volume did not settle within the time volpanel follows an action.")
                     return
-                moving = (volume is not None and volume.is_transitional) or self._waiting_on_image()
+                moving = ((volume is not None and volume.is_transitional) or self._waiting_on_image()
+                          or bool(self.nova_waits))
                 quiet_polls = 0 if moving else quiet_polls + 1
                 self._sleep(poll_interval(quiet_polls))
         except Exception:
@@ -251,6 +263,30 @@ class Watch:
             with _lock:
                 self.entries.pop(entry.pk, None)
                 self.judges.pop(entry.pk, None)
+                nova_event = self.nova_events.pop(entry.pk, "")
+            if nova_event and outcome == Outcome.SUCCEEDED and volume and page and page.features.has_compute:
+                self._await_nova(nova_event, entry, volume)
+
+    def _await_nova(self, action: str, entry: AuditEntry, volume: Volume) -> None:
+        """Wait (bounded) for Nova to record `action` on each server the volume is attached to."""
+        give_up_at = time.monotonic() + settings.VOLPANEL_NOVA_EVENT_WAIT
+        for server_id in {a.server_id for a in volume.attachments if a.server_id}:
+            self.nova_missing.pop(server_id, None)
+            followup = selectors.NovaFollowUp(server_id=server_id, action=action, since=entry.requested_at)
+            self.nova_waits[server_id] = (followup, give_up_at)
+
+    def _follow_nova(self, page: selectors.VolumePage) -> selectors.VolumePage:
+        """Drop the waits Nova has answered or that ran out of time; the page shows what is still awaited and
+        what Nova never recorded."""
+        for server_id, (followup, give_up_at) in list(self.nova_waits.items()):
+            actions = page.instance_actions.get(server_id, [])
+            if selectors.recorded_since(actions, followup.action, followup.since):
+                del self.nova_waits[server_id]
+            elif time.monotonic() >= give_up_at:
+                del self.nova_waits[server_id]
+                self.nova_missing[server_id] = replace(followup, gave_up=True)
+        followups = tuple(f for f, _ in self.nova_waits.values()) + tuple(self.nova_missing.values())
+        return page if followups == page.nova_followups else replace(page, nova_followups=followups)
 
     def _publish(self, page: selectors.VolumePage | None, settled: bool, problem: str = "") -> None:
         try:
@@ -319,14 +355,18 @@ def _ensure(cloud: Cloud, volume_id: str) -> Watch:
     return watch
 
 
-def follow(cloud: Cloud, entry: AuditEntry, judge: Judge) -> None:
+def follow(cloud: Cloud, entry: AuditEntry, judge: Judge, nova_event: str = "") -> None:
     """Follow an accepted action until its volume settles, then record the final outcome. The watcher settles a
     copy of the row: the caller's object (the view answering the POST) must not change under it while it renders
-    — an answer saying "accepted" with the settled outcome's attributes would never get the final announcement."""
+    — an answer saying "accepted" with the settled outcome's attributes would never get the final announcement.
+    With `nova_event`, viewers are then shown Nova recording that instance action (or that it did not, in time);
+    the row's outcome is Cinder's alone."""
     with _lock:
         watch = _ensure(cloud, entry.volume_id)
         watch.entries[entry.pk] = copy.copy(entry)
         watch.judges[entry.pk] = judge
+        if nova_event:
+            watch.nova_events[entry.pk] = nova_event
     watch.wakeup.set()
 
 
