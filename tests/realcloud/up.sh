@@ -340,6 +340,9 @@ connection = $DB_URL_BASE/${DB_PREFIX}nova_api?charset=utf8
 connection = $DB_URL_BASE/${DB_PREFIX}nova?charset=utf8
 [scheduler]
 discover_hosts_in_cells_interval = -1
+workers = 1
+[conductor]
+workers = 1
 [oslo_concurrency]
 lock_path = $STATE/locks
 [oslo_messaging_notifications]
@@ -448,20 +451,29 @@ declare -A CONF_OF=([keystone]="$ETC/keystone/keystone.conf" [cinder-api]="$ETC/
     [nova-api]="$ETC/nova/nova.conf" [nova-conductor]="$ETC/nova/nova.conf"
     [nova-scheduler]="$ETC/nova/nova.conf" [nova-compute]="$ETC/nova/nova.conf" [network-standin]="$HERE/network_standin.py")
 conf_sum() { sha256sum "${CONF_OF[$1]}" 2>/dev/null | cut -c1-16; }
-stop() { # stop NAME: its whole process group, then wait until it is gone
-    local pid
-    alive "$1" || { rm -f "$RUN/$1.pid"; return 0; }
-    pid="$(cat "$RUN/$1.pid")"
-    log "stopping $1 ($2)"
-    kill -TERM -- "-$pid" 2>/dev/null || true
-    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-    kill -KILL -- "-$pid" 2>/dev/null || true
-    rm -f "$RUN/$1.pid"
+stop() { # stop WHY NAME...: their whole process groups at once, then wait (up to 10 s) until they are gone
+    local why="$1" name pid pids=()
+    shift
+    for name in "$@"; do
+        alive "$name" || { rm -f "$RUN/$name.pid"; continue; }
+        pid="$(cat "$RUN/$name.pid")"
+        log "stopping $name ($why)"
+        kill -TERM -- "-$pid" 2>/dev/null || true
+        pids+=("$pid")
+        rm -f "$RUN/$name.pid"
+    done
+    for _ in $(seq 40); do
+        local left=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && left=1; done
+        [ "$left" = 0 ] && break
+        sleep 0.25
+    done
+    for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
 }
 start() { # start NAME PORT CMD...
     local name="$1" port="$2"; shift 2
     if alive "$name" && [ "$(cat "$RUN/$name.sum" 2>/dev/null)" != "$(conf_sum "$name")" ]; then
-        stop "$name" "its configuration changed"
+        stop "its configuration changed" "$name"
     fi
     if alive "$name"; then return 0; fi
     rm -f "$RUN/$name.pid"
@@ -483,9 +495,16 @@ wait_port() { # wait_port NAME PORT SECONDS
 }
 
 # What this mode leaves out is stopped (REALCLOUD_GLANCE=0, REALCLOUD_NOVA=0).
+left_out=()
 for s in glance-api "${NOVA_SERVICES[@]}"; do
-    [[ " ${SERVICES[*]} " == *" $s "* ]] || stop "$s" "not in this mode: $MODE"
+    [[ " ${SERVICES[*]} " == *" $s "* ]] || left_out+=("$s")
 done
+stop "not in this mode: glance=$WITH_GLANCE nova=$WITH_NOVA" "${left_out[@]}"
+stale=()   # restarted below: stopped together here rather than one by one
+for s in "${SERVICES[@]}"; do
+    alive "$s" && [ "$(cat "$RUN/$s.sum" 2>/dev/null)" != "$(conf_sum "$s")" ] && stale+=("$s")
+done
+stop "its configuration changed" "${stale[@]}"
 
 export PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}"
 OS_KEYSTONE_CONFIG_FILES="$ETC/keystone/keystone.conf" \
@@ -496,11 +515,11 @@ wait_port keystone "$KEYSTONE_PORT" 120
 # Keystone content (idempotent) before the services start: each caches its token together with the catalog, so
 # an endpoint created after a service started stays unknown to it. A catalog change restarts what runs.
 for _ in $(seq 60); do curl -fsS -o /dev/null "$KEYSTONE_URL/v3" && break; sleep 0.5; done
-seeded="$stamp$nova_stamp $MODE"
+seeded="$stamp$nova_stamp glance=$WITH_GLANCE nova=$WITH_NOVA"
 if [ "$(cat "$STATE/keystone.seeded" 2>/dev/null)" != "$seeded" ]; then
     log "seeding keystone (projects, users, catalog)"
     "$B/python" "$HERE/seed.py" keystone || die "keystone seed failed"
-    for s in "${SERVICES[@]}"; do [ "$s" = keystone ] || stop "$s" "the catalog changed"; done
+    stop "the catalog changed" "${SERVICES[@]:1}"   # all but keystone (the first)
     echo "$seeded" > "$STATE/keystone.seeded"
 fi
 
