@@ -98,10 +98,17 @@ class VolumePage:
         return {s.id: s.name for s in self.servers}
 
     @property
-    def nova_followed(self) -> set[str]:
-        """Servers whose Nova side of the last action is awaited or was given up on: their older instance actions
-        are not the answer."""
-        return {f.server_id for f in self.nova_followups}
+    def nova_extends(self) -> list[tuple[str, InstanceAction]]:
+        """Each attached server's newest extend_volume, unless the page still waits for (or gave up on) a newer
+        one there. Newest by Nova's list, not necessarily its first entry: Nova keeps start times to the second,
+        so an attach and an extend within one second may come in either order."""
+        followed = {f.server_id for f in self.nova_followups}
+        found = []
+        for server_id, actions in self.instance_actions.items():
+            extend = next((a for a in actions if a.action == "extend_volume"), None)
+            if extend is not None and server_id not in followed:
+                found.append((server_id, extend))
+        return found
 
     @property
     def latest_snapshot(self) -> Snapshot | None:
