@@ -84,7 +84,8 @@ realcloud-up:
 realcloud-down:
 	bash tests/realcloud/down.sh
 
-# Real Keystone + Cinder + Glance from PyPI (tests/realcloud/up.sh, ~90 s from empty, seconds when cached).
+# Real Keystone + Cinder + Glance + Nova + Placement from PyPI (tests/realcloud/up.sh, ~2.5 min from empty,
+# seconds when cached).
 # Where they cannot be installed the suite is skipped with a note, unless REALCLOUD_REQUIRED=1 (CI sets it).
 test-realcloud: $(STAMP)
 	@if bash tests/realcloud/up.sh; then \
