@@ -379,6 +379,12 @@ tables_in() { mysql_q "SELECT COUNT(*) FROM information_schema.tables WHERE tabl
 synced() { [ -f "$STATE/$1.db-synced" ] && [ "$(tables_in "$1")" -gt 0 ]; }
 DBS=(keystone cinder); [ "$WITH_GLANCE" = 1 ] && DBS+=(glance)
 [ "$WITH_NOVA" = 1 ] && DBS+=(nova_api nova_cell0 nova placement)
+if [ "$WITH_NOVA" = 1 ] && [ ! -f "$STATE/nova.db-synced" ]; then
+    # Nova's databases belong with this state folder: nova-compute keeps its node's UUID in
+    # state/nova/compute_id, and a new folder over an old database would be a "Duplicate compute node record".
+    for db in nova_api nova_cell0 nova placement; do mysql_q "DROP DATABASE IF EXISTS ${DB_PREFIX}$db"; done
+    rm -f "$STATE/placement.db-synced" "$STATE/nova_api.db-synced"
+fi
 for db in "${DBS[@]}"; do
     mysql_q "CREATE DATABASE IF NOT EXISTS ${DB_PREFIX}$db CHARACTER SET utf8 COLLATE utf8_general_ci"
 done
