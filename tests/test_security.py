@@ -175,3 +175,31 @@ def test_it_marks_cookies_secure_behind_https(demo: Demo, client: Client, settin
     session, csrf = response.cookies["sessionid"], client.cookies["csrftoken"]
     assert session["secure"] and session["httponly"] and session["samesite"] == "Lax"
     assert csrf["secure"]
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "utf-16", "iso-8859-1", "no-such-charset"])
+def test_it_refuses_a_form_in_another_charset_with_400_and_logs_no_error(demo: Demo, charset: str,
+                                                                        caplog: Any) -> None:
+    """Django's own 400 for such a body re-ran the CSRF check in its error handler, which read the body again:
+    500 and a traceback at ERROR, without signing in. Both form encodings, with a real CSRF token."""
+    import logging
+
+    client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    client.get("/login/")
+    token = client.cookies["csrftoken"].value
+    caplog.set_level(logging.INFO)
+    urlencoded = f"csrfmiddlewaretoken={token}&username=al%E9&password=demo".encode()
+    part = '--XX\r\nContent-Disposition: form-data; name="{}"\r\n\r\n{}\r\n'
+    multipart = (part.format("csrfmiddlewaretoken", token) + part.format("username", "al\xe9") + "--XX--\r\n"
+                 ).encode("latin-1")
+    for content_type, body in [("application/x-www-form-urlencoded", urlencoded),
+                               ("multipart/form-data; boundary=XX", multipart)]:
+        response = client.generic("POST", "/login/", body, content_type=f"{content_type}; charset={charset}")
+        assert response.status_code == 400, (content_type, response.status_code)
+        assert b"UTF-8" in response.content and response.headers["Content-Security-Policy"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    # UTF-8, said or not, still signs in.
+    for content_type in ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=UTF-8"):
+        fresh = Client()
+        assert fresh.generic("POST", "/login/", b"username=alice&password=demo&project=demo",
+                             content_type=content_type).status_code == 302
