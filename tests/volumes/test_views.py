@@ -112,6 +112,14 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("edit", {"name": "a\x07b", "description": ""}, "The name can use printable characters only"),
         ("edit", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
         ("edit", {"name": "data-01", "description": "line\nbreak"}, "The description can use printable characters"),
+        # C1 controls (U+009B is the 8-bit terminal escape, U+0085 next line), line and paragraph separators, an
+        # unassigned code point: none is printable.
+        *[("attach_host", {"host_name": f"web{char}1", "mountpoint": "/dev/vdb", "mode": "rw"},
+           "The host name can use printable characters only") for char in "\x9b\x85\u2028\u2029\U000e0fff"],
+        ("upload", {"image_name": "img\x9b[2J", "disk_format": "qcow2", "container_format": "bare",
+                    "visibility": "private"}, "The image name can use printable characters only"),
+        ("attach_host", {"host_name": "web-1", "mountpoint": "/dev/v\u2029db", "mode": "rw"},
+         "The mountpoint can use printable characters only"),
         ("bootable", {}, "The volume is already not bootable"),
     ],
 )
@@ -128,6 +136,21 @@ def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: C
     assert page.status_code == 400 and message in page.content.decode()
     assert action_posts(demo) == before
     assert not AuditEntry.objects.exists()
+
+
+def test_it_refuses_a_form_that_is_not_utf_8_beside_the_field(demo: Demo, alice_client: Client) -> None:
+    """A byte that is not UTF-8 (%FF) became U+FFFD and went to Cinder; now the field says it cannot be read."""
+    vid = demo.volume("data-01")["id"]
+    before = action_posts(demo)
+    for extra in ({}, HTMX):
+        response = alice_client.generic("POST", f"/volumes/{vid}/attach_host/",
+                                        b"host_name=web%FF1&mountpoint=%2Fdev%2Fvdb&mode=rw",
+                                        content_type="application/x-www-form-urlencoded", **extra)
+        assert response.context["forms"]["attach_host"].errors["host_name"] == [
+            "The host name can use printable characters only, no control characters such as tabs or line breaks "
+            "and no bytes that are not UTF-8."]
+        assert response.status_code == (200 if extra else 400)
+    assert action_posts(demo) == before and not AuditEntry.objects.exists()
 
 
 def test_it_shows_cinder_s_own_refusal_as_text(demo: Demo, alice_client: Client) -> None:
