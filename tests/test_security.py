@@ -62,6 +62,23 @@ def test_it_sets_safe_session_cookies_and_headers(demo: Demo, client: Client) ->
     assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_it_keeps_signed_in_pages_out_of_every_cache(demo: Demo, client: Client) -> None:
+    """A shared machine's next user must not find the last one's volumes or audit rows in the browser's cache."""
+    web_login(client, "admin", "admin")
+    vid = demo.volume("data-01")["id"]
+    stored = {}
+    for path, extra in [("/volumes/", {}), (f"/volumes/{vid}/", {}),
+                        (f"/volumes/{vid}/?partial=live", {"HTTP_HX_REQUEST": "true"}), ("/audit/", {}),
+                        ("/audit/chart/", {}), ("/audit/export/csv/", {}), ("/django-admin/", {}), ("/login/", {})]:
+        stored[path] = client.get(path, **extra).headers.get("Cache-Control")
+    stored["POST extend"] = client.post(f"/volumes/{vid}/extend/", {"new_size": "ten"}).headers.get("Cache-Control")
+    # (Django's admin sends its own never_cache header, no-store among its words.)
+    assert all("no-store" in (value or "").split(", ") for value in stored.values()), stored
+    response = client.get(f"/volumes/{vid}/stream/")
+    assert response.headers["Cache-Control"] == "no-cache"  # the stream's own (SSE), never stored either
+    response.close()
+
+
 def test_it_renders_hostile_names_as_text(demo: Demo, alice: Any, alice_client: Client) -> None:
     from volpanel.openstack.session import user_session
 

@@ -63,6 +63,10 @@ def _secure(response: HttpResponse) -> HttpResponse:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # Every answer a view renders is one user's (volumes, audit rows, a form's CSRF token): no browser or proxy
+    # may keep it, where the next user of a shared machine could open it from history. Static files (WhiteNoise,
+    # outside this middleware) keep their long cache; a view that says otherwise (the stream's no-cache) wins.
+    response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
