@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -91,6 +92,48 @@ def test_it_renders_hostile_names_as_text(demo: Demo, alice: Any, alice_client: 
     for body in (alice_client.get("/volumes/").content.decode(), alice_client.get(f"/volumes/{vid}/").content.decode()):
         assert "<img src=x" not in body and "<script>alert" not in body
         assert "&lt;img src=x onerror=alert(1)&gt;" in body
+
+
+def test_it_isolates_bidi_names_in_titles_options_and_audit_cells(demo: Demo, alice: Any, alice_client: Client
+                                                                  ) -> None:
+    """<bdi> cannot go in <title> or <option>: there a name with a bidi override is wrapped in FSI … PDI (a PDI of
+    its own that would close ours early is dropped). Audit cells that show tenant text are <bdi>."""
+    import re
+
+    from volpanel.audit.models import AuditEntry
+    from volpanel.openstack.session import user_session
+
+    bidi, hostile = "evil\u202egnp.exe", "evil\u2069\u202egnp.exe"
+    isolated = "\u2068evil\u202egnp.exe\u2069"
+    sess = user_session(cloud_config(), alice)
+    block = {"service_type": "block-storage", "interface": "public"}
+    created = sess.post("/volumes", endpoint_filter=block, json={"volume": {"size": 1, "name": bidi}})
+    vid = created.json()["volume"]["id"]
+    data01 = demo.volume("data-01")["id"]
+    sess.post("/snapshots", endpoint_filter=block, json={"snapshot": {"volume_id": data01, "name": hostile}})
+    demo.wait_for(bidi, lambda v: v["status"] == "available")
+    # An audit row whose parameters carry the name (Nova refuses format characters in server names, and Cinder
+    # does not report an attached host's name back, so neither reaches an <option>).
+    attach = {"host_name": hostile, "mountpoint": "/dev/vdb", "mode": "rw"}
+    assert alice_client.post(f"/volumes/{vid}/attach_host/", attach).status_code == 302
+    demo.wait_for(bidi, lambda v: v["status"] == "in-use")
+    for _ in range(100):
+        if all(s["status"] == "available" for s in demo.state()["snapshots"].values()):
+            break
+        time.sleep(0.05)
+
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert re.search(r"<title>(.*?)</title>", page, re.S)[1] == f"{isolated} · volpanel"  # type: ignore[index]
+    page = alice_client.get(f"/volumes/{data01}/").content.decode()
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", page)
+    assert any(o.startswith(f"{isolated} (20") for o in options), options  # upload_snapshot's choice
+
+    entry = AuditEntry.objects.get(volume_id=vid)
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    detail = admin.get(f"/audit/{entry.uuid}/").content.decode()
+    assert f"<td><bdi>{hostile}</bdi></td>" in detail  # the parameters table
+    assert f"<bdi>{bidi}</bdi>" in admin.get("/audit/").content.decode()
 
 
 def test_it_never_lets_the_keystone_token_out_of_the_session(demo: Demo, client: Client, caplog: Any,

@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 
+from volpanel.lib.bidi import isolate
 from volpanel.volumes.rules import Availability
 from volpanel.volumes.selectors import VolumePage
 
@@ -161,7 +162,7 @@ class AttachServerForm(VolumeActionForm):
 
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         super().__init__(*args, page=page, **kwargs)
-        self.choice_field("server_id").choices = [(s.id, f"{s.name} ({s.status})") for s in page.servers]
+        self.choice_field("server_id").choices = [(s.id, f"{isolate(s.name)} ({s.status})") for s in page.servers]
         if page.servers_problem:
             # No choice can be valid while Nova is silent: say so instead of "choose a server".
             self.fields["server_id"].error_messages.update(required=page.servers_problem,
@@ -184,8 +185,8 @@ class DetachForm(VolumeActionForm):
         names = page.server_names
         choices = []
         for a in page.volume.attachments:
-            where = (f"server {names.get(a.server_id, a.server_id)}" if a.server_id
-                     else f"host {a.host_name or '(unnamed)'}")
+            where = (f"server {isolate(names.get(a.server_id, a.server_id))}" if a.server_id
+                     else f"host {isolate(a.host_name or '(unnamed)')}")
             choices.append((a.attachment_id, f"{where} at {a.device or '?'}"))
         self.choice_field("attachment_id").choices = choices
 
@@ -228,7 +229,7 @@ class UploadSnapshotForm(UploadForm):
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         super().__init__(*args, page=page, **kwargs)
         self.choice_field("snapshot_id").choices = [
-            (s.id, f"{s.name or s.id} ({s.created_at[:16].replace('T', ' ')})")
+            (s.id, f"{isolate(s.name or s.id)} ({s.created_at[:16].replace('T', ' ')})")
             for s in page.snapshots if s.status == "available"
         ]
 
