@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -94,6 +94,27 @@ def switch_project(request: HtmxHttpRequest) -> HttpResponse:
     auth.sign_in(request, new, known)
     messages.success(request, f"Now working in project {new.project_name}.")
     return redirect("volume_list")
+
+
+@require_http_methods(["GET", "POST"])
+def admin_login(request: HtmxHttpRequest) -> HttpResponse:
+    """Django admin's login (Django staff users, not Keystone), behind the same throttle as the main login: one
+    count per user name across both doors. Refused before Django checks the password, like the main login."""
+    if request.method == "POST":
+        username = request.POST.get("username", "").strip()
+        address = request.META.get("REMOTE_ADDR") or "unknown"
+        if username and throttle.is_locked(username, address):
+            response = HttpResponse(f"Too many failed logins. Wait {throttle.WINDOW_SECONDS // 60} minutes.",
+                                    content_type="text/plain; charset=utf-8", status=429)
+            response["Retry-After"] = str(throttle.WINDOW_SECONDS)
+            return response
+        response = admin.site.login(request)
+        if username and not request.user.is_authenticated:
+            throttle.record_failure(username, address)
+        elif username:
+            throttle.clear(username)
+        return response
+    return admin.site.login(request)
 
 
 @require_GET
