@@ -263,3 +263,30 @@ def test_it_refuses_a_form_in_another_charset_with_400_and_logs_no_error(demo: D
         fresh = Client()
         assert fresh.generic("POST", "/login/", b"username=alice&password=demo&project=demo",
                              content_type=content_type).status_code == 302
+
+
+def test_it_believes_x_forwarded_for_only_from_the_proxies_the_operator_names(demo: Demo, tmp_path: Any) -> None:
+    """Under gunicorn with its uvicorn worker, as in production. By default nobody is a trusted proxy: a client on
+    127.0.0.1 (as under `make run`) could name any address for its audit rows and the login throttle. Named, the
+    proxy's X-Forwarded-For is believed (its right-most address that is not a trusted proxy)."""
+    import sqlite3
+
+    from tests.live_server import Gunicorn, Tenant, server_env
+
+    vid = demo.volume("data-01")["id"]
+    seen = {}
+    for trusted in ("", "127.0.0.1"):
+        db_path = tmp_path / f"volpanel-{trusted or 'none'}.sqlite3"
+        app = Gunicorn(server_env(f"sqlite:///{db_path}", VOLPANEL_TRUSTED_PROXIES=trusted), tmp_path / "g.log")
+        try:
+            tenant = Tenant(app.url)
+            size = demo.wait_for("data-01", lambda v: v["status"] == "available")["size"]
+            answer = tenant.post(f"/volumes/{vid}/extend/", {"new_size": str(size + 1)},
+                                 **{"X-Forwarded-For": "198.51.100.9, 203.0.113.7"})
+            assert answer.status_code == 302, answer.text[:300]
+        finally:
+            app.stop()
+        with sqlite3.connect(db_path) as db:
+            seen[trusted] = [row[0] for row in db.execute("SELECT source_ip FROM volpanel_auditentry")]
+    assert seen == {"": ["127.0.0.1"], "127.0.0.1": ["203.0.113.7"]}, seen
+    demo.wait_for("data-01", lambda v: v["status"] == "available")

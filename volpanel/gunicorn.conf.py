@@ -3,6 +3,7 @@
 import os
 import resource
 
+from volpanel.lib import proxies
 from volpanel.logs import logging_config
 
 # Every open status stream is a socket: a soft limit of 1,024 descriptors (a common default) would refuse
@@ -27,3 +28,7 @@ _demo = not (os.environ.get("OS_AUTH_URL") or os.environ.get("OS_CLOUD"))
 logconfig_dict = logging_config(os.environ.get("VOLPANEL_LOG_FORMAT") or ("text" if _demo else "json"),
                                 os.environ.get("VOLPANEL_LOG_LEVEL", "INFO").upper())
 control_socket_disable = True
+# X-Forwarded-For and -Proto are believed only from the proxies the operator names (volpanel/lib/proxies.py); the
+# worker's default would believe them from anyone connecting from 127.0.0.1 or ::1. (settings.py refuses a bad
+# value with its reason before a worker serves anything; a gunicorn without Django settings refuses it here.)
+forwarded_allow_ips = ",".join(proxies.parse(os.environ.get(proxies.ENV, "")))

@@ -10,6 +10,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from volpanel.lib import proxies
 from volpanel.logs import logging_config
 from volpanel.openstack.clouds import CloudsYamlError, OpenStackSettings, load_cloud
 
@@ -84,6 +85,17 @@ if not SECRET_KEY:
     SECRET_KEY = "volpanel-demo-mode-only-not-secret"
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (gunicorn.conf.py hands them to the uvicorn
+# worker, which rewrites the client's address from them); none by default. gunicorn's own FORWARDED_ALLOW_IPS
+# trusts 127.0.0.1 unless told otherwise, so anyone on the host could pick their address: it is not read.
+try:
+    VOLPANEL_TRUSTED_PROXIES = proxies.parse(os.environ.get(proxies.ENV, ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+if "FORWARDED_ALLOW_IPS" in os.environ:
+    raise ImproperlyConfigured("FORWARDED_ALLOW_IPS is not read: name the proxies in VOLPANEL_TRUSTED_PROXIES "
+                               "(README, production).")
 
 # How volpanel reaches OpenStack (keystoneauth1 settings an operator expects).
 # Environment variables win over clouds.yaml, as in the openstack CLI.
