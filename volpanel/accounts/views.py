@@ -39,11 +39,15 @@ def login_view(request: HtmxHttpRequest) -> HttpResponse:
             context["error"] = "Enter your user name and password."
             return render(request, "volpanel/login.html", context, status=400)
         address = request.META.get("REMOTE_ADDR") or "unknown"
-        if throttle.is_locked(values["username"], address):
-            # Refused before Keystone hears of it, whatever the password: guessing gains nothing here.
-            context["error"] = (f"Too many failed logins. Wait {throttle.WINDOW_SECONDS // 60} minutes, "
-                                "or ask your cloud administrator to check the account.")
-            return render(request, "volpanel/login.html", context, status=429)
+        wait = throttle.wait_seconds(values["username"], address)
+        if wait:
+            # Refused before Keystone hears of it, whatever the password: guessing gains nothing here. Only this
+            # name from this address waits; the same user elsewhere signs in as usual.
+            context["error"] = (f"Too many failed logins for this user from this address. Try again in "
+                                f"{throttle.in_words(wait)}.")
+            response = render(request, "volpanel/login.html", context, status=429)
+            response["Retry-After"] = str(wait)
+            return response
         config = cloud_config()
         try:
             creds = os_session.login(config, values["username"], password, values["project"], values["domain"])
@@ -56,7 +60,7 @@ def login_view(request: HtmxHttpRequest) -> HttpResponse:
                 return render(request, "volpanel/login.html", context, status=401)
             context["error"] = f"The cloud's identity service could not be reached: {exc.first_line}"
             return render(request, "volpanel/login.html", context, status=502)
-        throttle.clear(values["username"])
+        throttle.clear(values["username"], address)
         auth.sign_in(request, creds, projects)
         return redirect(next_url or reverse("volume_list"))
     if auth.credentials(request):
@@ -103,16 +107,18 @@ def admin_login(request: HtmxHttpRequest) -> HttpResponse:
     if request.method == "POST":
         username = request.POST.get("username", "").strip()
         address = request.META.get("REMOTE_ADDR") or "unknown"
-        if username and throttle.is_locked(username, address):
-            response = HttpResponse(f"Too many failed logins. Wait {throttle.WINDOW_SECONDS // 60} minutes.",
-                                    content_type="text/plain; charset=utf-8", status=429)
-            response["Retry-After"] = str(throttle.WINDOW_SECONDS)
+        wait = throttle.wait_seconds(username, address) if username else 0
+        if wait:
+            response = HttpResponse(f"Too many failed logins for this user from this address. Try again in "
+                                    f"{throttle.in_words(wait)}.", content_type="text/plain; charset=utf-8",
+                                    status=429)
+            response["Retry-After"] = str(wait)
             return response
         response = admin.site.login(request)
         if username and not request.user.is_authenticated:
             throttle.record_failure(username, address)
         elif username:
-            throttle.clear(username)
+            throttle.clear(username, address)
         return response
     return admin.site.login(request)
 
