@@ -290,3 +290,52 @@ def test_it_believes_x_forwarded_for_only_from_the_proxies_the_operator_names(de
             seen[trusted] = [row[0] for row in db.execute("SELECT source_ip FROM volpanel_auditentry")]
     assert seen == {"": ["127.0.0.1"], "127.0.0.1": ["203.0.113.7"]}, seen
     demo.wait_for("data-01", lambda v: v["status"] == "available")
+
+
+def test_it_revokes_every_token_a_session_replaces_or_ends_with(demo: Demo, client: Client, config: Any) -> None:
+    """A project switch and a second sign-in over the session each replace its token: the old one is revoked at
+    once (Keystone and Cinder refuse it); one Keystone could not revoke then is revoked at logout."""
+    from volpanel.openstack.cloud import Cloud
+    from volpanel.openstack.errors import CloudError
+    from volpanel.openstack.session import Credentials
+
+    def held() -> Credentials:
+        return Credentials.from_json(client.session["volpanel.credentials"])
+
+    def honoured(creds: Credentials) -> bool:
+        try:
+            Cloud.connect(config, creds).cinder.list_volumes()
+        except CloudError as exc:
+            assert exc.kind == "auth" and exc.status == 401, exc
+            return False
+        return True
+
+    web_login(client, "carol", "demo")
+    first = held()
+    other_id = next(p["id"] for p in client.session["volpanel.projects"] if p["name"] == "other")
+    assert client.post("/project/", {"project_id": other_id}).status_code == 302
+    second = held()
+    assert (honoured(first), honoured(second)) == (False, True)
+
+    web_login(client, "alice", "demo")  # another user signs in over the same browser session
+    third = held()
+    assert (honoured(second), honoured(third)) == (False, True)
+
+    # Keystone cannot revoke at the next switch: the replaced token stays good until logout revokes it too.
+    web_login(client, "carol", "demo")
+    fourth = held()
+    assert not honoured(third)
+    demo.faults(http=[{"service": "identity", "method": "DELETE", "status": 503, "times": 1}])
+    assert client.post("/project/", {"project_id": other_id}).status_code == 302
+    fifth = held()
+    assert (honoured(fourth), honoured(fifth)) == (True, True)
+    assert client.post("/logout/").status_code == 302
+    assert (honoured(fourth), honoured(fifth)) == (False, False)
+
+    # Signing in without naming a project takes an unscoped token to the first project: that one is revoked too.
+    def revocations() -> int:
+        return sum(n for key, n in demo.requests_served().items() if key.startswith("DELETE /identity/v3/auth/tokens"))
+
+    before = revocations()
+    web_login(Client(), "alice")
+    assert revocations() == before + 1
