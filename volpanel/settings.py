@@ -129,6 +129,17 @@ VOLPANEL_SNAPSHOT_UPLOAD = envbool("VOLPANEL_SNAPSHOT_UPLOAD", DEMO_MODE)
 VOLPANEL_POLL_INTERVAL = envfloat("VOLPANEL_POLL_INTERVAL", 1.0, minimum=0.05)
 VOLPANEL_SETTLE_TIMEOUT = envfloat("VOLPANEL_SETTLE_TIMEOUT", 900.0, minimum=1.0)
 
+# What one signed-in session may cost: open status streams (per session, and per user across sessions; counted
+# in each web process), and how fast its pages, actions and streams may make volpanel call the cloud (a page load
+# is 3–4 calls): VOLPANEL_CLOUD_RATE requests a second on average, VOLPANEL_CLOUD_BURST at once. Past them: 429.
+VOLPANEL_STREAMS_PER_SESSION = int(envfloat("VOLPANEL_STREAMS_PER_SESSION", 6, minimum=1))
+VOLPANEL_STREAMS_PER_USER = int(envfloat("VOLPANEL_STREAMS_PER_USER", 20, minimum=1))
+VOLPANEL_CLOUD_RATE = envfloat("VOLPANEL_CLOUD_RATE", 2.0, minimum=0.01)
+VOLPANEL_CLOUD_BURST = envfloat("VOLPANEL_CLOUD_BURST", 60.0, minimum=1.0)
+if VOLPANEL_STREAMS_PER_USER < VOLPANEL_STREAMS_PER_SESSION:
+    raise ImproperlyConfigured(f"VOLPANEL_STREAMS_PER_USER={VOLPANEL_STREAMS_PER_USER} is below "
+                               f"VOLPANEL_STREAMS_PER_SESSION={VOLPANEL_STREAMS_PER_SESSION}.")
+
 # The credential `manage.py reconcile_audit` settles left-over accepted rows with: a user with the admin role
 # (Cinder shows an admin every project's volumes). Unset outside demo mode: such rows then end as unknown.
 VOLPANEL_SERVICE_USER = envstr("VOLPANEL_SERVICE_USER", "admin" if DEMO_MODE else "")

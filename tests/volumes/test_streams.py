@@ -429,3 +429,41 @@ def test_it_stops_an_open_stream_within_seconds_once_its_session_ends_or_its_tok
     assert parse(ended["alice"][1])[-1] == ("settled", "available")
     assert watchers.wait_idle(10)
     assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
+
+
+def test_it_caps_open_streams_per_session_and_per_user_and_serves_the_page_without_one(
+        demo: Demo, alice_client: Client, settings: Any) -> None:
+    """300 streams of one session were all accepted; now a session holds at most VOLPANEL_STREAMS_PER_SESSION and
+    a user VOLPANEL_STREAMS_PER_USER: past them 429 with Retry-After, and the page comes without its stream."""
+    from volpanel.volumes import limits
+
+    settings.VOLPANEL_STREAMS_PER_SESSION, settings.VOLPANEL_STREAMS_PER_USER = 2, 3
+    vid, second = _extending_with_a_second_session(demo, alice_client, delay=4.0)
+    url = f"/volumes/{vid}/stream/"
+    finished: list[tuple[int, str]] = []
+
+    def hold(client: Client) -> threading.Thread:
+        thread = threading.Thread(target=lambda: finished.append(read_raw(client, url)[::2]))
+        thread.start()
+        return thread
+
+    def wait_open(n: int) -> None:
+        deadline = time.monotonic() + 5
+        while limits.open_streams() < n:
+            assert time.monotonic() < deadline, limits.open_streams()
+            time.sleep(0.02)
+
+    held = [hold(alice_client), hold(alice_client)]
+    wait_open(2)
+    refused = [read_raw(alice_client, url) for _ in range(20)]
+    assert {(status, headers["Retry-After"]) for status, headers, _ in refused} == {(429, "30")}
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "sse-connect" not in page and 'data-testid="streams-full"' in page
+    held.append(hold(second))  # the user's third: another session may still open one
+    wait_open(3)
+    assert read_raw(second, url)[0] == 429  # … but not a fourth for the user
+    for thread in held:
+        thread.join(20)
+    assert [status for status, _ in finished] == [200, 200, 200]
+    assert limits.open_streams() == 0  # every slot given back
+    print(f"\nFIGURES streams of one session: 2 held, {len(refused)} more refused with 429")

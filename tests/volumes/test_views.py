@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -523,3 +524,30 @@ def test_it_sets_and_clears_the_bootable_flag(demo: Demo, alice_client: Client) 
     rows = list(AuditEntry.objects.order_by("id").values_list("action", "outcome", "detail"))
     assert rows == [("os-set_bootable", Outcome.SUCCEEDED, "The volume is now bootable."),
                     ("os-set_bootable", Outcome.SUCCEEDED, "The volume is no longer bootable.")]
+
+
+def test_it_bounds_how_fast_one_session_makes_volpanel_call_the_cloud(demo: Demo, alice_client: Client,
+                                                                      settings: Any) -> None:
+    """Each page load costs the cloud 3–4 calls; a session past its budget is answered 429 with Retry-After before
+    the cloud hears of it. Another session is not slowed."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.VOLPANEL_CLOUD_RATE, settings.VOLPANEL_CLOUD_BURST = 0.5, 5
+    vid = demo.volume("data-01")["id"]
+
+    def cloud_calls() -> int:
+        return sum(n for key, n in demo.requests_served().items() if "/identity/" not in key)
+
+    answers = [alice_client.get(f"/volumes/{vid}/").status_code for _ in range(5)]
+    before = cloud_calls()
+    refused = [alice_client.get(path) for path in ("/volumes/", f"/volumes/{vid}/")]
+    refused.append(alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}))
+    assert answers == [200] * 5 and [r.status_code for r in refused] == [429] * 3
+    assert {r["Retry-After"] for r in refused} == {"2"} and cloud_calls() == before
+    other = Client()
+    web_login(other, "alice", "demo")
+    assert other.get("/volumes/").status_code == 200
+    time.sleep(2.1)
+    assert alice_client.get("/volumes/").status_code == 200  # the budget refills
+    cache.clear()

@@ -7,7 +7,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +28,7 @@ from volpanel.cloud import cloud_config, connect, disconnect, ended
 from volpanel.openstack.cloud import Cloud, token_expired
 from volpanel.openstack.errors import CloudError
 from volpanel.openstack.session import Credentials, token_valid
-from volpanel.volumes import presenters, selectors, watchers
+from volpanel.volumes import limits, presenters, selectors, watchers
 from volpanel.volumes.presenters import Panel
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ SESSION_ENDED = {"oob": True, "flash_level": "warning",
 
 
 async def _events(request: HttpRequest, creds: Credentials, volume_id: str, client_has: str,
-                  attempt: str, session_expires: datetime) -> AsyncIterator[str]:
+                  attempt: str, session_expires: datetime) -> AsyncGenerator[str, None]:
     _release_request_thread()
     # Browsers reconnect after `retry` ms if the stream drops, sending the last id they received.
     yield f"retry: {RETRY_MS}\n\n"
@@ -294,9 +294,22 @@ async def _events(request: HttpRequest, creds: Credentials, volume_id: str, clie
         subscription.close()
 
 
-def _credentials(request: HttpRequest) -> tuple[Credentials | None, datetime]:
+async def _counted(events: AsyncGenerator[str, None], slot: limits.Slot) -> AsyncIterator[str]:
     try:
-        return auth.credentials(request), request.session.get_expiry_date()
+        async for chunk in events:
+            yield chunk
+    finally:
+        slot.release()
+        await events.aclose()  # its own `finally` (unsubscribe) now, not when it is collected
+
+
+def _credentials(request: HttpRequest) -> tuple[Credentials | None, datetime, int]:
+    """The session's credentials, when it expires, and how long it must wait before calling the cloud again
+    (limits.cloud_wait; a stream calls it once to prove the viewer may read the volume)."""
+    try:
+        creds = auth.credentials(request)
+        wait = limits.cloud_wait(request.session.session_key or "") if creds is not None else 0
+        return creds, request.session.get_expiry_date(), wait
     finally:
         # A stream stays open while the volume moves: it must not pin a database connection meanwhile
         # (a thousand streams would exhaust PostgreSQL's connections). The session is read; close them.
@@ -305,16 +318,26 @@ def _credentials(request: HttpRequest) -> tuple[Credentials | None, datetime]:
 
 @require_GET
 async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponseBase:
-    creds, session_expires = await sync_to_async(_credentials)(request)
+    creds, session_expires, wait = await sync_to_async(_credentials)(request)
     if creds is None or token_expired(creds):
         return HttpResponse("Log in to follow this volume.", status=401, content_type="text/plain")
+    slot = limits.Slot.take(request.session.session_key or "", creds.user_id) if not wait else None
+    if slot is None:
+        # The page falls back to its behaviour without a stream: the sse extension backs off and tries again.
+        refused = HttpResponse("Too many live pages open for this session or user, or too many requests: "
+                               "reload the page for the latest status.", status=429, content_type="text/plain")
+        refused["Retry-After"] = str(wait or limits.RETRY_AFTER_SECONDS)
+        return refused
     # A reconnecting browser names the last state it got; an id from another worker or an older watcher is
     # just as good, since ids hash the content shown.
     client_has = request.headers.get("Last-Event-ID", "")
     # The attempt the page announced as accepted: its final outcome replaces that announcement once known.
     attempt = request.GET.get("attempt", "")
-    response = StreamingHttpResponse(_events(request, creds, str(volume_id), client_has, attempt, session_expires),
-                                     content_type="text/event-stream")
+    events = _counted(_events(request, creds, str(volume_id), client_has, attempt, session_expires), slot)
+    # A response never streamed (the client left first) never runs the generator's `finally`: its collection
+    # releases the slot instead.
+    weakref.finalize(events, slot.release)
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     # nginx and similar proxies buffer responses by default, which would hold events back.
     response["X-Accel-Buffering"] = "no"
