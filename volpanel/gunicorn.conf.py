@@ -16,7 +16,8 @@ if _soft < _hard:
 # Streams are long-lived and cheap under the event loop, so one worker per core is plenty; each worker runs
 # its own volume watchers (a worker polls Cinder only for the volumes its own viewers watch).
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn's worker with a deadline to read each request (VOLPANEL_REQUEST_READ_TIMEOUT, volpanel/worker.py).
+worker_class = "volpanel.worker.Worker"
 # A stream stays open while a volume moves; the worker heartbeat, not the request, is what `timeout` watches.
 timeout = 120
 graceful_timeout = 20
