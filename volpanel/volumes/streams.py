@@ -15,7 +15,7 @@ from datetime import timezone as dt_timezone
 from uuid import UUID
 
 from asgiref.sync import SyncToAsync, sync_to_async
-from django.db import DatabaseError, connections
+from django.db import connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import get_token
@@ -161,6 +161,9 @@ class _Endings:
             for table in (self.open, self.credentials, self.checked):
                 table.pop(cloud.token_id, None)
             self.ended.discard(cloud.token_id)
+        if not self.open and self.task is not None:
+            self.task.cancel()  # no stream left to look for: not a second more on this loop
+            self.task = None
 
     async def _run(self) -> None:
         while self.open:
@@ -171,7 +174,7 @@ class _Endings:
             try:
                 self.ended |= await asyncio.get_running_loop().run_in_executor(
                     _LOOKER, _look, list(self.open), [self.credentials[name] for name in due])
-            except DatabaseError as exc:
+            except Exception as exc:  # the database or Keystone away: look again next time, never stop looking
                 log.warning("could not read which streamed tokens ended: %s", exc)
             await asyncio.sleep(CHECK_SECONDS)
 
