@@ -147,7 +147,9 @@ def main() -> int:
     database_url = args.database_url or f"sqlite:///{tmp}/db.sqlite3"
     demo_port, web_port = free_port(), free_port()
     env = {**os.environ, "DEMOCLOUD_PORT": str(demo_port), "DATABASE_URL": database_url,
-           "WEB_CONCURRENCY": str(args.workers), "VOLPANEL_LOG_LEVEL": "WARNING"}
+           "WEB_CONCURRENCY": str(args.workers), "VOLPANEL_LOG_LEVEL": "WARNING",
+           # Simulated users load pages as fast as the server answers: the per-session budget would measure itself.
+           "VOLPANEL_CLOUD_RATE": "100000", "VOLPANEL_CLOUD_BURST": "100000"}
     env.pop("OS_AUTH_URL", None)
     demo_url, web_url = f"http://127.0.0.1:{demo_port}", f"http://127.0.0.1:{web_port}"
     procs = [subprocess.Popen([PY, "-m", "volpanel.democloud", "--port", str(demo_port), "--delay", "0",

@@ -130,7 +130,11 @@ def running(*, demo_delay: float | None = 0.0, env: dict[str, str] | None = None
     """The demo cloud (unless `demo_delay` is None: then `env` names a real cloud) and one gunicorn process."""
     tmp = Path(tempfile.mkdtemp(prefix="volpanel-bench-"))
     web_port = free_port()
-    full_env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3", **(env or {})}
+    # The benchmarks hold hundreds of streams over a few sessions and load pages as fast as they can: the
+    # per-session caps (volpanel/volumes/limits.py) are lifted so they measure the server, not the caps.
+    lifted = {"VOLPANEL_STREAMS_PER_SESSION": "100000", "VOLPANEL_STREAMS_PER_USER": "100000",
+              "VOLPANEL_CLOUD_RATE": "100000", "VOLPANEL_CLOUD_BURST": "100000"}
+    full_env = {**lifted, **os.environ, "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3", **(env or {})}
     procs: list[subprocess.Popen[bytes]] = []
     demo = None
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -62,6 +63,23 @@ def test_it_sets_safe_session_cookies_and_headers(demo: Demo, client: Client) ->
     assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
 
 
+def test_it_keeps_signed_in_pages_out_of_every_cache(demo: Demo, client: Client) -> None:
+    """A shared machine's next user must not find the last one's volumes or audit rows in the browser's cache."""
+    web_login(client, "admin", "admin")
+    vid = demo.volume("data-01")["id"]
+    stored = {}
+    for path, extra in [("/volumes/", {}), (f"/volumes/{vid}/", {}),
+                        (f"/volumes/{vid}/?partial=live", {"HTTP_HX_REQUEST": "true"}), ("/audit/", {}),
+                        ("/audit/chart/", {}), ("/audit/export/csv/", {}), ("/django-admin/", {}), ("/login/", {})]:
+        stored[path] = client.get(path, **extra).headers.get("Cache-Control")
+    stored["POST extend"] = client.post(f"/volumes/{vid}/extend/", {"new_size": "ten"}).headers.get("Cache-Control")
+    # (Django's admin sends its own never_cache header, no-store among its words.)
+    assert all("no-store" in (value or "").split(", ") for value in stored.values()), stored
+    response = client.get(f"/volumes/{vid}/stream/")
+    assert response.headers["Cache-Control"] == "no-cache"  # the stream's own (SSE), never stored either
+    response.close()
+
+
 def test_it_renders_hostile_names_as_text(demo: Demo, alice: Any, alice_client: Client) -> None:
     from volpanel.openstack.session import user_session
 
@@ -74,6 +92,48 @@ def test_it_renders_hostile_names_as_text(demo: Demo, alice: Any, alice_client: 
     for body in (alice_client.get("/volumes/").content.decode(), alice_client.get(f"/volumes/{vid}/").content.decode()):
         assert "<img src=x" not in body and "<script>alert" not in body
         assert "&lt;img src=x onerror=alert(1)&gt;" in body
+
+
+def test_it_isolates_bidi_names_in_titles_options_and_audit_cells(demo: Demo, alice: Any, alice_client: Client
+                                                                  ) -> None:
+    """<bdi> cannot go in <title> or <option>: there a name with a bidi override is wrapped in FSI … PDI (a PDI of
+    its own that would close ours early is dropped). Audit cells that show tenant text are <bdi>."""
+    import re
+
+    from volpanel.audit.models import AuditEntry
+    from volpanel.openstack.session import user_session
+
+    bidi, hostile = "evil\u202egnp.exe", "evil\u2069\u202egnp.exe"
+    isolated = "\u2068evil\u202egnp.exe\u2069"
+    sess = user_session(cloud_config(), alice)
+    block = {"service_type": "block-storage", "interface": "public"}
+    created = sess.post("/volumes", endpoint_filter=block, json={"volume": {"size": 1, "name": bidi}})
+    vid = created.json()["volume"]["id"]
+    data01 = demo.volume("data-01")["id"]
+    sess.post("/snapshots", endpoint_filter=block, json={"snapshot": {"volume_id": data01, "name": hostile}})
+    demo.wait_for(bidi, lambda v: v["status"] == "available")
+    # An audit row whose parameters carry the name (Nova refuses format characters in server names, and Cinder
+    # does not report an attached host's name back, so neither reaches an <option>).
+    attach = {"host_name": hostile, "mountpoint": "/dev/vdb", "mode": "rw"}
+    assert alice_client.post(f"/volumes/{vid}/attach_host/", attach).status_code == 302
+    demo.wait_for(bidi, lambda v: v["status"] == "in-use")
+    for _ in range(100):
+        if all(s["status"] == "available" for s in demo.state()["snapshots"].values()):
+            break
+        time.sleep(0.05)
+
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert re.search(r"<title>(.*?)</title>", page, re.S)[1] == f"{isolated} · volpanel"  # type: ignore[index]
+    page = alice_client.get(f"/volumes/{data01}/").content.decode()
+    options = re.findall(r"<option[^>]*>([^<]*)</option>", page)
+    assert any(o.startswith(f"{isolated} (20") for o in options), options  # upload_snapshot's choice
+
+    entry = AuditEntry.objects.get(volume_id=vid)
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    detail = admin.get(f"/audit/{entry.uuid}/").content.decode()
+    assert f"<td><bdi>{hostile}</bdi></td>" in detail  # the parameters table
+    assert f"<bdi>{bidi}</bdi>" in admin.get("/audit/").content.decode()
 
 
 def test_it_never_lets_the_keystone_token_out_of_the_session(demo: Demo, client: Client, caplog: Any,
@@ -175,3 +235,107 @@ def test_it_marks_cookies_secure_behind_https(demo: Demo, client: Client, settin
     session, csrf = response.cookies["sessionid"], client.cookies["csrftoken"]
     assert session["secure"] and session["httponly"] and session["samesite"] == "Lax"
     assert csrf["secure"]
+
+
+@pytest.mark.parametrize("charset", ["latin-1", "utf-16", "iso-8859-1", "no-such-charset"])
+def test_it_refuses_a_form_in_another_charset_with_400_and_logs_no_error(demo: Demo, charset: str,
+                                                                        caplog: Any) -> None:
+    """Django's own 400 for such a body re-ran the CSRF check in its error handler, which read the body again:
+    500 and a traceback at ERROR, without signing in. Both form encodings, with a real CSRF token."""
+    import logging
+
+    client = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    client.get("/login/")
+    token = client.cookies["csrftoken"].value
+    caplog.set_level(logging.INFO)
+    urlencoded = f"csrfmiddlewaretoken={token}&username=al%E9&password=demo".encode()
+    part = '--XX\r\nContent-Disposition: form-data; name="{}"\r\n\r\n{}\r\n'
+    multipart = (part.format("csrfmiddlewaretoken", token) + part.format("username", "al\xe9") + "--XX--\r\n"
+                 ).encode("latin-1")
+    for content_type, body in [("application/x-www-form-urlencoded", urlencoded),
+                               ("multipart/form-data; boundary=XX", multipart)]:
+        response = client.generic("POST", "/login/", body, content_type=f"{content_type}; charset={charset}")
+        assert response.status_code == 400, (content_type, response.status_code)
+        assert b"UTF-8" in response.content and response.headers["Content-Security-Policy"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
+    # UTF-8, said or not, still signs in.
+    for content_type in ("application/x-www-form-urlencoded", "application/x-www-form-urlencoded; charset=UTF-8"):
+        fresh = Client()
+        assert fresh.generic("POST", "/login/", b"username=alice&password=demo&project=demo",
+                             content_type=content_type).status_code == 302
+
+
+def test_it_believes_x_forwarded_for_only_from_the_proxies_the_operator_names(demo: Demo, tmp_path: Any) -> None:
+    """Under gunicorn with its uvicorn worker, as in production. By default nobody is a trusted proxy: a client on
+    127.0.0.1 (as under `make run`) could name any address for its audit rows and the login throttle. Named, the
+    proxy's X-Forwarded-For is believed (its right-most address that is not a trusted proxy)."""
+    import sqlite3
+
+    from tests.live_server import Gunicorn, Tenant, server_env
+
+    vid = demo.volume("data-01")["id"]
+    seen = {}
+    for trusted in ("", "127.0.0.1"):
+        db_path = tmp_path / f"volpanel-{trusted or 'none'}.sqlite3"
+        app = Gunicorn(server_env(f"sqlite:///{db_path}", VOLPANEL_TRUSTED_PROXIES=trusted), tmp_path / "g.log")
+        try:
+            tenant = Tenant(app.url)
+            size = demo.wait_for("data-01", lambda v: v["status"] == "available")["size"]
+            answer = tenant.post(f"/volumes/{vid}/extend/", {"new_size": str(size + 1)},
+                                 **{"X-Forwarded-For": "198.51.100.9, 203.0.113.7"})
+            assert answer.status_code == 302, answer.text[:300]
+        finally:
+            app.stop()
+        with sqlite3.connect(db_path) as db:
+            seen[trusted] = [row[0] for row in db.execute("SELECT source_ip FROM volpanel_auditentry")]
+    assert seen == {"": ["127.0.0.1"], "127.0.0.1": ["203.0.113.7"]}, seen
+    demo.wait_for("data-01", lambda v: v["status"] == "available")
+
+
+def test_it_revokes_every_token_a_session_replaces_or_ends_with(demo: Demo, client: Client, config: Any) -> None:
+    """A project switch and a second sign-in over the session each replace its token: the old one is revoked at
+    once (Keystone and Cinder refuse it); one Keystone could not revoke then is revoked at logout."""
+    from volpanel.openstack.cloud import Cloud
+    from volpanel.openstack.errors import CloudError
+    from volpanel.openstack.session import Credentials
+
+    def held() -> Credentials:
+        return Credentials.from_json(client.session["volpanel.credentials"])
+
+    def honoured(creds: Credentials) -> bool:
+        try:
+            Cloud.connect(config, creds).cinder.list_volumes()
+        except CloudError as exc:
+            assert exc.kind == "auth" and exc.status == 401, exc
+            return False
+        return True
+
+    web_login(client, "carol", "demo")
+    first = held()
+    other_id = next(p["id"] for p in client.session["volpanel.projects"] if p["name"] == "other")
+    assert client.post("/project/", {"project_id": other_id}).status_code == 302
+    second = held()
+    assert (honoured(first), honoured(second)) == (False, True)
+
+    web_login(client, "alice", "demo")  # another user signs in over the same browser session
+    third = held()
+    assert (honoured(second), honoured(third)) == (False, True)
+
+    # Keystone cannot revoke at the next switch: the replaced token stays good until logout revokes it too.
+    web_login(client, "carol", "demo")
+    fourth = held()
+    assert not honoured(third)
+    demo.faults(http=[{"service": "identity", "method": "DELETE", "status": 503, "times": 1}])
+    assert client.post("/project/", {"project_id": other_id}).status_code == 302
+    fifth = held()
+    assert (honoured(fourth), honoured(fifth)) == (True, True)
+    assert client.post("/logout/").status_code == 302
+    assert (honoured(fourth), honoured(fifth)) == (False, False)
+
+    # Signing in without naming a project takes an unscoped token to the first project: that one is revoked too.
+    def revocations() -> int:
+        return sum(n for key, n in demo.requests_served().items() if key.startswith("DELETE /identity/v3/auth/tokens"))
+
+    before = revocations()
+    web_login(Client(), "alice")
+    assert revocations() == before + 1

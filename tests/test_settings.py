@@ -112,3 +112,12 @@ def test_it_passes_djangos_deployment_checks_with_production_settings() -> None:
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
                             capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_it_refuses_a_trusted_proxy_list_it_cannot_hold_to() -> None:
+    for env, reason in [({"VOLPANEL_TRUSTED_PROXIES": "*"}, "cannot be '*'"),
+                        ({"VOLPANEL_TRUSTED_PROXIES": "10.0.0.5, proxy.example"}, "'proxy.example' is not an IP"),
+                        ({"FORWARDED_ALLOW_IPS": "10.0.0.5"}, "FORWARDED_ALLOW_IPS is not read")]:
+        result = load(**env)
+        assert result.returncode != 0 and reason in result.stderr, (env, result.stderr[-500:])
+    assert load(VOLPANEL_TRUSTED_PROXIES="127.0.0.1, 10.0.1.0/24, ::1").returncode == 0

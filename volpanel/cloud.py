@@ -1,11 +1,17 @@
 """The configured cloud, for Django code: its connection settings, each signed-in user's Cloud in this process,
-and whether Keystone still honours a user's token."""
+whether Keystone still honours a user's token, and which tokens ended (for every process's streams)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+from collections.abc import Iterable
+from datetime import datetime, timezone
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError
 
 from volpanel.lib.memo import Memo
 from volpanel.openstack.cloud import Cloud
@@ -31,8 +37,34 @@ def connect(credentials: Credentials) -> Cloud:
 
 
 def disconnect(credentials: Credentials) -> None:
-    """Drop the user's session from this process (logout, or a token the cloud refused)."""
+    """Drop the user's session from this process (logout, a replaced token, or a token the cloud refused), and
+    tell every process the token ended: their open status streams of it stop (volumes/streams.py)."""
     Cloud.forget(cloud_config(), credentials)
+    expires = credentials.expires_at
+    ttl = ENDED_LONGEST
+    if expires is not None:
+        left = (expires.replace(tzinfo=expires.tzinfo or timezone.utc) - datetime.now(timezone.utc)).total_seconds()
+        ttl = min(max(left + 60, 60), ENDED_LONGEST)  # past its expiry the token ends anyway
+    try:
+        cache.set(ENDED_PREFIX + token_name(credentials), True, ttl)
+    except DatabaseError as exc:
+        log.warning("could not tell the other processes that a token ended: %s", exc)
+
+
+# Tokens that ended, named in the shared cache (VOLPANEL_CACHE) by their hash: what every process's streams read.
+ENDED_PREFIX = "volpanel:token-ended:"
+ENDED_LONGEST = 24 * 3600.0
+
+
+def token_name(credentials: Credentials) -> str:
+    """The token's hash, as Cloud.token_id names it (never the token itself)."""
+    return hashlib.sha256(json.loads(credentials.auth_state)["auth_token"].encode()).hexdigest()
+
+
+def ended(token_names: Iterable[str]) -> set[str]:
+    """Which of these tokens ended (disconnect) in any process. One cache read for all of them."""
+    keys = {ENDED_PREFIX + name: name for name in token_names}
+    return {keys[key] for key in cache.get_many(list(keys))} if keys else set()
 
 
 # Tokens Keystone confirmed lately (admins reading the audit trail, whose pages ask the cloud nothing).

@@ -3,6 +3,7 @@
 import os
 import resource
 
+from volpanel.lib import proxies
 from volpanel.logs import logging_config
 
 # Every open status stream is a socket: a soft limit of 1,024 descriptors (a common default) would refuse
@@ -15,7 +16,8 @@ if _soft < _hard:
 # Streams are long-lived and cheap under the event loop, so one worker per core is plenty; each worker runs
 # its own volume watchers (a worker polls Cinder only for the volumes its own viewers watch).
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-worker_class = "uvicorn_worker.UvicornWorker"
+# uvicorn's worker with a deadline to read each request (VOLPANEL_REQUEST_READ_TIMEOUT, volpanel/worker.py).
+worker_class = "volpanel.worker.Worker"
 # A stream stays open while a volume moves; the worker heartbeat, not the request, is what `timeout` watches.
 timeout = 120
 graceful_timeout = 20
@@ -27,3 +29,7 @@ _demo = not (os.environ.get("OS_AUTH_URL") or os.environ.get("OS_CLOUD"))
 logconfig_dict = logging_config(os.environ.get("VOLPANEL_LOG_FORMAT") or ("text" if _demo else "json"),
                                 os.environ.get("VOLPANEL_LOG_LEVEL", "INFO").upper())
 control_socket_disable = True
+# X-Forwarded-For and -Proto are believed only from the proxies the operator names (volpanel/lib/proxies.py); the
+# worker's default would believe them from anyone connecting from 127.0.0.1 or ::1. (settings.py refuses a bad
+# value with its reason before a worker serves anything; a gunicorn without Django settings refuses it here.)
+forwarded_allow_ips = ",".join(proxies.parse(os.environ.get(proxies.ENV, "")))

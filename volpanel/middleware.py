@@ -1,14 +1,15 @@
 """What every request and response gets: a request id (in logs and the X-Request-Id header), one access log
-line, and the security headers."""
+line, the security headers, and the refusal of form bodies in another charset than UTF-8."""
 
 from __future__ import annotations
 
+import codecs
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 from volpanel import logs
 
@@ -62,6 +63,10 @@ def _secure(response: HttpResponse) -> HttpResponse:
     response.headers.setdefault("Content-Security-Policy", CSP)
     response.headers.setdefault("Referrer-Policy", "same-origin")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    # Every answer a view renders is one user's (volumes, audit rows, a form's CSRF token): no browser or proxy
+    # may keep it, where the next user of a shared machine could open it from history. Static files (WhiteNoise,
+    # outside this middleware) keep their long cache; a view that says otherwise (the stream's no-cache) wins.
+    response.headers.setdefault("Cache-Control", "no-store")
     return response
 
 
@@ -69,5 +74,31 @@ def content_security_policy(
         get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
     def middleware(request: HttpRequest) -> HttpResponse:
         return _secure(get_response(request))
+
+    return middleware
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _declared_charset(request: HttpRequest) -> str:
+    """The charset a form body says it is in, by its codec's name ("utf-8" when it says none)."""
+    raw = request.content_params.get("charset", "utf-8") if request.content_params else "utf-8"
+    try:
+        return codecs.lookup(raw).name
+    except LookupError:
+        return raw.lower()
+
+
+def form_charset(get_response: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """Refuse a form body in any charset but UTF-8 (the only one browsers send a form in) before anything reads it.
+    Django raises BadRequest for such a body, but its 400 handler re-runs the CSRF check, which reads the body
+    again and turns the 400 into a 500 with a traceback logged at ERROR."""
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if request.content_type in FORM_TYPES and _declared_charset(request) != "utf-8":
+            return _secure(HttpResponseBadRequest(
+                "This form was sent in a character set other than UTF-8. Reload the page and send it again.",
+                content_type="text/plain; charset=utf-8"))
+        return get_response(request)
 
     return middleware

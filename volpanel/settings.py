@@ -10,6 +10,7 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from volpanel.lib import proxies
 from volpanel.logs import logging_config
 from volpanel.openstack.clouds import CloudsYamlError, OpenStackSettings, load_cloud
 
@@ -85,6 +86,17 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = envlist("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
+# The proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (gunicorn.conf.py hands them to the uvicorn
+# worker, which rewrites the client's address from them); none by default. gunicorn's own FORWARDED_ALLOW_IPS
+# trusts 127.0.0.1 unless told otherwise, so anyone on the host could pick their address: it is not read.
+try:
+    VOLPANEL_TRUSTED_PROXIES = proxies.parse(os.environ.get(proxies.ENV, ""))
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+if "FORWARDED_ALLOW_IPS" in os.environ:
+    raise ImproperlyConfigured("FORWARDED_ALLOW_IPS is not read: name the proxies in VOLPANEL_TRUSTED_PROXIES "
+                               "(README, production).")
+
 # How volpanel reaches OpenStack (keystoneauth1 settings an operator expects).
 # Environment variables win over clouds.yaml, as in the openstack CLI.
 OPENSTACK: OpenStackSettings = {
@@ -119,6 +131,17 @@ VOLPANEL_SETTLE_TIMEOUT = envfloat("VOLPANEL_SETTLE_TIMEOUT", 900.0, minimum=1.0
 # After an in-use extend succeeds, how long viewers are shown volpanel waiting for Nova to record extend_volume
 # (real Nova does within about 1.3 s; when it is down it never does, and the page then says so).
 VOLPANEL_NOVA_EVENT_WAIT = envfloat("VOLPANEL_NOVA_EVENT_WAIT", 15.0, minimum=0.0)
+
+# What one signed-in session may cost: open status streams (per session, and per user across sessions; counted
+# in each web process), and how fast its pages, actions and streams may make volpanel call the cloud (a page load
+# is 3–4 calls): VOLPANEL_CLOUD_RATE requests a second on average, VOLPANEL_CLOUD_BURST at once. Past them: 429.
+VOLPANEL_STREAMS_PER_SESSION = int(envfloat("VOLPANEL_STREAMS_PER_SESSION", 6, minimum=1))
+VOLPANEL_STREAMS_PER_USER = int(envfloat("VOLPANEL_STREAMS_PER_USER", 20, minimum=1))
+VOLPANEL_CLOUD_RATE = envfloat("VOLPANEL_CLOUD_RATE", 2.0, minimum=0.01)
+VOLPANEL_CLOUD_BURST = envfloat("VOLPANEL_CLOUD_BURST", 60.0, minimum=1.0)
+if VOLPANEL_STREAMS_PER_USER < VOLPANEL_STREAMS_PER_SESSION:
+    raise ImproperlyConfigured(f"VOLPANEL_STREAMS_PER_USER={VOLPANEL_STREAMS_PER_USER} is below "
+                               f"VOLPANEL_STREAMS_PER_SESSION={VOLPANEL_STREAMS_PER_SESSION}.")
 
 # The credential `manage.py reconcile_audit` settles left-over accepted rows with: a user with the admin role
 # (Cinder shows an admin every project's volumes). Unset outside demo mode: such rows then end as unknown.
@@ -178,6 +201,7 @@ MIDDLEWARE = [
     "volpanel.middleware.request_id",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "volpanel.middleware.form_charset",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

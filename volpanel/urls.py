@@ -24,6 +24,8 @@ urlpatterns = [
     path("audit/chart/", audit.audit_chart, name="audit_chart"),
     path("audit/export/<slug:fmt>/", audit.audit_export, name="audit_export"),
     path("audit/<uuid:entry_uuid>/", audit.audit_detail, name="audit_detail"),
+    # Before the admin's own routes: its login behind the main login's throttle.
+    path("django-admin/login/", accounts.admin_login, name="admin_login"),
     path("django-admin/", admin.site.urls),
 ]
 

@@ -24,3 +24,24 @@ def test_it_lists_rows_by_the_registry_s_labels_and_filters_by_kind_without_chan
     detail = client.get(f"/django-admin/volpanel/auditentry/{entry.pk}/change/")
     assert detail.status_code == 200 and "Change type (os-retype)" in detail.content.decode()
     assert client.post(f"/django-admin/volpanel/auditentry/{entry.pk}/change/", {}).status_code == 403
+
+
+def test_it_throttles_the_admin_login_like_the_main_login(db: Any) -> None:
+    """40 wrong passwords in 9 s were all answered; now the main login's throttle makes further tries wait, refused
+    before Django checks the password (the right one too) while the delay runs. Another user still gets in."""
+    from django.core.cache import cache
+
+    from volpanel.accounts import throttle
+
+    cache.clear()
+    get_user_model().objects.create_user("auditor", password="right", is_staff=True)
+    get_user_model().objects.create_user("other", password="right", is_staff=True)
+    client = Client()
+    answers = [client.post("/django-admin/login/", {"username": "auditor", "password": f"wrong{i}"}).status_code
+               for i in range(40)]
+    assert answers == [200] * throttle.FREE_PER_PAIR + [429] * (40 - throttle.FREE_PER_PAIR)
+    locked = client.post("/django-admin/login/", {"username": "auditor", "password": "right"})
+    assert locked.status_code == 429 and locked["Retry-After"] and "_auth_user_id" not in client.session
+    other = client.post("/django-admin/login/", {"username": "other", "password": "right"})
+    assert other.status_code == 302 and client.session["_auth_user_id"]
+    cache.clear()

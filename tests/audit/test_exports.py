@@ -48,6 +48,15 @@ def test_it_exports_the_filtered_rows_as_csv_with_formulas_defused(staff_client:
     assert rows[1]["outcome"] == "rejected" and rows[1]["fault_name"] == "badRequest"
     assert [spreadsheet_safe(v) for v in ("=1", "+1", "-1", "@x", "\tx", "\rx", "a=1", 5, None)] == [
         "'=1", "'+1", "'-1", "'@x", "'\tx", "'\rx", "a=1", "5", ""]
+    # A spreadsheet skips blanks before it looks for a formula: leading spaces, line breaks, no-break and
+    # zero-width spaces, a byte-order mark; and the full-width signs read as their ASCII twins. Every cell.
+    hidden = [" =1+1", "  +1", "\n-1", "\u00a0@SUM(A1)", "\u200b=1", "\ufeff=1", "\u3000=1", "\uff1d1+1", " \t=1"]
+    assert [spreadsheet_safe(v) for v in hidden] == ["'" + v for v in hidden]
+    assert [spreadsheet_safe(v) for v in ("a =1", "1-2", " plain", "{\"a\": \"=1\"}")] == [
+        "a =1", "1-2", " plain", "{\"a\": \"=1\"}"]
+    make_row(volume_name=" =1+1", actor_name="\n@x", request_id=" -req", at=T0 + timedelta(minutes=4))
+    cells = list(csv.DictReader(io.StringIO(body(staff_client.get("/audit/export/csv/?since=2026-11-20T12:04")))))
+    assert [(c["volume_name"], c["actor_name"], c["request_id"]) for c in cells] == [("' =1+1", "'\n@x", "' -req")]
     # No rows: still a header, so a spreadsheet opens it with its columns.
     empty = body(staff_client.get("/audit/export/csv/?user=nobody"))
     assert empty.strip().split(",") == list(COLUMNS)

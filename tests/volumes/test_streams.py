@@ -302,7 +302,8 @@ def test_it_stops_polling_when_the_last_viewer_leaves_unless_an_action_is_pendin
                 if id(c) not in closed and c.connection is not None and not name.startswith("watch-")]
         assert not held, f"an open stream holds database connections in {held}"
         # Nor the thread that ran its middleware and read its session: a thousand streams, a thousand threads.
-        request_threads = {name for name, _ in opened if not name.startswith("watch-")}
+        # (The one thread per process that reads which streamed tokens ended is no stream's.)
+        request_threads = {name for name, _ in opened if not name.startswith(("watch-", "stream-endings"))}
         assert request_threads
         for thread in threading.enumerate():
             if thread.name in request_threads:
@@ -423,3 +424,85 @@ def test_after_an_in_use_extend_nova_never_records_it_stops_waiting_and_says_so(
     # The row is judged by Cinder's result alone.
     entry = AuditEntry.objects.get()
     assert (entry.outcome, entry.detail) == (Outcome.SUCCEEDED, "The volume is now 25 GiB.")
+
+
+def test_it_stops_an_open_stream_within_seconds_once_its_session_ends_or_its_token_is_refused(
+        demo: Demo, alice_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two sessions of alice watch data-01 extend; one logs out. Its stream used to go on until the volume settled
+    (the shared watcher polls with the other session's token); now it stops within a couple of seconds, while
+    the other follows the volume to the end. A token revoked at Keystone behind volpanel's back stops its stream
+    at the next Keystone check."""
+    from volpanel.volumes import streams
+
+    monkeypatch.setattr(streams, "KEYSTONE_CHECK_SECONDS", 1.0)
+    vid, second = _extending_with_a_second_session(demo, alice_client, delay=6.0)
+    third = Client()
+    web_login(third, "alice", "demo")
+    url = f"/volumes/{vid}/stream/"
+    ended: dict[str, tuple[float, str]] = {}
+
+    def follow(name: str, client: Client) -> None:
+        text = read_raw(client, url)[2]
+        ended[name] = (time.monotonic(), text)
+
+    threads = {name: threading.Thread(target=follow, args=(name, client))
+               for name, client in (("alice", alice_client), ("second", second), ("third", third))}
+    for thread in threads.values():
+        thread.start()
+    time.sleep(1.0)
+    logged_out = time.monotonic()
+    assert second.post("/logout/").status_code == 302
+    threads["second"].join(10)
+    revoked = time.monotonic()
+    demo.revoke(token_of(third))
+    threads["third"].join(10)
+    threads["alice"].join(20)
+    stopped = {name: round(ended[name][0] - since, 1) for name, since in (("second", logged_out),
+                                                                          ("third", revoked))}
+    print(f"\nFIGURES streams stopped after: logout {stopped['second']} s, Keystone revocation {stopped['third']} s")
+    assert stopped["second"] < 3.0 and stopped["third"] < 4.0, stopped
+    for name in ("second", "third"):
+        events = parse(ended[name][1])
+        assert [n for n, _ in events[-2:]] == ["announce", "settled"] and events[-1][1] == "gone", events[-2:]
+        assert "Your session has ended" in events[-2][1]
+    assert parse(ended["alice"][1])[-1] == ("settled", "available")
+    assert watchers.wait_idle(10)
+    assert AuditEntry.objects.get().outcome == Outcome.SUCCEEDED
+
+
+def test_it_caps_open_streams_per_session_and_per_user_and_serves_the_page_without_one(
+        demo: Demo, alice_client: Client, settings: Any) -> None:
+    """300 streams of one session were all accepted; now a session holds at most VOLPANEL_STREAMS_PER_SESSION and
+    a user VOLPANEL_STREAMS_PER_USER: past them 429 with Retry-After, and the page comes without its stream."""
+    from volpanel.volumes import limits
+
+    settings.VOLPANEL_STREAMS_PER_SESSION, settings.VOLPANEL_STREAMS_PER_USER = 2, 3
+    vid, second = _extending_with_a_second_session(demo, alice_client, delay=4.0)
+    url = f"/volumes/{vid}/stream/"
+    finished: list[tuple[int, str]] = []
+
+    def hold(client: Client) -> threading.Thread:
+        thread = threading.Thread(target=lambda: finished.append(read_raw(client, url)[::2]))
+        thread.start()
+        return thread
+
+    def wait_open(n: int) -> None:
+        deadline = time.monotonic() + 5
+        while limits.open_streams() < n:
+            assert time.monotonic() < deadline, limits.open_streams()
+            time.sleep(0.02)
+
+    held = [hold(alice_client), hold(alice_client)]
+    wait_open(2)
+    refused = [read_raw(alice_client, url) for _ in range(20)]
+    assert {(status, headers["Retry-After"]) for status, headers, _ in refused} == {(429, "30")}
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "sse-connect" not in page and 'data-testid="streams-full"' in page
+    held.append(hold(second))  # the user's third: another session may still open one
+    wait_open(3)
+    assert read_raw(second, url)[0] == 429  # … but not a fourth for the user
+    for thread in held:
+        thread.join(20)
+    assert [status for status, _ in finished] == [200, 200, 200]
+    assert limits.open_streams() == 0  # every slot given back
+    print(f"\nFIGURES streams of one session: 2 held, {len(refused)} more refused with 429")

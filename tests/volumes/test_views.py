@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -112,6 +113,14 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("edit", {"name": "a\x07b", "description": ""}, "The name can use printable characters only"),
         ("edit", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
         ("edit", {"name": "data-01", "description": "line\nbreak"}, "The description can use printable characters"),
+        # C1 controls (U+009B is the 8-bit terminal escape, U+0085 next line), line and paragraph separators, an
+        # unassigned code point: none is printable.
+        *[("attach_host", {"host_name": f"web{char}1", "mountpoint": "/dev/vdb", "mode": "rw"},
+           "The host name can use printable characters only") for char in "\x9b\x85\u2028\u2029\U000e0fff"],
+        ("upload", {"image_name": "img\x9b[2J", "disk_format": "qcow2", "container_format": "bare",
+                    "visibility": "private"}, "The image name can use printable characters only"),
+        ("attach_host", {"host_name": "web-1", "mountpoint": "/dev/v\u2029db", "mode": "rw"},
+         "The mountpoint can use printable characters only"),
         ("bootable", {}, "The volume is already not bootable"),
     ],
 )
@@ -128,6 +137,21 @@ def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: C
     assert page.status_code == 400 and message in page.content.decode()
     assert action_posts(demo) == before
     assert not AuditEntry.objects.exists()
+
+
+def test_it_refuses_a_form_that_is_not_utf_8_beside_the_field(demo: Demo, alice_client: Client) -> None:
+    """A byte that is not UTF-8 (%FF) became U+FFFD and went to Cinder; now the field says it cannot be read."""
+    vid = demo.volume("data-01")["id"]
+    before = action_posts(demo)
+    for extra in ({}, HTMX):
+        response = alice_client.generic("POST", f"/volumes/{vid}/attach_host/",
+                                        b"host_name=web%FF1&mountpoint=%2Fdev%2Fvdb&mode=rw",
+                                        content_type="application/x-www-form-urlencoded", **extra)
+        assert response.context["forms"]["attach_host"].errors["host_name"] == [
+            "The host name can use printable characters only, no control characters such as tabs or line breaks "
+            "and no bytes that are not UTF-8."]
+        assert response.status_code == (200 if extra else 400)
+    assert action_posts(demo) == before and not AuditEntry.objects.exists()
 
 
 def test_it_shows_cinder_s_own_refusal_as_text(demo: Demo, alice_client: Client) -> None:
@@ -162,6 +186,8 @@ def test_it_switches_projects_for_users_with_several(demo: Demo, client: Client)
 
 
 def test_it_throttles_failed_logins_before_keystone_hears_of_them(demo: Demo, client: Client) -> None:
+    """Guessing alice's password from one address (as 'alice', 'ALICE ', 'ａｌｉｃｅ': one name) slows that address
+    down for alice, before Keystone hears of it; alice elsewhere, and bob here, sign in as usual."""
     from django.core.cache import cache
 
     from volpanel.accounts import throttle
@@ -171,14 +197,17 @@ def test_it_throttles_failed_logins_before_keystone_hears_of_them(demo: Demo, cl
     def token_posts() -> int:
         return sum(n for key, n in demo.requests_served().items() if key.startswith("POST /identity/v3/auth/tokens"))
 
-    for _ in range(throttle.MAX_PER_USER):
-        assert client.post("/login/", {"username": "alice", "password": "wrong", "project": "demo"}).status_code == 401
+    for name in ["alice", "ALICE ", "\uff41\uff4c\uff49\uff43\uff45", "Alice", "alice"][:throttle.FREE_PER_PAIR]:
+        assert client.post("/login/", {"username": name, "password": "wrong", "project": "demo"}).status_code == 401
     before = token_posts()
-    assert before >= throttle.MAX_PER_USER  # the failures did reach Keystone
+    assert before >= throttle.FREE_PER_PAIR  # the failures did reach Keystone
     locked = client.post("/login/", {"username": "alice", "password": "demo", "project": "demo"})
     assert locked.status_code == 429 and b"Too many failed logins" in locked.content
+    assert locked["Retry-After"] == "1"  # the first delay: it doubles with each further failure
     assert token_posts() == before
     web_login(client, "bob", "other")  # another user from the same address still gets in
+    elsewhere = Client(REMOTE_ADDR="10.0.0.2")  # alice from her own address is not locked out by the guesser
+    assert elsewhere.post("/login/", {"username": "alice", "password": "demo", "project": "demo"}).status_code == 302
     cache.clear()
 
 
@@ -495,3 +524,30 @@ def test_it_sets_and_clears_the_bootable_flag(demo: Demo, alice_client: Client) 
     rows = list(AuditEntry.objects.order_by("id").values_list("action", "outcome", "detail"))
     assert rows == [("os-set_bootable", Outcome.SUCCEEDED, "The volume is now bootable."),
                     ("os-set_bootable", Outcome.SUCCEEDED, "The volume is no longer bootable.")]
+
+
+def test_it_bounds_how_fast_one_session_makes_volpanel_call_the_cloud(demo: Demo, alice_client: Client,
+                                                                      settings: Any) -> None:
+    """Each page load costs the cloud 3–4 calls; a session past its budget is answered 429 with Retry-After before
+    the cloud hears of it. Another session is not slowed."""
+    from django.core.cache import cache
+
+    cache.clear()
+    settings.VOLPANEL_CLOUD_RATE, settings.VOLPANEL_CLOUD_BURST = 0.5, 5
+    vid = demo.volume("data-01")["id"]
+
+    def cloud_calls() -> int:
+        return sum(n for key, n in demo.requests_served().items() if "/identity/" not in key)
+
+    answers = [alice_client.get(f"/volumes/{vid}/").status_code for _ in range(5)]
+    before = cloud_calls()
+    refused = [alice_client.get(path) for path in ("/volumes/", f"/volumes/{vid}/")]
+    refused.append(alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}))
+    assert answers == [200] * 5 and [r.status_code for r in refused] == [429] * 3
+    assert {r["Retry-After"] for r in refused} == {"2"} and cloud_calls() == before
+    other = Client()
+    web_login(other, "alice", "demo")
+    assert other.get("/volumes/").status_code == 200
+    time.sleep(2.1)
+    assert alice_client.get("/volumes/").status_code == 200  # the budget refills
+    cache.clear()

@@ -15,6 +15,9 @@ from volpanel.openstack.session import Credentials
 
 CREDENTIALS_KEY = "volpanel.credentials"
 PROJECTS_KEY = "volpanel.projects"
+# Tokens this session held and replaced (another project, another sign-in) that Keystone could not revoke at the
+# time: tried again at the next replacement and at logout.
+SUPERSEDED_KEY = "volpanel.superseded"
 
 
 def credentials(request: HttpRequest) -> Credentials | None:

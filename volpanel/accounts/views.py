@@ -1,12 +1,12 @@
-"""Sign-in: log in against Keystone, log out (revoking the token), switch project. The Keystone token stays in
-the server-side session."""
+"""Sign-in: log in against Keystone, log out, switch project; every token a session replaces or ends with is
+revoked. The Keystone token stays in the server-side session."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,9 +19,36 @@ from volpanel.cloud import cloud_config, disconnect
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.openstack import session as os_session
 from volpanel.openstack.errors import CloudError
+from volpanel.openstack.session import Credentials
 from volpanel.volumes.views import cloud_errors
 
 log = logging.getLogger(__name__)
+
+
+def _revoke(creds: Credentials) -> bool:
+    """Revoke one token at Keystone and forget it in this process; False when Keystone could not be told."""
+    config = cloud_config()
+    actors.forget(config.auth_url, creds.user_id, creds.project_id, only=creds)
+    disconnect(creds)
+    try:
+        os_session.revoke(config, creds)
+    except CloudError as exc:
+        log.warning("token revocation failed: %s", exc)
+        return False
+    return True
+
+
+def _retire(request: HtmxHttpRequest, replaced: Credentials | None) -> None:
+    """Revoke the tokens the session no longer uses — the one just replaced, and any Keystone could not revoke
+    before; those it still cannot wait in the session for the next try."""
+    pending = [Credentials.from_json(raw) for raw in request.session.get(auth.SUPERSEDED_KEY, [])]
+    if replaced is not None:
+        pending.append(replaced)
+    left = [creds.to_json() for creds in pending if not _revoke(creds)]
+    if left:
+        request.session[auth.SUPERSEDED_KEY] = left
+    else:
+        request.session.pop(auth.SUPERSEDED_KEY, None)
 
 
 @require_http_methods(["GET", "POST"])
@@ -39,11 +66,15 @@ def login_view(request: HtmxHttpRequest) -> HttpResponse:
             context["error"] = "Enter your user name and password."
             return render(request, "volpanel/login.html", context, status=400)
         address = request.META.get("REMOTE_ADDR") or "unknown"
-        if throttle.is_locked(values["username"], address):
-            # Refused before Keystone hears of it, whatever the password: guessing gains nothing here.
-            context["error"] = (f"Too many failed logins. Wait {throttle.WINDOW_SECONDS // 60} minutes, "
-                                "or ask your cloud administrator to check the account.")
-            return render(request, "volpanel/login.html", context, status=429)
+        wait = throttle.wait_seconds(values["username"], address)
+        if wait:
+            # Refused before Keystone hears of it, whatever the password: guessing gains nothing here. Only this
+            # name from this address waits; the same user elsewhere signs in as usual.
+            context["error"] = (f"Too many failed logins for this user from this address. Try again in "
+                                f"{throttle.in_words(wait)}.")
+            response = render(request, "volpanel/login.html", context, status=429)
+            response["Retry-After"] = str(wait)
+            return response
         config = cloud_config()
         try:
             creds = os_session.login(config, values["username"], password, values["project"], values["domain"])
@@ -56,8 +87,10 @@ def login_view(request: HtmxHttpRequest) -> HttpResponse:
                 return render(request, "volpanel/login.html", context, status=401)
             context["error"] = f"The cloud's identity service could not be reached: {exc.first_line}"
             return render(request, "volpanel/login.html", context, status=502)
-        throttle.clear(values["username"])
+        throttle.clear(values["username"], address)
+        previous = auth.credentials(request)  # a sign-in over a signed-in session replaces its token
         auth.sign_in(request, creds, projects)
+        _retire(request, previous)
         return redirect(next_url or reverse("volume_list"))
     if auth.credentials(request):
         return redirect("volume_list")
@@ -66,14 +99,8 @@ def login_view(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 def logout_view(request: HtmxHttpRequest) -> HttpResponse:
-    creds = auth.credentials(request)
-    if creds:
-        actors.forget(cloud_config().auth_url, creds.user_id, creds.project_id, only=creds)
-        try:
-            os_session.revoke(cloud_config(), creds)
-        except CloudError as exc:
-            log.info("token revocation at logout failed: %s", exc)
-        disconnect(creds)
+    # Every token the session held: the current one and any replaced one Keystone could not revoke at the time.
+    _retire(request, auth.credentials(request))
     auth.sign_out(request)
     return redirect("login")
 
@@ -90,10 +117,33 @@ def switch_project(request: HtmxHttpRequest) -> HttpResponse:
         messages.error(request, "You are not a member of that project.")
         return redirect("volume_list")
     new = os_session.rescope(cloud_config(), creds, project_id)
-    disconnect(creds)
     auth.sign_in(request, new, known)
+    _retire(request, creds)
     messages.success(request, f"Now working in project {new.project_name}.")
     return redirect("volume_list")
+
+
+@require_http_methods(["GET", "POST"])
+def admin_login(request: HtmxHttpRequest) -> HttpResponse:
+    """Django admin's login (Django staff users, not Keystone), behind the same throttle as the main login: one
+    count per user name across both doors. Refused before Django checks the password, like the main login."""
+    if request.method == "POST":
+        username = request.POST.get("username", "").strip()
+        address = request.META.get("REMOTE_ADDR") or "unknown"
+        wait = throttle.wait_seconds(username, address) if username else 0
+        if wait:
+            response = HttpResponse(f"Too many failed logins for this user from this address. Try again in "
+                                    f"{throttle.in_words(wait)}.", content_type="text/plain; charset=utf-8",
+                                    status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        response = admin.site.login(request)
+        if username and not request.user.is_authenticated:
+            throttle.record_failure(username, address)
+        elif username:
+            throttle.clear(username, address)
+        return response
+    return admin.site.login(request)
 
 
 @require_GET

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import unicodedata
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,8 +26,20 @@ COLUMNS = (
     "parameters", "microversion", "server_id", "attachment_id", "snapshot_id", "image_id", "outcome",
     "http_status", "request_id", "fault_name", "detail", "status_before", "status_after",
 )
-# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection").
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"), and Excel and
+# LibreOffice skip leading spaces and other blanks first: " =1+1" and "\n@SUM(1)" are formulas too. The
+# full-width forms count as well: some spreadsheets read them as their ASCII twins.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+BLANKS = ("\t", "\r", "\n")
+
+
+def _blank(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char) in {"Cc", "Cf", "Zs", "Zl", "Zp"}
+
+
+# Every character a spreadsheet might skip before it looks for a formula: whitespace, controls, and invisible
+# format characters such as the zero-width space and the byte-order mark.
+_BLANK_CHARS = "".join(chr(code) for code in range(0x3000 + 1) if _blank(chr(code))) + "\ufeff"
 
 
 def record(entry: AuditEntry) -> dict[str, Any]:
@@ -37,7 +50,8 @@ def spreadsheet_safe(value: Any) -> str:
     text = "" if value is None else (json.dumps(value, sort_keys=True, ensure_ascii=False)
                                      if isinstance(value, (dict, list)) else str(value))
     # A leading apostrophe makes the cell text; the value stays readable and nothing is lost.
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    unblanked = text.lstrip(_BLANK_CHARS)
+    return "'" + text if text.startswith(BLANKS) or unblanked.startswith(FORMULA_PREFIXES) else text
 
 
 def _csv_batch(rows: list[AuditEntry], header: bool) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -21,6 +22,8 @@ from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 from volpanel.openstack.errors import CloudError, fault_from_response
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -308,7 +311,13 @@ def login(config: CloudConfig, username: str, password: str, project_name: str, 
     projects = list_projects(config, creds)
     if not projects:
         raise CloudError("fault", "This user has no project to work in.", service="identity", status=401)
-    return rescope(config, creds, projects[0].id)
+    scoped = rescope(config, creds, projects[0].id)
+    try:
+        # The unscoped token served only to pick the project: it is not left alive behind the scoped one.
+        revoke(config, creds)
+    except CloudError as exc:
+        log.info("revoking the unscoped login token failed: %s", exc)
+    return scoped
 
 
 def rescope(config: CloudConfig, creds: Credentials, project_id: str) -> Credentials:
@@ -370,5 +379,9 @@ def token_valid(config: CloudConfig, creds: Credentials) -> bool:
 
 
 def revoke(config: CloudConfig, creds: Credentials) -> None:
-    """Revoke the user's token at logout (DELETE /v3/auth/tokens with the token as its own subject)."""
-    _own_token(config, creds, "DELETE")
+    """Revoke the user's token (DELETE /v3/auth/tokens with the token as its own subject). A token Keystone no
+    longer knows (401, 404) is as good as revoked; any other refusal raises CloudError, as an unreachable
+    Keystone does: the token is still good."""
+    response = _own_token(config, creds, "DELETE")
+    if response.status_code not in (200, 204, 401, 404):
+        raise fault_from_response("identity", response)

@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
+from volpanel.lib import bidi
 from volpanel.volumes import actions
 
 register = template.Library()
@@ -19,6 +20,12 @@ register = template.Library()
 def action_label(name: str) -> str:
     """`entry.action|action_label`: how History and the audit trail name an audited call (the action registry's)."""
     return actions.label(name)
+
+
+@register.filter
+def isolate(text: Any) -> str:
+    """`name|isolate`: a tenant's name where <bdi> cannot go (<title>, <option>), in Unicode isolate marks."""
+    return bidi.isolate(text)
 
 
 @register.filter

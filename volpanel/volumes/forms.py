@@ -4,11 +4,13 @@ understands; the cloud's own refusals are shown as they come."""
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.core.validators import RegexValidator
 
+from volpanel.lib.bidi import isolate
 from volpanel.volumes.rules import Availability
 from volpanel.volumes.selectors import VolumePage
 
@@ -24,11 +26,23 @@ VISIBILITIES = ["private", "shared", "community", "public"]
 IDEMPOTENCY_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
-def printable(what: str) -> RegexValidator:
-    # Control characters (NUL, escape, newline…) in a name or mountpoint end up in Cinder's database and in
-    # every terminal that lists it; bidi overrides and other printable Unicode are fine (they render as text).
-    return RegexValidator(r"^[^\x00-\x1f\x7f]*$", f"The {what} can use printable characters only, "
-                                                   "no control characters such as tabs or line breaks.")
+# Not printable: C0 and C1 controls (NUL, escape, tab, line breaks, U+0085 next line, U+009B the 8-bit terminal
+# escape), the line and paragraph separators U+2028/U+2029, surrogates and unassigned code points. They end up in
+# Cinder's database and in every terminal or log that lists the name. U+FFFD too: it is what Django makes of a
+# byte that is not UTF-8, so it stands for input that could not be read. Format characters (bidi controls,
+# joiners) render as text and stay allowed: the pages isolate them.
+NOT_PRINTABLE = frozenset({"Cc", "Zl", "Zp", "Cs", "Cn"})
+
+
+def printable(what: str) -> Callable[[str], None]:
+    message = (f"The {what} can use printable characters only, no control characters such as tabs or line breaks "
+               "and no bytes that are not UTF-8.")
+
+    def check(value: str) -> None:
+        if any(char == "\ufffd" or unicodedata.category(char) in NOT_PRINTABLE for char in value):
+            raise forms.ValidationError(message, code="invalid")
+
+    return check
 
 
 def text_field(label: str, *, required: str = "", **kwargs: Any) -> forms.CharField:
@@ -148,7 +162,7 @@ class AttachServerForm(VolumeActionForm):
 
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         super().__init__(*args, page=page, **kwargs)
-        self.choice_field("server_id").choices = [(s.id, f"{s.name} ({s.status})") for s in page.servers]
+        self.choice_field("server_id").choices = [(s.id, f"{isolate(s.name)} ({s.status})") for s in page.servers]
         if page.servers_problem:
             # No choice can be valid while Nova is silent: say so instead of "choose a server".
             self.fields["server_id"].error_messages.update(required=page.servers_problem,
@@ -171,8 +185,8 @@ class DetachForm(VolumeActionForm):
         names = page.server_names
         choices = []
         for a in page.volume.attachments:
-            where = (f"server {names.get(a.server_id, a.server_id)}" if a.server_id
-                     else f"host {a.host_name or '(unnamed)'}")
+            where = (f"server {isolate(names.get(a.server_id, a.server_id))}" if a.server_id
+                     else f"host {isolate(a.host_name or '(unnamed)')}")
             choices.append((a.attachment_id, f"{where} at {a.device or '?'}"))
         self.choice_field("attachment_id").choices = choices
 
@@ -215,7 +229,7 @@ class UploadSnapshotForm(UploadForm):
     def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
         super().__init__(*args, page=page, **kwargs)
         self.choice_field("snapshot_id").choices = [
-            (s.id, f"{s.name or s.id} ({s.created_at[:16].replace('T', ' ')})")
+            (s.id, f"{isolate(s.name or s.id)} ({s.created_at[:16].replace('T', ' ')})")
             for s in page.snapshots if s.status == "available"
         ]
 

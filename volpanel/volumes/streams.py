@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+import time
+import weakref
+from collections import Counter
+from collections.abc import AsyncGenerator, AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from uuid import UUID
 
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -17,14 +24,21 @@ from django.views.decorators.http import require_GET
 
 from volpanel.accounts import auth
 from volpanel.audit.models import AuditEntry
-from volpanel.cloud import connect, disconnect
-from volpanel.openstack.cloud import token_expired
+from volpanel.cloud import cloud_config, connect, disconnect, ended
+from volpanel.openstack.cloud import Cloud, token_expired
 from volpanel.openstack.errors import CloudError
-from volpanel.openstack.session import Credentials
-from volpanel.volumes import presenters, selectors, watchers
+from volpanel.openstack.session import Credentials, token_valid
+from volpanel.volumes import limits, presenters, selectors, watchers
 from volpanel.volumes.presenters import Panel
 
+log = logging.getLogger(__name__)
+
 HEARTBEAT_SECONDS = 15.0
+# How often an open stream looks whether its session ended or its token was refused: it stops within about
+# twice this (its own look, plus the shared read of ended tokens) of a logout in any process.
+CHECK_SECONDS = 1.0
+# How often Keystone is asked about each streamed token, for revocations made outside volpanel.
+KEYSTONE_CHECK_SECONDS = 30.0
 RETRY_MS = 2000
 # The partials the stream swaps, by SSE event name (the page's sse-swap attributes name the same).
 PARTIALS = ("status", "actions", "progress", "history")
@@ -121,8 +135,96 @@ def _announcement(request: HttpRequest, entry: AuditEntry) -> str:
     return render_to_string("volpanel/volume.html#announce", context, request=request)
 
 
+class _Endings:
+    """Which tokens of this event loop's open streams ended — revoked by volpanel in any process (logout, a replaced
+    session token), refused by the cloud, or revoked at Keystone — read for all the loop's streams at once: one
+    cache read every CHECK_SECONDS, and one Keystone check per token every KEYSTONE_CHECK_SECONDS, however many
+    streams share it."""
+
+    def __init__(self) -> None:
+        self.open: Counter[str] = Counter()
+        self.credentials: dict[str, Credentials] = {}
+        self.checked: dict[str, float] = {}
+        self.ended: set[str] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def watch(self, cloud: Cloud) -> None:
+        self.open[cloud.token_id] += 1
+        self.credentials[cloud.token_id] = cloud.credentials
+        self.checked.setdefault(cloud.token_id, time.monotonic())
+        if self.task is None or self.task.done():
+            self.task = asyncio.ensure_future(self._run())
+
+    def unwatch(self, cloud: Cloud) -> None:
+        self.open[cloud.token_id] -= 1
+        if self.open[cloud.token_id] <= 0:
+            for table in (self.open, self.credentials, self.checked):
+                table.pop(cloud.token_id, None)
+            self.ended.discard(cloud.token_id)
+        if not self.open and self.task is not None:
+            self.task.cancel()  # no stream left to look for: not a second more on this loop
+            self.task = None
+
+    async def _run(self) -> None:
+        while self.open:
+            now = time.monotonic()
+            due = [name for name, at in self.checked.items()
+                   if now - at >= KEYSTONE_CHECK_SECONDS and name not in self.ended]
+            self.checked.update(dict.fromkeys(due, now))
+            try:
+                self.ended |= await asyncio.get_running_loop().run_in_executor(
+                    _LOOKER, _look, list(self.open), [self.credentials[name] for name in due])
+            except Exception as exc:  # the database or Keystone away: look again next time, never stop looking
+                log.warning("could not read which streamed tokens ended: %s", exc)
+            await asyncio.sleep(CHECK_SECONDS)
+
+
+def _disconnect(creds: Credentials) -> None:
+    try:
+        disconnect(creds)  # tells the other processes through the shared cache: a database
+    finally:
+        connections.close_all()
+
+
+def _look(names: list[str], due: list[Credentials]) -> set[str]:
+    try:
+        for creds in due:
+            # Asked afresh (token_honoured would trust its minute-long memo): refused, disconnect() marks it
+            # ended, read just below.
+            try:
+                valid = token_valid(cloud_config(), creds)
+            except CloudError as exc:
+                if exc.kind != "auth":
+                    log.info("could not ask Keystone about a streamed token: %s", exc)
+                    continue
+                valid = False
+            if not valid:
+                disconnect(creds)
+        return ended(names)
+    finally:
+        connections.close_all()  # a pool thread: nothing would close it otherwise
+
+
+# One thread per process reads the ended tokens for every stream (and closes its database connection each time).
+_LOOKER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stream-endings")
+_endings: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Endings] = weakref.WeakKeyDictionary()
+
+
+def _endings_here() -> _Endings:
+    loop = asyncio.get_running_loop()
+    endings = _endings.get(loop)
+    if endings is None:
+        endings = _endings[loop] = _Endings()
+    return endings
+
+
+SESSION_ENDED = {"oob": True, "flash_level": "warning",
+                 "flash_text": "Your session has ended, so this page no longer follows the volume. Reload the page "
+                               "to log in again."}
+
+
 async def _events(request: HttpRequest, creds: Credentials, volume_id: str, client_has: str,
-                  attempt: str) -> AsyncIterator[str]:
+                  attempt: str, session_expires: datetime) -> AsyncGenerator[str, None]:
     _release_request_thread()
     # Browsers reconnect after `retry` ms if the stream drops, sending the last id they received.
     yield f"retry: {RETRY_MS}\n\n"
@@ -132,7 +234,7 @@ async def _events(request: HttpRequest, creds: Credentials, volume_id: str, clie
         await sync_to_async(selectors.prove_access, thread_sensitive=False)(cloud, volume_id)
     except CloudError as exc:
         if exc.kind == "auth":
-            disconnect(creds)
+            await sync_to_async(_disconnect, thread_sensitive=False)(creds)
             notice = {"oob": True, "flash_level": "warning",
                       "flash_text": "Your session with the cloud has expired, so this page no longer follows the "
                                     "volume. Reload the page to log in again."}
@@ -143,13 +245,27 @@ async def _events(request: HttpRequest, creds: Credentials, volume_id: str, clie
         return
     # Subscribed only once the response streams: a client gone before that leaves no subscriber behind.
     subscription = watchers.Subscription(cloud, volume_id)
+    endings = _endings_here()
+    endings.watch(cloud)
     seen = 0
+    quiet = 0.0
     try:
         while True:
-            state = await subscription.next_state(seen, HEARTBEAT_SECONDS)
+            state = await subscription.next_state(seen, CHECK_SECONDS)
+            # The stream stops with its session (logged out, replaced, expired) or its token (refused anywhere):
+            # the watcher it shares may poll on with another viewer's token, and must show this one nothing more.
+            if (cloud.token_id in endings.ended or subscription.refused(cloud) or cloud.expired
+                    or datetime.now(dt_timezone.utc) >= session_expires):
+                yield (sse("announce", render_to_string("volpanel/volume.html#announce", SESSION_ENDED))
+                       + sse("settled", "gone"))
+                return
             if state is None:
-                yield ": heartbeat\n\n"
+                quiet += CHECK_SECONDS
+                if quiet >= HEARTBEAT_SECONDS:
+                    quiet = 0.0
+                    yield ": heartbeat\n\n"
                 continue
+            quiet = 0.0
             seen = state.version
             if state.page is None:
                 yield sse("gone", "This volume is not in your project, or no longer exists.") + sse("settled", "gone")
@@ -177,12 +293,26 @@ async def _events(request: HttpRequest, creds: Credentials, volume_id: str, clie
             if state.settled:
                 return
     finally:
+        endings.unwatch(cloud)
         subscription.close()
 
 
-def _credentials(request: HttpRequest) -> Credentials | None:
+async def _counted(events: AsyncGenerator[str, None], slot: limits.Slot) -> AsyncIterator[str]:
     try:
-        return auth.credentials(request)
+        async for chunk in events:
+            yield chunk
+    finally:
+        slot.release()
+        await events.aclose()  # its own `finally` (unsubscribe) now, not when it is collected
+
+
+def _credentials(request: HttpRequest) -> tuple[Credentials | None, datetime, int]:
+    """The session's credentials, when it expires, and how long it must wait before calling the cloud again
+    (limits.cloud_wait; a stream calls it once to prove the viewer may read the volume)."""
+    try:
+        creds = auth.credentials(request)
+        wait = limits.cloud_wait(request.session.session_key or "") if creds is not None else 0
+        return creds, request.session.get_expiry_date(), wait
     finally:
         # A stream stays open while the volume moves: it must not pin a database connection meanwhile
         # (a thousand streams would exhaust PostgreSQL's connections). The session is read; close them.
@@ -191,16 +321,26 @@ def _credentials(request: HttpRequest) -> Credentials | None:
 
 @require_GET
 async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponseBase:
-    creds = await sync_to_async(_credentials)(request)
+    creds, session_expires, wait = await sync_to_async(_credentials)(request)
     if creds is None or token_expired(creds):
         return HttpResponse("Log in to follow this volume.", status=401, content_type="text/plain")
+    slot = limits.Slot.take(request.session.session_key or "", creds.user_id) if not wait else None
+    if slot is None:
+        # The page falls back to its behaviour without a stream: the sse extension backs off and tries again.
+        refused = HttpResponse("Too many live pages open for this session or user, or too many requests: "
+                               "reload the page for the latest status.", status=429, content_type="text/plain")
+        refused["Retry-After"] = str(wait or limits.RETRY_AFTER_SECONDS)
+        return refused
     # A reconnecting browser names the last state it got; an id from another worker or an older watcher is
     # just as good, since ids hash the content shown.
     client_has = request.headers.get("Last-Event-ID", "")
     # The attempt the page announced as accepted: its final outcome replaces that announcement once known.
     attempt = request.GET.get("attempt", "")
-    response = StreamingHttpResponse(_events(request, creds, str(volume_id), client_has, attempt),
-                                     content_type="text/event-stream")
+    events = _counted(_events(request, creds, str(volume_id), client_has, attempt, session_expires), slot)
+    # A response never streamed (the client left first) never runs the generator's `finally`: its collection
+    # releases the slot instead.
+    weakref.finalize(events, slot.release)
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
     response["Cache-Control"] = "no-cache"
     # nginx and similar proxies buffer responses by default, which would hold events back.
     response["X-Accel-Buffering"] = "no"

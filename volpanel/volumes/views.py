@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
@@ -22,7 +23,7 @@ from volpanel.cloud import connect, disconnect
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
-from volpanel.volumes import actions, presenters, selectors, services
+from volpanel.volumes import actions, limits, presenters, selectors, services
 from volpanel.volumes.forms import IDEMPOTENCY_KEY, VolumeActionForm
 from volpanel.volumes.selectors import VolumePage
 
@@ -61,6 +62,24 @@ def cloud_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 RESUME_KEY = "volpanel.resume"
 
 
+def cloud_budget(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A request that makes volpanel call the cloud takes one from its session's budget (limits.cloud_wait); a
+    session past it is answered 429 before the cloud hears of it. Goes after login_required."""
+
+    @functools.wraps(view)
+    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        wait = limits.cloud_wait(request.session.session_key or "")
+        if wait:
+            response = HttpResponse(f"Too many requests from this session: volpanel asks the cloud for at most "
+                                    f"{settings.VOLPANEL_CLOUD_RATE:g} a second. Try again in {wait} s.",
+                                    content_type="text/plain; charset=utf-8", status=429)
+            response["Retry-After"] = str(wait)
+            return response
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _resumable(request: HttpRequest, kwargs: dict[str, Any]) -> dict[str, Any] | None:
     """The action form a tenant was submitting, to refill after they log in again."""
     action, volume_id = kwargs.get("action"), kwargs.get("volume_id")
@@ -93,6 +112,7 @@ def _cloud(request: HttpRequest) -> Cloud:
 # --- volumes --------------------------------------------------------------------------------------------
 @require_GET
 @auth.login_required
+@cloud_budget
 @cloud_errors
 def volume_list(request: HtmxHttpRequest) -> HttpResponse:
     volumes = selectors.list_volumes(_cloud(request))
@@ -113,7 +133,12 @@ def volume_context(request: HttpRequest, page: VolumePage, *, bound: VolumeActio
         if fresh is not None:
             fresh.duplicate = entry.duplicate
             entry = fresh
-    return presenters.partials_context(page, history, bound=bound, entry=entry)
+    context = presenters.partials_context(page, history, bound=bound, entry=entry)
+    if context["watching"] and limits.full(request.session.session_key or "", creds.user_id):
+        # Its stream would be refused (429): the page is served as without JavaScript, and says so.
+        context["watching"] = False
+        context["streams_full"] = True
+    return context
 
 
 def render_volume(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -128,6 +153,7 @@ def render_volume(request: HttpRequest, template: str, context: dict[str, Any], 
 
 @require_GET
 @auth.login_required
+@cloud_budget
 @cloud_errors
 def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
     page = selectors.load_volume_page(_cloud(request), str(volume_id))
@@ -146,6 +172,7 @@ def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
 
 @require_POST
 @auth.login_required
+@cloud_budget
 @cloud_errors
 def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> HttpResponse:
     spec = actions.BY_NAME.get(action)

@@ -383,6 +383,11 @@ class Subscription:
     async def next_state(self, seen: int, timeout: float) -> State | None:
         return await self.watch.next_state(self.subscriber, seen, timeout)
 
+    def refused(self, cloud: Cloud) -> bool:
+        """Whether the watcher's polls found this token refused by the cloud."""
+        with _lock:
+            return cloud.token_id in self.watch.refused
+
     def close(self) -> None:
         with _lock:
             self.watch.subscribers.discard(self.subscriber)
