@@ -543,8 +543,14 @@ def test_it_bounds_how_fast_one_session_makes_volpanel_call_the_cloud(demo: Demo
     before = cloud_calls()
     refused = [alice_client.get(path) for path in ("/volumes/", f"/volumes/{vid}/")]
     refused.append(alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}))
-    assert answers == [200] * 5 and [r.status_code for r in refused] == [429] * 3
+    refused.append(alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}, HTTP_HX_REQUEST="true"))
+    assert answers == [200] * 5 and [r.status_code for r in refused] == [429] * 4
     assert {r["Retry-After"] for r in refused} == {"2"} and cloud_calls() == before
+    # The action button's answer says so where the page announces outcomes (base.html's htmx-config swaps 429).
+    button = refused[-1]
+    assert (button["HX-Retarget"], button["HX-Reswap"]) == ("#volume-announce", "innerHTML")
+    assert "Nothing was sent; try again in 2 s." in button.content.decode()
+    assert not AuditEntry.objects.exists()
     other = Client()
     web_login(other, "alice", "demo")
     assert other.get("/volumes/").status_code == 200

@@ -15,7 +15,9 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from volpanel.accounts import auth
 from volpanel.audit.models import AuditEntry, Outcome
@@ -70,9 +72,16 @@ def cloud_budget(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         wait = limits.cloud_wait(request.session.session_key or "")
         if wait:
-            response = HttpResponse(f"Too many requests from this session: volpanel asks the cloud for at most "
-                                    f"{settings.VOLPANEL_CLOUD_RATE:g} a second. Try again in {wait} s.",
-                                    content_type="text/plain; charset=utf-8", status=429)
+            text = (f"Too many requests from this session: volpanel asks the cloud for at most "
+                    f"{settings.VOLPANEL_CLOUD_RATE:g} a second. Nothing was sent; try again in {wait} s.")
+            if request.htmx and request.method == "POST":
+                # An action button's answer: shown where the page announces outcomes (htmx-config swaps 429).
+                response = HttpResponse(format_html('<p class="flash flash-warning" data-outcome="refused">{}</p>',
+                                                    text), status=429)
+                retarget(response, "#volume-announce")
+                reswap(response, "innerHTML")
+            else:
+                response = HttpResponse(text, content_type="text/plain; charset=utf-8", status=429)
             response["Retry-After"] = str(wait)
             return response
         return view(request, *args, **kwargs)
