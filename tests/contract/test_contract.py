@@ -715,3 +715,59 @@ def test_services_set_bootable_records_success(cut: CloudUnderTest) -> None:
     assert (row.outcome, row.http_status, row.action, row.detail, row.parameters) == (
         Outcome.SUCCEEDED, 200, "os-set_bootable", "The volume is now bootable.",
         {"bootable": True, "was_bootable": False})
+
+
+# --- take a snapshot: POST /snapshots (captured from real Cinder 29: tests/realcloud/captures/101-110) ------------
+def _post_snapshot(cut: CloudUnderTest, body: Any, version: str = "3.0") -> Any:
+    return cut.session().post(f"{cut.volume_url()}/snapshots", json=body,
+                              headers={"OpenStack-API-Version": f"volume {version}"}, raise_exc=False)
+
+
+def test_take_a_snapshot(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    result = cut.cloud().cinder.create_snapshot(vol, name="  nightly  ", description=" before ", force=False)
+    assert (result.status, result.microversion) == (202, "3.0") and REQ_RE.match(result.request_id)
+    snap = result.body["snapshot"]
+    assert {k: snap[k] for k in ("name", "description", "volume_id", "status", "size", "metadata")} == {
+        "name": "nightly", "description": "before", "volume_id": vol, "status": "creating", "size": 1,
+        "metadata": {}}
+    assert_sequence(cut.watch(lambda: cut.get_snapshot(snap["id"])), "creating", "available")
+    assert (cut.get_volume(vol) or {})["status"] == "available"  # the volume never moves
+    status, name, message = fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol, "name": "x" * 256}}))
+    assert (status, name) == (400, "badRequest") and message.startswith("Invalid input for field/attribute name.")
+    assert message.endswith("is too long")
+    status, name, message = fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol, "force": "maybe"}}))
+    assert (status, name) == (400, "badRequest")
+    assert message.startswith("Invalid input for field/attribute force. Value: maybe. 'maybe' is not one of [True,")
+
+
+def test_snapshot_an_in_use_volume(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    cut.attach_host(vol)
+    assert fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol}})) == (
+        400, "badRequest", "Invalid volume: Volume <id> status must be available, but current status is: in-use.")
+    assert fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol, "force": False}}, "3.66"), "3.66") == (
+        400, "badRequest", "Since microversion 3.66 the 'force' flag is invalid for this request.  For backward "
+                           "compatability, however, when the 'force' flag is passed with a value evaluating to "
+                           "True, it is silently ignored.")
+    result = cut.cloud().cinder.create_snapshot(vol, name="hot", description="", force=True)
+    assert result.status == 202
+    assert_sequence(cut.watch(lambda: cut.get_snapshot(result.body["snapshot"]["id"])), "creating", "available")
+    assert (cut.get_volume(vol) or {})["status"] == "in-use"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_take_snapshot_is_judged_by_the_snapshot_and_revert_follows(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cloud = cut.cloud()
+    row = _settled(actions.run("snapshot", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), name="nightly", description=""))
+    assert (row.outcome, row.http_status, row.action, row.detail, row.status_after) == (
+        Outcome.SUCCEEDED, 202, "snapshot-create", "Snapshot nightly is available.", "available")
+    assert (cut.get_snapshot(row.snapshot_id) or {})["status"] == "available"
+    # The snapshot just taken is the latest: revert to it works with nothing but volpanel.
+    row = _settled(actions.run("revert", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), snapshot_id=row.snapshot_id))
+    assert (row.outcome, row.action) == (Outcome.SUCCEEDED, "revert")

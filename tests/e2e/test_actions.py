@@ -90,6 +90,12 @@ def set_bootable(page: Any) -> None:
     form.get_by_role("button", name="Set bootable").click()
 
 
+def take_snapshot(page: Any) -> None:
+    form = panel(page, "snapshot")
+    form.get_by_label("Name").fill("scratch-nightly")
+    form.get_by_role("button", name="Take snapshot").click()
+
+
 CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     # (volume, audit action, what the tenant does, accepted text, text the settled page shows)
     ("web-root", "os-extend", extend_in_use, "Extend accepted", "25 GiB"),
@@ -102,6 +108,7 @@ CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     ("data-01", "revert", revert, "Revert to snapshot accepted", "available"),
     ("scratch", "volume-update", edit, "Edit name and description accepted", "now named scratch-renamed"),
     ("scratch", "os-set_bootable", set_bootable, "Set bootable accepted", "The volume is now bootable."),
+    ("scratch", "snapshot-create", take_snapshot, "Take snapshot accepted", "Snapshot scratch-nightly is available."),
 ]
 
 
@@ -134,6 +141,29 @@ def test_it_runs_the_action_and_streams_it_to_its_settled_outcome(
     row = live_volpanel.audit_rows()[-1]
     assert (row["action"], row["outcome"], row["actor_name"]) == (action, "succeeded", "alice")
     assert row["request_id"] and row["settled_at"] and row["status_before"] and row["status_after"]
+
+
+def test_it_shows_a_snapshot_taken_on_the_page_going_available_and_reverts_to_it(page: Any, demo: Any) -> None:
+    demo.config(delay=2.0)
+    log_in(page)
+    page.get_by_role("link", name="scratch", exact=True).click()
+    expect(page.get_by_test_id("reason-revert")).to_contain_text("this volume has none")
+    take_snapshot(page)
+    snapshots = page.get_by_test_id("snapshots")
+    # Streamed: the row appears while Cinder is still making it, then turns available, with no reload.
+    expect(snapshots).to_contain_text("creating")
+    expect(snapshots).to_contain_text("available", timeout=20_000)
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute(
+        "data-outcome", "succeeded", timeout=20_000)
+    form = panel(page, "revert")
+    expect(form).to_contain_text("scratch-nightly")
+    form.get_by_label("I understand").check()
+    form.get_by_role("button", name="Revert to snapshot").click()
+    expect(page.get_by_test_id("announcement")).to_contain_text(
+        re.compile(r"Revert to snapshot (accepted|succeeded)"))
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_contain_text("Revert to snapshot")
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute(
+        "data-outcome", "succeeded", timeout=20_000)
 
 
 def test_it_shows_a_failure_after_the_202_with_cinder_s_message_and_guidance(page: Any, demo: Any) -> None:

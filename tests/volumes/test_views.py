@@ -19,11 +19,12 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def action_posts(demo: Demo) -> int:
-    """Cinder action POSTs, volume PUTs and Nova attach calls the demo cloud has served so far."""
+    """Cinder action POSTs, volume PUTs, snapshot POSTs and DELETEs and Nova attach calls the demo cloud has served
+    so far."""
     served = demo.requests_served()
     return sum(n for key, n in served.items()
                if (key.startswith("POST") and ("/action" in key or "os-volume_attachments" in key))
-               or key.startswith("PUT"))
+               or key.startswith("PUT") or (key.split(" ")[0] in ("POST", "DELETE") and "/snapshots" in key))
 
 
 def test_it_logs_in_with_keystone_and_keeps_the_token_on_the_server(demo: Demo, client: Client) -> None:
@@ -113,6 +114,8 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("edit", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
         ("edit", {"name": "data-01", "description": "line\nbreak"}, "The description can use printable characters"),
         ("bootable", {}, "The volume is already not bootable"),
+        ("snapshot", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
+        ("snapshot", {"name": "nightly", "description": "tab\there"}, "The description can use printable"),
     ],
 )
 def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,
@@ -363,7 +366,7 @@ def test_it_shows_times_both_ways_the_quota_in_the_form_and_what_to_do_when_empt
         in data01
     assert "Not attached. Attach it to a server or a host with the actions below." in data01
     scratch = alice_client.get(f"/volumes/{demo.volume('scratch')['id']}/").content.decode()
-    assert "No snapshots. Take one with your cloud's tools" in scratch
+    assert "No snapshots. Take one with the actions below to be able to revert to it." in scratch
     assert "No actions yet. What you do here is recorded in this history." in scratch
     alice_client.post(f"/volumes/{demo.volume('scratch')['id']}/extend/", {"new_size": "2"})
     assert watchers.wait_idle(20)
@@ -495,3 +498,57 @@ def test_it_sets_and_clears_the_bootable_flag(demo: Demo, alice_client: Client) 
     rows = list(AuditEntry.objects.order_by("id").values_list("action", "outcome", "detail"))
     assert rows == [("os-set_bootable", Outcome.SUCCEEDED, "The volume is now bootable."),
                     ("os-set_bootable", Outcome.SUCCEEDED, "The volume is no longer bootable.")]
+
+
+def test_it_takes_a_snapshot_follows_it_until_available_and_reverts_to_it(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("scratch")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "Take snapshot" in page and 'data-testid="reason-revert"' in page and "this volume has none" in page
+    assert "(force)" not in page  # only an attached volume is asked for it
+    answer = alice_client.post(f"/volumes/{vid}/snapshot/", {"name": " nightly ", "description": "before the upgrade"},
+                               **HTMX).content.decode()
+    assert "Take snapshot accepted by the cloud" in answer and "sse-connect" in answer
+    row = AuditEntry.objects.get()
+    (snap,) = [s for s in demo.state()["snapshots"].values() if s["volume_id"] == vid]
+    assert (row.action, row.http_status, row.snapshot_id, snap["name"]) == ("snapshot-create", 202, snap["id"],
+                                                                            "nightly")
+    assert watchers.wait_idle(10)
+    row.refresh_from_db()
+    # Judged by the snapshot: the volume stayed available all along.
+    assert (row.outcome, row.detail, row.status_after) == (Outcome.SUCCEEDED, "Snapshot nightly is available.",
+                                                           "available")
+    assert row.parameters == {"name": "nightly", "description": "before the upgrade", "force": False}
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "nightly</bdi> <span class=\"tag\">latest</span>" in page and 'data-testid="reason-revert"' not in page
+    # Revert now works from the page alone.
+    answer = alice_client.post(f"/volumes/{vid}/revert/", {"snapshot_id": snap["id"], "confirm": "on"},
+                               **HTMX).content.decode()
+    assert "Revert to snapshot accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    assert list(AuditEntry.objects.order_by("id").values_list("action", "outcome")) == [
+        ("snapshot-create", Outcome.SUCCEEDED), ("revert", Outcome.SUCCEEDED)]
+
+
+def test_it_snapshots_an_attached_volume_only_when_told_what_force_means(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("web-root")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "Take it while the volume is attached (force)" in page and "as if the server lost power" in page
+    before = action_posts(demo)
+    refused = alice_client.post(f"/volumes/{vid}/snapshot/", {"name": "hot", "description": ""}, **HTMX)
+    assert "tick the box to take the snapshot anyway" in refused.content.decode()
+    assert action_posts(demo) == before and not AuditEntry.objects.exists()
+    answer = alice_client.post(f"/volumes/{vid}/snapshot/", {"name": "hot", "description": "", "force": "on"},
+                               **HTMX).content.decode()
+    assert "Take snapshot accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.get()
+    assert (row.outcome, row.parameters["force"], row.status_after) == (Outcome.SUCCEEDED, True, "in-use")
+
+
+def test_it_judges_a_snapshot_left_in_error_as_failed(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("scratch")["id"]
+    demo.faults(backend={"snapshot": "fail"})
+    alice_client.post(f"/volumes/{vid}/snapshot/", {"name": "doomed", "description": ""}, **HTMX)
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.get()
+    assert (row.outcome, row.detail) == (Outcome.FAILED, "Cinder left the snapshot error.")

@@ -333,19 +333,26 @@ def snapshot_create(ctx: Ctx) -> Response:
     world = ctx.world
     vol = get_volume(ctx, spec["volume_id"])
     force = as_bool(spec.get("force", False))
+    if "force" in spec and not force and ctx.mv >= (3, 66):  # cinder/api/v3/snapshots.py, captured
+        raise HttpError(os_fault(400, "Since microversion 3.66 the 'force' flag is invalid for this request.  "
+                                      "For backward compatability, however, when the 'force' flag is passed "
+                                      "with a value evaluating to True, it is silently ignored."))
     allowed = ("available", "in-use") if (force or ctx.mv >= (3, 66)) else ("available",)
     if vol["status"] not in allowed:
-        raise HttpError(os_fault(400, f"Invalid volume: Volume {vol['id']} status must be available, but "
-                                      f"current status is: {vol['status']}."))
+        raise HttpError(os_fault(400, f"Invalid volume: Volume {vol['id']} status must be {', '.join(allowed)}, "
+                                      f"but current status is: {vol['status']}."))
     quota_check_gigabytes(ctx, vol["project_id"], vol["size"])
-    snap = world.add_snapshot(str(uuid.uuid4()), vol["id"], spec.get("name", spec.get("display_name")),
-                              status="creating", description=spec.get("description"))
+    # Stripped, as cinder-api's clean_name_and_description does (captured).
+    name, description = (v.strip() if isinstance(v, str) else v
+                         for v in (spec.get("name", spec.get("display_name")), spec.get("description")))
+    snap = world.add_snapshot(str(uuid.uuid4()), vol["id"], name, status="creating", description=description)
     snap["metadata"] = dict(spec.get("metadata") or {})
     view = views.snapshot_view(snap, mv=ctx.mv, detail=False, created=True)
 
     def created() -> None:
         if world.snapshots.get(snap["id"]) is snap and snap["status"] == "creating":
-            snap["status"] = "available"
+            # A driver failure leaves the snapshot in error (cinder.volume.manager.create_snapshot).
+            snap["status"] = "error" if world.faults["backend"].get("snapshot") else "available"
             snap["updated_at"] = now()
     world.clock.after(world.config["delay"], created)
     return json_response(202, {"snapshot": view})

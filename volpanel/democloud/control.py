@@ -11,7 +11,8 @@ from .web import HttpError, Request, Response, Router, json_response, parse_json
 SERVICES = ("identity", "volume", "compute", "image")
 # Services a deployment may leave out (Cinder and Keystone are what the demo cloud is).
 OPTIONAL_SERVICES = ("compute", "image")
-BACKEND_ACTIONS = {"extend": ("fail",), "retype": ("silent",), "upload": ("fail",), "revert": ("fail",)}
+BACKEND_ACTIONS = {"extend": ("fail",), "retype": ("silent",), "upload": ("fail",), "revert": ("fail",),
+                   "snapshot": ("fail",), "delete_snapshot": ("fail", "busy")}
 
 
 def _bad(message: str) -> HttpError:

@@ -264,6 +264,15 @@ class CinderClient:
             return sorted((_snapshot(s) for s in raw if s.get("volume_id") == volume_id),
                           key=lambda s: s.created_at, reverse=True)
 
+    def find_snapshot(self, snapshot_id: str) -> Snapshot | None:
+        """The snapshot, or None once Cinder no longer has it (404)."""
+        try:
+            return _snapshot(self._get(f"/snapshots/{snapshot_id}", "snapshot", "3.0"))
+        except CloudError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def list_types(self) -> list[VolumeType]:
         raw = self._get("/types", "volume_types")
         with understood(SERVICE, "Cinder", "a volume type list"):
@@ -338,6 +347,23 @@ class CinderClient:
         if response.status_code != 200:
             raise fault_from_response(SERVICE, response)
         return ActionResult(status=200, request_id=request_id_of(response), microversion=version)
+
+    def create_snapshot(self, volume_id: str, *, name: str, description: str, force: bool) -> ActionResult:
+        """POST /snapshots at 3.0: 202 with the new snapshot (`creating`) in the body. `force` lets Cinder snapshot
+        an in-use volume; it is sent only when set (from 3.66 Cinder refuses `force: false`)."""
+        version = mv((3, 0))
+        snapshot: dict[str, Any] = {"volume_id": volume_id, "name": name, "description": description}
+        if force:
+            snapshot["force"] = True
+        response = self._request("POST", "/snapshots", microversion=version, json={"snapshot": snapshot})
+        if response.status_code != 202:
+            raise fault_from_response(SERVICE, response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        return ActionResult(status=202, request_id=request_id_of(response), microversion=version,
+                            body=body if isinstance(body, dict) else {})
 
     def set_bootable(self, volume_id: str, bootable: bool) -> ActionResult:
         """os-set_bootable: Cinder answers 200 with no body and the flag is set when it answers."""

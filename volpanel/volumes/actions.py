@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from volpanel.audit.models import AuditEntry
-from volpanel.openstack.cinder import UserMessage, Volume
+from volpanel.openstack.cinder import Snapshot, UserMessage, Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.glance import Image
 from volpanel.volumes import forms, outcomes, rules, selectors
@@ -39,11 +39,13 @@ RETYPE = Audited("os-retype", "Change type", outcomes.retyped, "update/os-retype
                  10)
 UPLOAD = Audited("os-volume_upload_image", "Upload to image", outcomes.uploaded, "update/os-volume_upload_image",
                  "/volumes/{volume_id}/action", 8)
+# Snapshots are their own resource (POST /snapshots, DELETE /snapshots/{id}); the row is judged by the snapshot.
+SNAPSHOT = Audited("snapshot-create", "Take snapshot", outcomes.snapshot_taken, "create/snapshot", "/snapshots", 8)
 REVERT = Audited("revert", "Revert to snapshot", outcomes.reverted, "update/revert", "/volumes/{volume_id}/action",
                  15)
 
 AUDITED: dict[str, Audited] = {a.name: a for a in (
-    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT, BOOTABLE)}
+    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT, BOOTABLE, SNAPSHOT)}
 
 
 def label(name: str) -> str:
@@ -53,10 +55,10 @@ def label(name: str) -> str:
 
 
 def judge(entry: AuditEntry, volume: Volume | None, image: Image | None = None,
-          messages: list[UserMessage] | None = None) -> Verdict | None:
+          messages: list[UserMessage] | None = None, snapshot: Snapshot | None = None) -> Verdict | None:
     """The final outcome of an accepted row from the settled result, or None while it is still moving."""
     found = AUDITED.get(entry.action)
-    return outcomes.judge(entry, found.judge if found else outcomes.unjudgeable, volume, image, messages)
+    return outcomes.judge(entry, found.judge if found else outcomes.unjudgeable, volume, image, messages, snapshot)
 
 
 # --- requests: what each action sends -------------------------------------------------------------------------
@@ -74,6 +76,14 @@ def _set_bootable(cloud: Cloud, volume: Volume, data: Data) -> Request:
     bootable = bool(data["bootable"])
     return Request(BOOTABLE, {"bootable": bootable, "was_bootable": volume.bootable},
                    lambda: from_result(cloud.cinder.set_bootable(volume.id, bootable)))
+
+
+def _take_snapshot(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    name, description = data["name"], data["description"]
+    force = bool(data.get("force"))  # offered, and required, only while the volume is attached
+    return Request(SNAPSHOT, {"name": name, "description": description, "force": force},
+                   lambda: from_result(cloud.cinder.create_snapshot(volume.id, name=name, description=description,
+                                                                    force=force)))
 
 
 def _extend(cloud: Cloud, volume: Volume, data: Data) -> Request:
@@ -250,6 +260,11 @@ SPECS: tuple[ActionSpec, ...] = (
         "Mark the volume as one servers may boot from, or clear the mark (os-set_bootable).",
         forms.BootableForm, (BOOTABLE,), lambda p: rules.set_bootable(p.volume), _set_bootable,
         initial=lambda p: {"bootable": not p.volume.bootable},
+    ),
+    ActionSpec(
+        "snapshot", "Take snapshot",
+        "Keep a point-in-time copy of the volume in the cloud; revert to it later or make volumes from it.",
+        forms.SnapshotForm, (SNAPSHOT,), lambda p: rules.take_snapshot(p.volume), _take_snapshot,
     ),
     ActionSpec(
         "revert", "Revert to snapshot", "Roll the volume back to its latest snapshot. Later changes are lost.",

@@ -108,6 +108,29 @@ class BootableForm(VolumeActionForm):
         return cleaned
 
 
+class SnapshotForm(VolumeActionForm):
+    # Cinder strips both and takes up to 255 characters each (captured); it refuses control characters in a
+    # description but not in a name, volpanel in neither.
+    name = text_field("Name")
+    description = text_field("Description")
+    force = forms.BooleanField(
+        label="Take it while the volume is attached (force)", required=False,
+        help_text="The volume is in use: the snapshot holds what is on the disk at this instant, as if the server "
+                  "lost power. Writes the server still holds in memory are not in it, and files being written may "
+                  "be half-written. For a clean copy, stop the writes (or the server) first.")
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        if page.volume.status != "in-use":
+            del self.fields["force"]  # only an attached volume needs it
+
+    def clean_force(self) -> bool:
+        if not self.cleaned_data["force"]:
+            raise forms.ValidationError("The volume is attached: tick the box to take the snapshot anyway, "
+                                        "knowing it holds only what is on the disk now.")
+        return True
+
+
 class ExtendForm(VolumeActionForm):
     new_size = forms.IntegerField(
         label="New size (GiB)", min_value=1, max_value=MAX_SIZE_GIB,

@@ -42,6 +42,13 @@ def set_bootable(volume: Volume) -> Availability:
     return OK
 
 
+def take_snapshot(volume: Volume) -> Availability:
+    # cinder.volume.api.API.create_snapshot_in_db: available, or in-use with `force` (the form asks for it).
+    if volume.status in ("available", "in-use"):
+        return OK
+    return _no(f"A snapshot needs the volume to be available or in use; it is {volume.status}.")
+
+
 def extend(volume: Volume, cloud: CloudFeatures) -> Availability:
     if volume.status == "available":
         return OK
