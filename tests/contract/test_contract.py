@@ -771,3 +771,53 @@ def test_services_take_snapshot_is_judged_by_the_snapshot_and_revert_follows(cut
     row = _settled(actions.run("revert", cloud=cloud, actor=_actor(cloud.credentials),
                                volume=cloud.cinder.get_volume(vol), snapshot_id=row.snapshot_id))
     assert (row.outcome, row.action) == (Outcome.SUCCEEDED, "revert")
+
+
+# --- delete a snapshot: DELETE /snapshots/{id} (captured: tests/realcloud/captures/111-116) ----------------------
+def test_delete_a_snapshot(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    snap = cut.make_snapshot(vol)
+    result = cut.cloud().cinder.delete_snapshot(snap)
+    assert (result.status, result.body) == (202, {}) and REQ_RE.match(result.request_id)
+    assert_sequence(cut.watch(lambda: cut.get_snapshot(snap)), "deleting", "<gone>")
+    assert cut.cloud().cinder.find_snapshot(snap) is None
+    with pytest.raises(CloudError) as exc:
+        cut.cloud().cinder.delete_snapshot(snap)
+    assert error(exc) == ("fault", 404, "itemNotFound", "Snapshot <id> could not be found.")
+    creating = _post_snapshot(cut, {"snapshot": {"volume_id": vol}}).json()["snapshot"]["id"]
+    r = cut.session().delete(f"{cut.volume_url()}/snapshots/{creating}", raise_exc=False)
+    if r.status_code == 400:  # still creating (the real cloud may already be done: ~40 ms)
+        assert fault(r) == (400, "badRequest", "Invalid snapshot: Snapshot status must be available or error and "
+                                               "must not be part of a group.")
+    cut.watch(lambda: cut.get_snapshot(creating))
+
+
+def test_delete_a_snapshot_a_volume_was_made_from(cut: CloudUnderTest) -> None:
+    # Cinder's API does not look for volumes made from the snapshot: whether it may go is the backend's call (an
+    # LVM-thin or RBD driver answers SnapshotIsBusy and puts it back to available; the rig's driver copies
+    # data, so the snapshot goes).
+    vol = cut.make_volume(1)
+    snap = cut.make_snapshot(vol)
+    r = cut.session().post(f"{cut.volume_url()}/volumes", json={"volume": {"size": 1, "snapshot_id": snap}},
+                           raise_exc=False)
+    assert r.status_code == 202, r.text
+    child = r.json()["volume"]["id"]
+    cut._volumes.append((("alice", "demo"), child))
+    seen = cut.watch_volume(child)
+    assert seen.final and (seen.final["status"], seen.final["snapshot_id"]) == ("available", snap)
+    result = cut.cloud().cinder.delete_snapshot(snap)
+    assert result.status == 202
+    assert_sequence(cut.watch(lambda: cut.get_snapshot(snap)), "deleting", "<gone>")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_delete_snapshot_is_judged_when_the_snapshot_is_gone(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    snap = cut.make_snapshot(vol)
+    cloud = cut.cloud()
+    row = _settled(actions.run("delete_snapshot", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), snapshot_id=snap, was_latest=True))
+    assert (row.outcome, row.http_status, row.action, row.snapshot_id, row.detail) == (
+        Outcome.SUCCEEDED, 202, "snapshot-delete", snap, "The snapshot was deleted.")

@@ -63,6 +63,8 @@ CASES: list[tuple[str, str, Callable[[CloudUnderTest, str], dict[str, str]], str
      "available"),
     ("revert", "revert", lambda cut, vid: {"snapshot_id": cut.make_snapshot(vid), "confirm": "on"}, "available"),
     ("take snapshot", "snapshot", lambda cut, vid: {"name": "dash-snap", "description": ""}, "dash-snap"),
+    ("delete snapshot", "delete_snapshot", lambda cut, vid: {"snapshot_id": cut.make_snapshot(vid), "confirm": "on"},
+     "No snapshots."),
 ]
 
 

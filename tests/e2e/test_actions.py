@@ -96,6 +96,17 @@ def take_snapshot(page: Any) -> None:
     form.get_by_role("button", name="Take snapshot").click()
 
 
+def delete_snapshot(page: Any) -> None:
+    form = panel(page, "delete_snapshot")
+    # The confirmation names the snapshot revert would use.
+    expect(form.get_by_label(re.compile("data-01-snap-tue"))).to_be_visible()
+    expect(form).to_contain_text(
+        re.compile(r"data-01-snap-tue .* the latest: the snapshot Revert to snapshot would use"))
+    form.get_by_label(re.compile("data-01-snap-mon")).check()
+    form.get_by_label("I understand").check()
+    form.get_by_role("button", name="Delete snapshot").click()
+
+
 CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     # (volume, audit action, what the tenant does, accepted text, text the settled page shows)
     ("web-root", "os-extend", extend_in_use, "Extend accepted", "25 GiB"),
@@ -108,6 +119,7 @@ CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     ("data-01", "revert", revert, "Revert to snapshot accepted", "available"),
     ("scratch", "volume-update", edit, "Edit name and description accepted", "now named scratch-renamed"),
     ("scratch", "os-set_bootable", set_bootable, "Set bootable accepted", "The volume is now bootable."),
+    ("data-01", "snapshot-delete", delete_snapshot, "Delete snapshot accepted", "The snapshot was deleted."),
     ("scratch", "snapshot-create", take_snapshot, "Take snapshot accepted", "Snapshot scratch-nightly is available."),
 ]
 

@@ -115,6 +115,10 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("edit", {"name": "data-01", "description": "line\nbreak"}, "The description can use printable characters"),
         ("bootable", {}, "The volume is already not bootable"),
         ("snapshot", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
+        ("delete_snapshot", {"snapshot_id": "SNAP-TUE"}, "Tick the box to confirm: a deleted snapshot"),
+        ("delete_snapshot", {"confirm": "on"}, "Choose the snapshot to delete."),
+        ("delete_snapshot", {"snapshot_id": "3fa38c0e-2fa7-4244-aba7-bdf63a609ee7", "confirm": "on"},
+         "Choose one of this volume&#x27;s snapshots"),
         ("snapshot", {"name": "nightly", "description": "tab\there"}, "The description can use printable"),
     ],
 )
@@ -552,3 +556,48 @@ def test_it_judges_a_snapshot_left_in_error_as_failed(demo: Demo, alice_client: 
     assert watchers.wait_idle(10)
     row = AuditEntry.objects.get()
     assert (row.outcome, row.detail) == (Outcome.FAILED, "Cinder left the snapshot error.")
+
+
+def test_it_deletes_a_snapshot_saying_when_it_is_the_one_revert_would_use(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("data-01")["id"]
+    mon, tue = demo.snapshot_id("data-01-snap-mon"), demo.snapshot_id("data-01-snap-tue")
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "Delete snapshot" in page
+    assert re.search(r"data-01-snap-tue \(available, taken [0-9-]+ [0-9:]+ UTC\) — the latest: the snapshot Revert "
+                     r"to snapshot would use", page)
+    assert not re.search(r"data-01-snap-mon \([^)]*\) — the latest", page)
+    answer = alice_client.post(f"/volumes/{vid}/delete_snapshot/", {"snapshot_id": tue, "confirm": "on"},
+                               **HTMX).content.decode()
+    assert "Delete snapshot accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.get()
+    assert (row.action, row.http_status, row.snapshot_id, row.outcome, row.detail, row.parameters) == (
+        "snapshot-delete", 202, tue, Outcome.SUCCEEDED, "The snapshot was deleted.",
+        {"snapshot_id": tue, "was_latest": True})
+    assert tue not in demo.state()["snapshots"]
+    # Revert now goes to the one before it, which the page says.
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "to its latest snapshot <strong><bdi>data-01-snap-mon</bdi></strong>" in page
+    assert re.search(r"data-01-snap-mon \([^)]*\) — the latest", page)
+    assert mon in demo.state()["snapshots"]
+
+
+@pytest.mark.parametrize(("fault", "status", "detail"), [
+    ("busy", "available", "Cinder kept the snapshot: its backend refused to delete it, as it does while volumes "
+                          "made from the snapshot depend on it."),
+    ("fail", "error_deleting", "Cinder left the snapshot error_deleting; ask your cloud administrator to look at the "
+                               "volume backend."),
+])
+def test_it_judges_a_snapshot_the_backend_kept_as_failed(demo: Demo, alice_client: Client, fault: str, status: str,
+                                                         detail: str) -> None:
+    demo.faults(backend={"delete_snapshot": fault})
+    vid, mon = demo.volume("data-01")["id"], demo.snapshot_id("data-01-snap-mon")
+    alice_client.post(f"/volumes/{vid}/delete_snapshot/", {"snapshot_id": mon, "confirm": "on"}, **HTMX)
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.get()
+    assert (row.outcome, row.detail, row.parameters["was_latest"]) == (Outcome.FAILED, detail, False)
+    assert demo.state()["snapshots"][mon]["status"] == status
+    # A snapshot in error_deleting is not offered for deletion again (Cinder would refuse it).
+    if status == "error_deleting":
+        refused = alice_client.post(f"/volumes/{vid}/delete_snapshot/", {"snapshot_id": mon, "confirm": "on"}, **HTMX)
+        assert "That snapshot is error_deleting: Cinder deletes a snapshot only when" in refused.content.decode()

@@ -365,6 +365,14 @@ class CinderClient:
         return ActionResult(status=202, request_id=request_id_of(response), microversion=version,
                             body=body if isinstance(body, dict) else {})
 
+    def delete_snapshot(self, snapshot_id: str) -> ActionResult:
+        """DELETE /snapshots/{id}: 202 with no body, the snapshot `deleting` until Cinder no longer has it."""
+        version = mv((3, 0))
+        response = self._request("DELETE", f"/snapshots/{snapshot_id}", microversion=version)
+        if response.status_code != 202:
+            raise fault_from_response(SERVICE, response)
+        return ActionResult(status=202, request_id=request_id_of(response), microversion=version)
+
     def set_bootable(self, volume_id: str, bootable: bool) -> ActionResult:
         """os-set_bootable: Cinder answers 200 with no body and the flag is set when it answers."""
         return self.action(volume_id, {"os-set_bootable": {"bootable": bootable}})

@@ -41,11 +41,14 @@ UPLOAD = Audited("os-volume_upload_image", "Upload to image", outcomes.uploaded,
                  "/volumes/{volume_id}/action", 8)
 # Snapshots are their own resource (POST /snapshots, DELETE /snapshots/{id}); the row is judged by the snapshot.
 SNAPSHOT = Audited("snapshot-create", "Take snapshot", outcomes.snapshot_taken, "create/snapshot", "/snapshots", 8)
+DELETE_SNAPSHOT = Audited("snapshot-delete", "Delete snapshot", outcomes.snapshot_deleted, "delete/snapshot",
+                          "/snapshots/{snapshot_id}", 4)
 REVERT = Audited("revert", "Revert to snapshot", outcomes.reverted, "update/revert", "/volumes/{volume_id}/action",
                  15)
 
 AUDITED: dict[str, Audited] = {a.name: a for a in (
-    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT, BOOTABLE, SNAPSHOT)}
+    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT, BOOTABLE, SNAPSHOT,
+    DELETE_SNAPSHOT)}
 
 
 def label(name: str) -> str:
@@ -84,6 +87,12 @@ def _take_snapshot(cloud: Cloud, volume: Volume, data: Data) -> Request:
     return Request(SNAPSHOT, {"name": name, "description": description, "force": force},
                    lambda: from_result(cloud.cinder.create_snapshot(volume.id, name=name, description=description,
                                                                     force=force)))
+
+
+def _delete_snapshot(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    snapshot_id = data["snapshot_id"]
+    return Request(DELETE_SNAPSHOT, {"snapshot_id": snapshot_id, "was_latest": bool(data.get("was_latest"))},
+                   lambda: from_result(cloud.cinder.delete_snapshot(snapshot_id)), snapshot_id=snapshot_id)
 
 
 def _extend(cloud: Cloud, volume: Volume, data: Data) -> Request:
@@ -265,6 +274,11 @@ SPECS: tuple[ActionSpec, ...] = (
         "snapshot", "Take snapshot",
         "Keep a point-in-time copy of the volume in the cloud; revert to it later or make volumes from it.",
         forms.SnapshotForm, (SNAPSHOT,), lambda p: rules.take_snapshot(p.volume), _take_snapshot,
+    ),
+    ActionSpec(
+        "delete_snapshot", "Delete snapshot", "Delete one of the volume's snapshots for good.",
+        forms.DeleteSnapshotForm, (DELETE_SNAPSHOT,), lambda p: rules.delete_snapshot(p.snapshots), _delete_snapshot,
+        danger=True,
     ),
     ActionSpec(
         "revert", "Revert to snapshot", "Roll the volume back to its latest snapshot. Later changes are lost.",

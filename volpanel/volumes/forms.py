@@ -9,7 +9,7 @@ from typing import Any
 from django import forms
 from django.core.validators import RegexValidator
 
-from volpanel.volumes.rules import Availability
+from volpanel.volumes.rules import DELETABLE_SNAPSHOT, Availability
 from volpanel.volumes.selectors import VolumePage
 
 # Cinder's limits: names and mountpoints 1–255 characters; sizes are whole GiB.
@@ -241,6 +241,42 @@ class UploadSnapshotForm(UploadForm):
             (s.id, f"{s.name or s.id} ({s.created_at[:16].replace('T', ' ')})")
             for s in page.snapshots if s.status == "available"
         ]
+
+
+class DeleteSnapshotForm(VolumeActionForm):
+    snapshot_id = forms.ChoiceField(label="Snapshot", widget=forms.RadioSelect, error_messages={
+        "required": "Choose the snapshot to delete.",
+        "invalid_choice": "Choose one of this volume's snapshots (it may have been deleted meanwhile; reload)."})
+    confirm = forms.BooleanField(
+        label="I understand that the snapshot is deleted for good. If it is the latest, Revert to snapshot then goes "
+              "to the one before it, or is no longer possible.",
+        error_messages={"required": "Tick the box to confirm: a deleted snapshot cannot be brought back."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        latest = page.latest_snapshot
+        choices = []
+        for s in page.snapshots:
+            label = f"{s.name or s.id} ({s.status}, taken {s.created_at[:16].replace('T', ' ')} UTC)"
+            if latest is not None and s.id == latest.id:
+                label += " — the latest: the snapshot Revert to snapshot would use"
+            choices.append((s.id, label))
+        self.choice_field("snapshot_id").choices = choices
+
+    def clean_snapshot_id(self) -> str:
+        snapshot_id = self.cleaned_data["snapshot_id"]
+        snapshot = next(s for s in self.page.snapshots if s.id == snapshot_id)
+        if snapshot.status not in DELETABLE_SNAPSHOT:
+            raise forms.ValidationError(f"That snapshot is {snapshot.status}: Cinder deletes a snapshot only when "
+                                        "it is available or in error.")
+        return snapshot_id
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        latest = self.page.latest_snapshot
+        # Recorded with the attempt: deleting the latest changes what Revert to snapshot would go to.
+        cleaned["was_latest"] = bool(latest and cleaned.get("snapshot_id") == latest.id)
+        return cleaned
 
 
 class RevertForm(VolumeActionForm):

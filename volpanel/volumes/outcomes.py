@@ -88,6 +88,20 @@ def snapshot_taken(entry: AuditEntry, r: Settled) -> Verdict | None:
     return Outcome.FAILED, r.failure or f"Cinder left the snapshot {snapshot.status}."
 
 
+def snapshot_deleted(entry: AuditEntry, r: Settled) -> Verdict | None:
+    snapshot = r.snapshot
+    if snapshot is None:
+        return Outcome.SUCCEEDED, "The snapshot was deleted."
+    if snapshot.status in SNAPSHOT_MOVING:
+        return None
+    if snapshot.status == "available":
+        # cinder.volume.manager.delete_snapshot: a driver's SnapshotIsBusy puts the snapshot back.
+        return Outcome.FAILED, r.failure or ("Cinder kept the snapshot: its backend refused to delete it, as it "
+                                             "does while volumes made from the snapshot depend on it.")
+    return Outcome.FAILED, r.failure or (f"Cinder left the snapshot {snapshot.status}; ask your cloud "
+                                         "administrator to look at the volume backend.")
+
+
 def extended(entry: AuditEntry, r: Settled) -> Verdict:
     volume = r.volume
     if volume.size >= int((entry.parameters or {}).get("new_size", 0)) and not volume.status.startswith("error"):

@@ -110,6 +110,19 @@ def upload_snapshot(volume: Volume, snapshots: list[Snapshot], cloud: CloudFeatu
     return OK
 
 
+# cinder.volume.api.API.delete_snapshot: only these (and no group snapshot's member) may be deleted.
+DELETABLE_SNAPSHOT = ("available", "error")
+
+
+def delete_snapshot(snapshots: list[Snapshot]) -> Availability:
+    if not snapshots:
+        return _no("This volume has no snapshots to delete.")
+    if not [s for s in snapshots if s.status in DELETABLE_SNAPSHOT]:
+        return _no("No snapshot can be deleted now: Cinder deletes a snapshot only when it is available or in "
+                   f"error, and this volume's are {', '.join(sorted({s.status for s in snapshots}))}.")
+    return OK
+
+
 def latest_snapshot(snapshots: list[Snapshot]) -> Snapshot | None:
     return max(snapshots, key=lambda s: s.created_at) if snapshots else None
 
