@@ -821,3 +821,47 @@ def test_services_delete_snapshot_is_judged_when_the_snapshot_is_gone(cut: Cloud
                                volume=cloud.cinder.get_volume(vol), snapshot_id=snap, was_latest=True))
     assert (row.outcome, row.http_status, row.action, row.snapshot_id, row.detail) == (
         Outcome.SUCCEEDED, 202, "snapshot-delete", snap, "The snapshot was deleted.")
+
+
+# --- read-only: os-update_readonly_flag (captured: tests/realcloud/captures/117-124) ----------------------------
+def test_update_readonly_flag(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    result = cut.cloud().cinder.update_readonly_flag(vol, True)
+    assert (result.status, result.body) == (202, {}) and REQ_RE.match(result.request_id)
+    assert (cut.get_volume(vol) or {})["metadata"]["readonly"] == "True"  # set when Cinder answers
+    assert cut.cloud().cinder.get_volume(vol).readonly is True
+    assert fault(cut.post_action(vol, {"os-update_readonly_flag": {}})) == (
+        400, "badRequest", "Invalid input for field/attribute os-update_readonly_flag. Value: {}. 'readonly' is a "
+                           "required property")
+    status, name, message = fault(cut.post_action(vol, {"os-update_readonly_flag": {"readonly": "maybe"}}))
+    assert (status, name) == (400, "badRequest")
+    assert message.startswith("Invalid input for field/attribute readonly. Value: maybe. 'maybe' is not one of [True,")
+    # A read-only volume attaches read-only only.
+    assert fault(cut.post_action(vol, {"os-attach": {"host_name": "ro-host", "mountpoint": "/dev/vdd"}})) == (
+        400, "badRequest", "Invalid attaching mode 'rw' for volume <id>.")
+    r = cut.post_action(vol, {"os-attach": {"host_name": "ro-host", "mountpoint": "/dev/vdd", "mode": "ro"}})
+    assert r.status_code == 202, r.text
+    seen = cut.watch_volume(vol)
+    assert seen.final and seen.final["status"] == "in-use"
+    assert {k: seen.final["metadata"].get(k) for k in ("readonly", "attached_mode")} == {
+        "readonly": "True", "attached_mode": "ro"}
+    assert fault(cut.post_action(vol, {"os-update_readonly_flag": {"readonly": "false"}})) == (
+        400, "badRequest", "Invalid volume: Volume <id> status must be available to update readonly flag, but "
+                           "current status is: in-use.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_set_readonly_records_success(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cloud = cut.cloud()
+    row = _settled(actions.run("readonly", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), readonly=True))
+    assert (row.outcome, row.http_status, row.action, row.detail, row.parameters) == (
+        Outcome.SUCCEEDED, 202, "os-update_readonly_flag", "The volume is now read-only.",
+        {"readonly": True, "was_readonly": False})
+    row = _settled(actions.run("readonly", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), readonly=False))
+    assert (row.outcome, row.detail) == (Outcome.SUCCEEDED, "The volume is now read/write.")
+    assert (cut.get_volume(vol) or {})["metadata"]["readonly"] == "False"

@@ -107,6 +107,14 @@ def delete_snapshot(page: Any) -> None:
     form.get_by_role("button", name="Delete snapshot").click()
 
 
+def set_readonly(page: Any) -> None:
+    expect(page.get_by_test_id("volume-readonly")).to_have_text("no")
+    form = panel(page, "readonly")
+    # Offered the other way round from what the volume is: one click changes it.
+    expect(form.get_by_label("Read-only")).to_be_checked()
+    form.get_by_role("button", name="Set read-only").click()
+
+
 CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     # (volume, audit action, what the tenant does, accepted text, text the settled page shows)
     ("web-root", "os-extend", extend_in_use, "Extend accepted", "25 GiB"),
@@ -120,6 +128,7 @@ CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     ("scratch", "volume-update", edit, "Edit name and description accepted", "now named scratch-renamed"),
     ("scratch", "os-set_bootable", set_bootable, "Set bootable accepted", "The volume is now bootable."),
     ("data-01", "snapshot-delete", delete_snapshot, "Delete snapshot accepted", "The snapshot was deleted."),
+    ("scratch", "os-update_readonly_flag", set_readonly, "Set read-only accepted", "The volume is now read-only."),
     ("scratch", "snapshot-create", take_snapshot, "Take snapshot accepted", "Snapshot scratch-nightly is available."),
 ]
 

@@ -114,6 +114,7 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("edit", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
         ("edit", {"name": "data-01", "description": "line\nbreak"}, "The description can use printable characters"),
         ("bootable", {}, "The volume is already not bootable"),
+        ("readonly", {}, "The volume is already read/write: change the box to change it."),
         ("snapshot", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
         ("delete_snapshot", {"snapshot_id": "SNAP-TUE"}, "Tick the box to confirm: a deleted snapshot"),
         ("delete_snapshot", {"confirm": "on"}, "Choose the snapshot to delete."),
@@ -601,3 +602,33 @@ def test_it_judges_a_snapshot_the_backend_kept_as_failed(demo: Demo, alice_clien
     if status == "error_deleting":
         refused = alice_client.post(f"/volumes/{vid}/delete_snapshot/", {"snapshot_id": mon, "confirm": "on"}, **HTMX)
         assert "That snapshot is error_deleting: Cinder deletes a snapshot only when" in refused.content.decode()
+
+
+def test_it_sets_and_clears_the_read_only_flag_and_attaches_a_read_only_volume_read_only(
+        demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert 'data-testid="volume-readonly">no<' in page and "Set read-only" in page
+    answer = alice_client.post(f"/volumes/{vid}/readonly/", {"readonly": "on"}, **HTMX).content.decode()
+    assert "Set read-only accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    assert demo.state()["volumes"][vid]["admin_metadata"]["readonly"] == "True"
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert 'data-testid="volume-readonly">yes<' in page
+    assert re.search(r'<option value="ro" selected>Read-only</option>', page)  # the host attach starts read-only
+    before = action_posts(demo)
+    refused = alice_client.post(f"/volumes/{vid}/attach_host/", {"host_name": "bm", "mountpoint": "/dev/vdc",
+                                                                 "mode": "rw"}, **HTMX).content.decode()
+    assert "The volume is read-only: attach it in read-only access mode." in refused and action_posts(demo) == before
+    alice_client.post(f"/volumes/{vid}/attach_host/", {"host_name": "bm", "mountpoint": "/dev/vdc", "mode": "ro"},
+                      **HTMX)
+    assert watchers.wait_idle(10)
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert 'data-testid="volume-readonly">yes <small>(attached read-only)</small>' in page
+    assert "only while the volume is available; it is in-use (detach it first)." in page
+    rows = list(AuditEntry.objects.order_by("id").values_list("action", "outcome", "detail"))
+    assert rows == [("os-update_readonly_flag", Outcome.SUCCEEDED, "The volume is now read-only."),
+                    ("os-attach", Outcome.SUCCEEDED, "Attached at /dev/vdc.")]
+    first = AuditEntry.objects.order_by("id").first()
+    assert first is not None and first.parameters == {"readonly": True, "was_readonly": False}

@@ -61,6 +61,8 @@ class Volume:
     updated_at: str | None
     description: str
     attachments: tuple[Attachment, ...] = ()
+    readonly: bool = False  # metadata "readonly" (Cinder's admin metadata, shown to the owner)
+    attached_mode: str = ""  # metadata "attached_mode" while attached: "rw" or "ro"
 
     @property
     def is_transitional(self) -> bool:
@@ -155,6 +157,8 @@ def _volume(raw: dict[str, Any]) -> Volume:
             updated_at=raw.get("updated_at"),
             description=str(raw.get("description") or ""),
             attachments=tuple(_attachment(a) for a in raw.get("attachments") or []),
+            readonly=str((raw.get("metadata") or {}).get("readonly", "False")).lower() == "true",
+            attached_mode=str((raw.get("metadata") or {}).get("attached_mode") or ""),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CloudError("malformed", f"Cinder sent a volume volpanel does not understand ({exc}).",
@@ -376,6 +380,10 @@ class CinderClient:
     def set_bootable(self, volume_id: str, bootable: bool) -> ActionResult:
         """os-set_bootable: Cinder answers 200 with no body and the flag is set when it answers."""
         return self.action(volume_id, {"os-set_bootable": {"bootable": bootable}})
+
+    def update_readonly_flag(self, volume_id: str, readonly: bool) -> ActionResult:
+        """os-update_readonly_flag: 202 with no body, the flag set when Cinder answers (captured)."""
+        return self.action(volume_id, {"os-update_readonly_flag": {"readonly": readonly}})
 
     def extend(self, volume_id: str, new_size: int, *, in_use: bool) -> ActionResult:
         version = MV_EXTEND_IN_USE if in_use else (3, 0)

@@ -24,6 +24,8 @@ EDIT = Audited("volume-update", "Edit name and description", outcomes.edited, "u
                "/volumes/{volume_id}", 5)
 BOOTABLE = Audited("os-set_bootable", "Set bootable", outcomes.bootable_set, "update/os-set_bootable",
                    "/volumes/{volume_id}/action", 5)
+READONLY = Audited("os-update_readonly_flag", "Set read-only", outcomes.readonly_set,
+                   "update/os-update_readonly_flag", "/volumes/{volume_id}/action", 3)
 EXTEND = Audited("os-extend", "Extend", outcomes.extended, "update/os-extend", "/volumes/{volume_id}/action", 30)
 ATTACH = Audited("os-attach", "Attach to host", outcomes.attached, "update/os-attach",
                  "/volumes/{volume_id}/action", 6)
@@ -48,7 +50,7 @@ REVERT = Audited("revert", "Revert to snapshot", outcomes.reverted, "update/reve
 
 AUDITED: dict[str, Audited] = {a.name: a for a in (
     EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT, BOOTABLE, SNAPSHOT,
-    DELETE_SNAPSHOT)}
+    DELETE_SNAPSHOT, READONLY)}
 
 
 def label(name: str) -> str:
@@ -79,6 +81,12 @@ def _set_bootable(cloud: Cloud, volume: Volume, data: Data) -> Request:
     bootable = bool(data["bootable"])
     return Request(BOOTABLE, {"bootable": bootable, "was_bootable": volume.bootable},
                    lambda: from_result(cloud.cinder.set_bootable(volume.id, bootable)))
+
+
+def _set_readonly(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    readonly = bool(data["readonly"])
+    return Request(READONLY, {"readonly": readonly, "was_readonly": volume.readonly},
+                   lambda: from_result(cloud.cinder.update_readonly_flag(volume.id, readonly)))
 
 
 def _take_snapshot(cloud: Cloud, volume: Volume, data: Data) -> Request:
@@ -269,6 +277,12 @@ SPECS: tuple[ActionSpec, ...] = (
         "Mark the volume as one servers may boot from, or clear the mark (os-set_bootable).",
         forms.BootableForm, (BOOTABLE,), lambda p: rules.set_bootable(p.volume), _set_bootable,
         initial=lambda p: {"bootable": not p.volume.bootable},
+    ),
+    ActionSpec(
+        "readonly", "Set read-only",
+        "Let servers and hosts attach the volume only to read it, or allow writes again (os-update_readonly_flag).",
+        forms.ReadonlyForm, (READONLY,), lambda p: rules.set_readonly(p.volume), _set_readonly,
+        initial=lambda p: {"readonly": not p.volume.readonly},
     ),
     ActionSpec(
         "snapshot", "Take snapshot",

@@ -108,6 +108,17 @@ class BootableForm(VolumeActionForm):
         return cleaned
 
 
+class ReadonlyForm(VolumeActionForm):
+    readonly = forms.BooleanField(label="Read-only (servers and hosts may attach it only to read)", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("readonly", False) == self.page.volume.readonly and "readonly" not in self.errors:
+            state = "read-only" if self.page.volume.readonly else "read/write"
+            raise forms.ValidationError(f"The volume is already {state}: change the box to change it.")
+        return cleaned
+
+
 class SnapshotForm(VolumeActionForm):
     # Cinder strips both and takes up to 255 characters each (captured); it refuses control characters in a
     # description but not in a name, volpanel in neither.
@@ -182,6 +193,18 @@ class AttachHostForm(VolumeActionForm):
     host_name = text_field("Host name", required="Enter the host name.")
     mountpoint = text_field("Mountpoint", required="Enter the mountpoint, e.g. /dev/vdb.", initial="/dev/vdb")
     mode = forms.ChoiceField(label="Access mode", choices=[("rw", "Read/write"), ("ro", "Read-only")], initial="rw")
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        if page.volume.readonly:
+            self.fields["mode"].initial = "ro"
+
+    def clean_mode(self) -> str:
+        mode = self.cleaned_data["mode"]
+        if mode == "rw" and self.page.volume.readonly:
+            # Cinder refuses it ("Invalid attaching mode 'rw' for volume …", captured).
+            raise forms.ValidationError("The volume is read-only: attach it in read-only access mode.")
+        return mode
 
 
 class DetachForm(VolumeActionForm):

@@ -76,6 +76,13 @@ def bootable_set(entry: AuditEntry, r: Settled) -> Verdict:
     return Outcome.FAILED, r.failure or "Cinder kept the bootable flag as it was (changed again meanwhile?)."
 
 
+def readonly_set(entry: AuditEntry, r: Settled) -> Verdict:
+    wanted = bool((entry.parameters or {}).get("readonly"))
+    if r.volume.readonly == wanted:
+        return Outcome.SUCCEEDED, "The volume is now read-only." if wanted else "The volume is now read/write."
+    return Outcome.FAILED, r.failure or "Cinder kept the read-only flag as it was (changed again meanwhile?)."
+
+
 def snapshot_taken(entry: AuditEntry, r: Settled) -> Verdict | None:
     # Judged by the snapshot, not the volume: taking one leaves the volume's status as it was.
     snapshot = r.snapshot

@@ -42,6 +42,14 @@ def set_bootable(volume: Volume) -> Availability:
     return OK
 
 
+def set_readonly(volume: Volume) -> Availability:
+    # cinder.volume.api.API.update_readonly_flag: available only (captured: in-use is 400).
+    if volume.status != "available":
+        return _no(f"The read-only flag can be changed only while the volume is available; it is {volume.status}"
+                   f"{' (detach it first)' if volume.status == 'in-use' else ''}.")
+    return OK
+
+
 def take_snapshot(volume: Volume) -> Availability:
     # cinder.volume.api.API.create_snapshot_in_db: available, or in-use with `force` (the form asks for it).
     if volume.status in ("available", "in-use"):
