@@ -736,6 +736,13 @@ def test_take_a_snapshot(cut: CloudUnderTest) -> None:
     status, name, message = fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol, "name": "x" * 256}}))
     assert (status, name) == (400, "badRequest") and message.startswith("Invalid input for field/attribute name.")
     assert message.endswith("is too long")
+    # A description must be printable (Cinder's character class of 980 characters, quoted whole in the answer).
+    r = _post_snapshot(cut, {"snapshot": {"volume_id": vol, "name": "a\x07b", "description": "line\nbreak"}})
+    message = r.json()["badRequest"]["message"]
+    assert r.status_code == 400 and message.startswith(
+        "Invalid input for field/attribute description. Value: line\nbreak. 'line\\nbreak' does not match "
+        "'^[\\\\ -\\\\~")
+    assert message.endswith("]*$'") and len(message) > 1000
     status, name, message = fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol, "force": "maybe"}}))
     assert (status, name) == (400, "badRequest")
     assert message.startswith("Invalid input for field/attribute force. Value: maybe. 'maybe' is not one of [True,")
