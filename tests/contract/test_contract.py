@@ -743,6 +743,10 @@ def test_take_a_snapshot(cut: CloudUnderTest) -> None:
         "Invalid input for field/attribute description. Value: line\nbreak. 'line\\nbreak' does not match "
         "'^[\\\\ -\\\\~")
     assert message.endswith("]*$'") and len(message) > 1000
+    for text in ("\U0001f600", "\u202e", "\x80", "\u2028"):  # beyond the basic plane, format, C1 control, separator
+        r = _post_snapshot(cut, {"snapshot": {"volume_id": vol, "description": text}})
+        assert r.status_code == 400, (text, r.text[:200])
+        assert r.json()["badRequest"]["message"].startswith("Invalid input for field/attribute description.")
     status, name, message = fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol, "force": "maybe"}}))
     assert (status, name) == (400, "badRequest")
     assert message.startswith("Invalid input for field/attribute force. Value: maybe. 'maybe' is not one of [True,")

@@ -4,6 +4,7 @@ understands; the cloud's own refusals are shown as they come."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -40,6 +41,17 @@ def text_field(label: str, *, required: str = "", **kwargs: Any) -> forms.CharFi
         messages["required"] = required
     return forms.CharField(label=label, max_length=MAX_NAME, required=bool(required), validators=[printable(what)],
                            error_messages=messages, **kwargs)
+
+
+def cinder_printable(text: str) -> bool:
+    """Whether Cinder's pattern for a snapshot's description takes the text: characters of Unicode's basic plane
+    that are neither "other" (controls, format characters such as direction marks, private use, unassigned) nor
+    separators but the space kind (cinder.api.validation.parameter_types)."""
+    for c in text:
+        category = unicodedata.category(c)
+        if ord(c) >= 0xFFFF or category[0] == "C" or (category[0] == "Z" and category != "Zs"):
+            return False
+    return True
 
 
 class VolumeActionForm(forms.Form):
@@ -120,8 +132,8 @@ class ReadonlyForm(VolumeActionForm):
 
 
 class SnapshotForm(VolumeActionForm):
-    # Cinder strips both and takes up to 255 characters each (captured); it refuses control characters in a
-    # description but not in a name, volpanel in neither.
+    # Cinder strips both and takes up to 255 characters each (captured); its description pattern is stricter than
+    # volpanel's printable check (cinder_printable), its name has none (volpanel refuses control characters).
     name = text_field("Name")
     description = text_field("Description")
     force = forms.BooleanField(
@@ -134,6 +146,15 @@ class SnapshotForm(VolumeActionForm):
         super().__init__(*args, page=page, **kwargs)
         if page.volume.status != "in-use":
             del self.fields["force"]  # only an attached volume needs it
+
+    def clean_description(self) -> str:
+        description: str = self.cleaned_data["description"]
+        if not cinder_printable(description):
+            raise forms.ValidationError(
+                "The description can use printable characters only: Cinder refuses control and formatting "
+                "characters (such as direction marks or zero-width spaces) and characters beyond Unicode's basic "
+                "plane (such as emoji) in a snapshot's description.")
+        return description
 
     def clean_force(self) -> bool:
         if not self.cleaned_data["force"]:
