@@ -326,3 +326,26 @@ def test_it_moves_each_row_once_when_two_web_processes_reconcile_at_once(demo: D
     verified = subprocess.run([sys.executable, "manage.py", "verify_audit"], cwd=ROOT, env=env,
                               capture_output=True, text=True, timeout=120)
     assert (verified.returncode, verified.stdout.strip()) == (0, "OK: 24 events, 10 entries"), verified.stderr
+
+
+def test_it_judges_snapshot_rows_by_their_snapshot(demo: Demo) -> None:
+    volume = demo.volume("data-01")
+    tue = demo.snapshot_id("data-01-snap-tue")
+
+    def left(kind: actions.Audited, snapshot_id: str) -> AuditEntry:
+        entry = AuditEntry(actor_id="u-alice", actor_name="alice", project_id=volume["project_id"],
+                           volume_id=volume["id"], volume_name="data-01", action=kind.name, parameters={},
+                           cloud=cloud_config().auth_url, status_before="available", snapshot_id=snapshot_id,
+                           requested_at=timezone.now() - timedelta(minutes=10))
+        entry.save()
+        entry.advance(Outcome.ACCEPTED, answered_at=timezone.now(), http_status=202, request_id="req-test")
+        return entry
+
+    taken = left(actions.SNAPSHOT, tue)
+    deleted = left(actions.DELETE_SNAPSHOT, "3fa38c0e-2fa7-4244-aba7-bdf63a609ee7")  # Cinder no longer has it
+    kept = left(actions.DELETE_SNAPSHOT, tue)  # the backend put it back to available
+    assert reconcile() == "reconcile_audit: 1 accepted → failed, 2 accepted → succeeded"
+    rows = {e.pk: (e.outcome, e.detail) for e in AuditEntry.objects.all()}
+    assert rows[taken.pk] == (Outcome.SUCCEEDED, "Settled by the reconciler: Snapshot data-01-snap-tue is available.")
+    assert rows[deleted.pk] == (Outcome.SUCCEEDED, "Settled by the reconciler: The snapshot was deleted.")
+    assert rows[kept.pk][0] == Outcome.FAILED and "Cinder kept the snapshot" in rows[kept.pk][1]

@@ -813,3 +813,164 @@ def test_services_set_bootable_records_success(cut: CloudUnderTest) -> None:
     assert (row.outcome, row.http_status, row.action, row.detail, row.parameters) == (
         Outcome.SUCCEEDED, 200, "os-set_bootable", "The volume is now bootable.",
         {"bootable": True, "was_bootable": False})
+
+
+# --- take a snapshot: POST /snapshots (captured from real Cinder 29: tests/realcloud/captures/101-110) ------------
+def _post_snapshot(cut: CloudUnderTest, body: Any, version: str = "3.0") -> Any:
+    return cut.session().post(f"{cut.volume_url()}/snapshots", json=body,
+                              headers={"OpenStack-API-Version": f"volume {version}"}, raise_exc=False)
+
+
+def test_take_a_snapshot(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    result = cut.cloud().cinder.create_snapshot(vol, name="  nightly  ", description=" before ", force=False)
+    assert (result.status, result.microversion) == (202, "3.0") and REQ_RE.match(result.request_id)
+    snap = result.body["snapshot"]
+    assert {k: snap[k] for k in ("name", "description", "volume_id", "status", "size", "metadata")} == {
+        "name": "nightly", "description": "before", "volume_id": vol, "status": "creating", "size": 1,
+        "metadata": {}}
+    assert_sequence(cut.watch(lambda: cut.get_snapshot(snap["id"])), "creating", "available")
+    assert (cut.get_volume(vol) or {})["status"] == "available"  # the volume never moves
+    status, name, message = fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol, "name": "x" * 256}}))
+    assert (status, name) == (400, "badRequest") and message.startswith("Invalid input for field/attribute name.")
+    assert message.endswith("is too long")
+    # A description must be printable (Cinder's character class of 980 characters, quoted whole in the answer).
+    r = _post_snapshot(cut, {"snapshot": {"volume_id": vol, "name": "a\x07b", "description": "line\nbreak"}})
+    message = r.json()["badRequest"]["message"]
+    assert r.status_code == 400 and message.startswith(
+        "Invalid input for field/attribute description. Value: line\nbreak. 'line\\nbreak' does not match "
+        "'^[\\\\ -\\\\~")
+    assert message.endswith("]*$'") and len(message) > 1000
+    for text in ("\U0001f600", "\u202e", "\x80", "\u2028"):  # beyond the basic plane, format, C1 control, separator
+        r = _post_snapshot(cut, {"snapshot": {"volume_id": vol, "description": text}})
+        assert r.status_code == 400, (text, r.text[:200])
+        assert r.json()["badRequest"]["message"].startswith("Invalid input for field/attribute description.")
+    status, name, message = fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol, "force": "maybe"}}))
+    assert (status, name) == (400, "badRequest")
+    assert message.startswith("Invalid input for field/attribute force. Value: maybe. 'maybe' is not one of [True,")
+
+
+def test_snapshot_an_in_use_volume(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    cut.attach_host(vol)
+    assert fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol}})) == (
+        400, "badRequest", "Invalid volume: Volume <id> status must be available, but current status is: in-use.")
+    assert fault(_post_snapshot(cut, {"snapshot": {"volume_id": vol, "force": False}}, "3.66"), "3.66") == (
+        400, "badRequest", "Since microversion 3.66 the 'force' flag is invalid for this request.  For backward "
+                           "compatability, however, when the 'force' flag is passed with a value evaluating to "
+                           "True, it is silently ignored.")
+    result = cut.cloud().cinder.create_snapshot(vol, name="hot", description="", force=True)
+    assert result.status == 202
+    assert_sequence(cut.watch(lambda: cut.get_snapshot(result.body["snapshot"]["id"])), "creating", "available")
+    assert (cut.get_volume(vol) or {})["status"] == "in-use"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_take_snapshot_is_judged_by_the_snapshot_and_revert_follows(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cloud = cut.cloud()
+    row = _settled(actions.run("snapshot", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), name="nightly", description=""))
+    assert (row.outcome, row.http_status, row.action, row.detail, row.status_after) == (
+        Outcome.SUCCEEDED, 202, "snapshot-create", "Snapshot nightly is available.", "available")
+    assert (cut.get_snapshot(row.snapshot_id) or {})["status"] == "available"
+    # The snapshot just taken is the latest: revert to it works with nothing but volpanel.
+    row = _settled(actions.run("revert", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), snapshot_id=row.snapshot_id))
+    assert (row.outcome, row.action) == (Outcome.SUCCEEDED, "revert")
+
+
+# --- delete a snapshot: DELETE /snapshots/{id} (captured: tests/realcloud/captures/111-116) ----------------------
+def test_delete_a_snapshot(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    snap = cut.make_snapshot(vol)
+    result = cut.cloud().cinder.delete_snapshot(snap)
+    assert (result.status, result.body) == (202, {}) and REQ_RE.match(result.request_id)
+    assert_sequence(cut.watch(lambda: cut.get_snapshot(snap)), "deleting", "<gone>")
+    assert cut.cloud().cinder.find_snapshot(snap) is None
+    with pytest.raises(CloudError) as exc:
+        cut.cloud().cinder.delete_snapshot(snap)
+    assert error(exc) == ("fault", 404, "itemNotFound", "Snapshot <id> could not be found.")
+    creating = _post_snapshot(cut, {"snapshot": {"volume_id": vol}}).json()["snapshot"]["id"]
+    r = cut.session().delete(f"{cut.volume_url()}/snapshots/{creating}", raise_exc=False)
+    if r.status_code == 400:  # still creating (the real cloud may already be done: ~40 ms)
+        assert fault(r) == (400, "badRequest", "Invalid snapshot: Snapshot status must be available or error and "
+                                               "must not be part of a group.")
+    cut.watch(lambda: cut.get_snapshot(creating))
+
+
+def test_delete_a_snapshot_a_volume_was_made_from(cut: CloudUnderTest) -> None:
+    # Cinder's API does not look for volumes made from the snapshot: whether it may go is the backend's call (an
+    # LVM-thin or RBD driver answers SnapshotIsBusy and puts it back to available; the rig's driver copies
+    # data, so the snapshot goes).
+    vol = cut.make_volume(1)
+    snap = cut.make_snapshot(vol)
+    r = cut.session().post(f"{cut.volume_url()}/volumes", json={"volume": {"size": 1, "snapshot_id": snap}},
+                           raise_exc=False)
+    assert r.status_code == 202, r.text
+    child = r.json()["volume"]["id"]
+    cut._volumes.append((("alice", "demo"), child))
+    seen = cut.watch_volume(child)
+    assert seen.final and (seen.final["status"], seen.final["snapshot_id"]) == ("available", snap)
+    result = cut.cloud().cinder.delete_snapshot(snap)
+    assert result.status == 202
+    assert_sequence(cut.watch(lambda: cut.get_snapshot(snap)), "deleting", "<gone>")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_delete_snapshot_is_judged_when_the_snapshot_is_gone(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    snap = cut.make_snapshot(vol)
+    cloud = cut.cloud()
+    row = _settled(actions.run("delete_snapshot", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), snapshot_id=snap, was_latest=True))
+    assert (row.outcome, row.http_status, row.action, row.snapshot_id, row.detail) == (
+        Outcome.SUCCEEDED, 202, "snapshot-delete", snap, "The snapshot was deleted.")
+
+
+# --- read-only: os-update_readonly_flag (captured: tests/realcloud/captures/117-124) ----------------------------
+def test_update_readonly_flag(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    result = cut.cloud().cinder.update_readonly_flag(vol, True)
+    assert (result.status, result.body) == (202, {}) and REQ_RE.match(result.request_id)
+    assert (cut.get_volume(vol) or {})["metadata"]["readonly"] == "True"  # set when Cinder answers
+    assert cut.cloud().cinder.get_volume(vol).readonly is True
+    assert fault(cut.post_action(vol, {"os-update_readonly_flag": {}})) == (
+        400, "badRequest", "Invalid input for field/attribute os-update_readonly_flag. Value: {}. 'readonly' is a "
+                           "required property")
+    status, name, message = fault(cut.post_action(vol, {"os-update_readonly_flag": {"readonly": "maybe"}}))
+    assert (status, name) == (400, "badRequest")
+    assert message.startswith("Invalid input for field/attribute readonly. Value: maybe. 'maybe' is not one of [True,")
+    # A read-only volume attaches read-only only.
+    assert fault(cut.post_action(vol, {"os-attach": {"host_name": "ro-host", "mountpoint": "/dev/vdd"}})) == (
+        400, "badRequest", "Invalid attaching mode 'rw' for volume <id>.")
+    r = cut.post_action(vol, {"os-attach": {"host_name": "ro-host", "mountpoint": "/dev/vdd", "mode": "ro"}})
+    assert r.status_code == 202, r.text
+    seen = cut.watch_volume(vol)
+    assert seen.final and seen.final["status"] == "in-use"
+    assert {k: seen.final["metadata"].get(k) for k in ("readonly", "attached_mode")} == {
+        "readonly": "True", "attached_mode": "ro"}
+    assert fault(cut.post_action(vol, {"os-update_readonly_flag": {"readonly": "false"}})) == (
+        400, "badRequest", "Invalid volume: Volume <id> status must be available to update readonly flag, but "
+                           "current status is: in-use.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_set_readonly_records_success(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cloud = cut.cloud()
+    row = _settled(actions.run("readonly", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), readonly=True))
+    assert (row.outcome, row.http_status, row.action, row.detail, row.parameters) == (
+        Outcome.SUCCEEDED, 202, "os-update_readonly_flag", "The volume is now read-only.",
+        {"readonly": True, "was_readonly": False})
+    row = _settled(actions.run("readonly", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), readonly=False))
+    assert (row.outcome, row.detail) == (Outcome.SUCCEEDED, "The volume is now read/write.")
+    assert (cut.get_volume(vol) or {})["metadata"]["readonly"] == "False"

@@ -68,6 +68,10 @@ CASES: list[tuple[str, str, Callable[[CloudUnderTest, str], dict[str, str]], str
                                                     "container_format": "bare", "visibility": "private"},
      "available"),
     ("revert", "revert", lambda cut, vid: {"snapshot_id": cut.make_snapshot(vid), "confirm": "on"}, "available"),
+    ("read-only", "readonly", lambda cut, vid: {"readonly": "on"}, 'data-testid="volume-readonly">yes<'),
+    ("take snapshot", "snapshot", lambda cut, vid: {"name": "dash-snap", "description": ""}, "dash-snap"),
+    ("delete snapshot", "delete_snapshot", lambda cut, vid: {"snapshot_id": cut.make_snapshot(vid), "confirm": "on"},
+     "No snapshots."),
 ]
 
 

@@ -90,6 +90,31 @@ def set_bootable(page: Any) -> None:
     form.get_by_role("button", name="Set bootable").click()
 
 
+def take_snapshot(page: Any) -> None:
+    form = panel(page, "snapshot")
+    form.get_by_label("Name").fill("scratch-nightly")
+    form.get_by_role("button", name="Take snapshot").click()
+
+
+def delete_snapshot(page: Any) -> None:
+    form = panel(page, "delete_snapshot")
+    # The confirmation names the snapshot revert would use.
+    expect(form.get_by_label(re.compile("data-01-snap-tue"))).to_be_visible()
+    expect(form).to_contain_text(
+        re.compile(r"data-01-snap-tue .* the latest: the snapshot Revert to snapshot would use"))
+    form.get_by_label(re.compile("data-01-snap-mon")).check()
+    form.get_by_label("I understand").check()
+    form.get_by_role("button", name="Delete snapshot").click()
+
+
+def set_readonly(page: Any) -> None:
+    expect(page.get_by_test_id("volume-readonly")).to_have_text("no")
+    form = panel(page, "readonly")
+    # Offered the other way round from what the volume is: one click changes it.
+    expect(form.get_by_label("Read-only")).to_be_checked()
+    form.get_by_role("button", name="Set read-only").click()
+
+
 CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     # (volume, audit action, what the tenant does, accepted text, text the settled page shows)
     ("web-root", "os-extend", extend_in_use, "Extend accepted", "25 GiB"),
@@ -102,6 +127,9 @@ CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     ("data-01", "revert", revert, "Revert to snapshot accepted", "available"),
     ("scratch", "volume-update", edit, "Edit name and description accepted", "now named scratch-renamed"),
     ("scratch", "os-set_bootable", set_bootable, "Set bootable accepted", "The volume is now bootable."),
+    ("data-01", "snapshot-delete", delete_snapshot, "Delete snapshot accepted", "The snapshot was deleted."),
+    ("scratch", "os-update_readonly_flag", set_readonly, "Set read-only accepted", "The volume is now read-only."),
+    ("scratch", "snapshot-create", take_snapshot, "Take snapshot accepted", "Snapshot scratch-nightly is available."),
 ]
 
 
@@ -164,6 +192,29 @@ def test_an_in_use_extend_nova_never_hears_of_stops_waiting_and_says_so(
     expect(followup).to_contain_text("The volume is 25 GiB")
     expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute("data-outcome", "succeeded")
     assert live_volpanel.audit_rows()[-1]["outcome"] == "succeeded"
+
+
+def test_it_shows_a_snapshot_taken_on_the_page_going_available_and_reverts_to_it(page: Any, demo: Any) -> None:
+    demo.config(delay=2.0)
+    log_in(page)
+    page.get_by_role("link", name="scratch", exact=True).click()
+    expect(page.get_by_test_id("reason-revert")).to_contain_text("this volume has none")
+    take_snapshot(page)
+    snapshots = page.get_by_test_id("snapshots")
+    # Streamed: the row appears while Cinder is still making it, then turns available, with no reload.
+    expect(snapshots).to_contain_text("creating")
+    expect(snapshots).to_contain_text("available", timeout=20_000)
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute(
+        "data-outcome", "succeeded", timeout=20_000)
+    form = panel(page, "revert")
+    expect(form).to_contain_text("scratch-nightly")
+    form.get_by_label("I understand").check()
+    form.get_by_role("button", name="Revert to snapshot").click()
+    expect(page.get_by_test_id("announcement")).to_contain_text(
+        re.compile(r"Revert to snapshot (accepted|succeeded)"))
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_contain_text("Revert to snapshot")
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute(
+        "data-outcome", "succeeded", timeout=20_000)
 
 
 def test_it_shows_a_failure_after_the_202_with_cinder_s_message_and_guidance(page: Any, demo: Any) -> None:

@@ -28,7 +28,8 @@ def test_it_names_every_audited_kind_once_and_every_spec_s_kinds_are_registered(
     assert all(actions.AUDITED[name].name == name for name in actions.AUDITED)
     for kind in actions.AUDITED.values():
         assert kind.label and kind.seed_weight > 0 and len(kind.name) <= 32  # AuditEntry.action's length
-        assert kind.api_path.format(volume_id="v", server_id="s").startswith(("/volumes/v", "/servers/s"))
+        assert kind.api_path.format(volume_id="v", server_id="s", snapshot_id="p").startswith(
+            ("/volumes/v", "/servers/s", "/snapshots"))
     for spec in actions.SPECS:
         assert spec.label and spec.hint.endswith(".") and spec.audit_names == tuple(a.name for a in spec.audited)
 

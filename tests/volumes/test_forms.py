@@ -89,6 +89,13 @@ def field_values(action: str, demo_ids: dict[str, str]) -> st.SearchStrategy[dic
             fields.update(name=hostile_text | st.just("data-01"), description=hostile_text)
         case "bootable":
             fields["bootable"] = st.sampled_from(["on", "", "false", "0"]) | hostile_text
+        case "delete_snapshot":
+            fields.update(snapshot_id=not_uuids | known, confirm=st.sampled_from(["on", ""]) | hostile_text)
+        case "readonly":
+            fields["readonly"] = st.sampled_from(["on", "", "false", "0"]) | hostile_text
+        case "snapshot":
+            fields.update(name=hostile_text, description=hostile_text,
+                          force=st.sampled_from(["on", "", "false"]) | hostile_text)
     # Each field may be left out entirely, as a tampered form would.
     return st.fixed_dictionaries({}, optional=fields)
 

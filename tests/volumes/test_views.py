@@ -20,11 +20,12 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def action_posts(demo: Demo) -> int:
-    """Cinder action POSTs, volume PUTs and Nova attach calls the demo cloud has served so far."""
+    """Cinder action POSTs, volume PUTs, snapshot POSTs and DELETEs and Nova attach calls the demo cloud has served
+    so far."""
     served = demo.requests_served()
     return sum(n for key, n in served.items()
                if (key.startswith("POST") and ("/action" in key or "os-volume_attachments" in key))
-               or key.startswith("PUT"))
+               or key.startswith("PUT") or (key.split(" ")[0] in ("POST", "DELETE") and "/snapshots" in key))
 
 
 def test_it_logs_in_with_keystone_and_keeps_the_token_on_the_server(demo: Demo, client: Client) -> None:
@@ -122,6 +123,14 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("attach_host", {"host_name": "web-1", "mountpoint": "/dev/v\u2029db", "mode": "rw"},
          "The mountpoint can use printable characters only"),
         ("bootable", {}, "The volume is already not bootable"),
+        ("readonly", {}, "The volume is already read/write: change the box to change it."),
+        ("snapshot", {"name": "x" * 256, "description": ""}, "The name can be at most 255 characters"),
+        ("delete_snapshot", {"snapshot_id": "SNAP-TUE"}, "Tick the box to confirm: a deleted snapshot"),
+        ("delete_snapshot", {"confirm": "on"}, "Choose the snapshot to delete."),
+        ("delete_snapshot", {"snapshot_id": "3fa38c0e-2fa7-4244-aba7-bdf63a609ee7", "confirm": "on"},
+         "Choose one of this volume&#x27;s snapshots"),
+        ("snapshot", {"name": "nightly", "description": "tab\there"}, "The description can use printable"),
+        ("snapshot", {"name": "nightly", "description": "\x80 \u202e \U0001f600"}, "such as emoji"),
     ],
 )
 def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,
@@ -392,7 +401,7 @@ def test_it_shows_times_both_ways_the_quota_in_the_form_and_what_to_do_when_empt
         in data01
     assert "Not attached. Attach it to a server or a host with the actions below." in data01
     scratch = alice_client.get(f"/volumes/{demo.volume('scratch')['id']}/").content.decode()
-    assert "No snapshots. Take one with your cloud's tools" in scratch
+    assert "No snapshots. Take one with the actions below to be able to revert to it." in scratch
     assert "No actions yet. What you do here is recorded in this history." in scratch
     alice_client.post(f"/volumes/{demo.volume('scratch')['id']}/extend/", {"new_size": "2"})
     assert watchers.wait_idle(20)
@@ -557,3 +566,132 @@ def test_it_bounds_how_fast_one_session_makes_volpanel_call_the_cloud(demo: Demo
     time.sleep(2.1)
     assert alice_client.get("/volumes/").status_code == 200  # the budget refills
     cache.clear()
+
+
+def test_it_takes_a_snapshot_follows_it_until_available_and_reverts_to_it(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("scratch")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "Take snapshot" in page and 'data-testid="reason-revert"' in page and "this volume has none" in page
+    assert "(force)" not in page  # only an attached volume is asked for it
+    answer = alice_client.post(f"/volumes/{vid}/snapshot/", {"name": " nightly ", "description": "before the upgrade"},
+                               **HTMX).content.decode()
+    assert "Take snapshot accepted by the cloud" in answer and "sse-connect" in answer
+    row = AuditEntry.objects.get()
+    (snap,) = [s for s in demo.state()["snapshots"].values() if s["volume_id"] == vid]
+    assert (row.action, row.http_status, row.snapshot_id, snap["name"]) == ("snapshot-create", 202, snap["id"],
+                                                                            "nightly")
+    assert watchers.wait_idle(10)
+    row.refresh_from_db()
+    # Judged by the snapshot: the volume stayed available all along.
+    assert (row.outcome, row.detail, row.status_after) == (Outcome.SUCCEEDED, "Snapshot nightly is available.",
+                                                           "available")
+    assert row.parameters == {"name": "nightly", "description": "before the upgrade", "force": False}
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "nightly</bdi> <span class=\"tag\">latest</span>" in page and 'data-testid="reason-revert"' not in page
+    # Revert now works from the page alone.
+    answer = alice_client.post(f"/volumes/{vid}/revert/", {"snapshot_id": snap["id"], "confirm": "on"},
+                               **HTMX).content.decode()
+    assert "Revert to snapshot accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    assert list(AuditEntry.objects.order_by("id").values_list("action", "outcome")) == [
+        ("snapshot-create", Outcome.SUCCEEDED), ("revert", Outcome.SUCCEEDED)]
+
+
+def test_it_snapshots_an_attached_volume_only_when_told_what_force_means(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("web-root")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "Take it while the volume is attached (force)" in page and "as if the server lost power" in page
+    before = action_posts(demo)
+    refused = alice_client.post(f"/volumes/{vid}/snapshot/", {"name": "hot", "description": ""}, **HTMX)
+    assert "tick the box to take the snapshot anyway" in refused.content.decode()
+    assert action_posts(demo) == before and not AuditEntry.objects.exists()
+    answer = alice_client.post(f"/volumes/{vid}/snapshot/", {"name": "hot", "description": "", "force": "on"},
+                               **HTMX).content.decode()
+    assert "Take snapshot accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.get()
+    assert (row.outcome, row.parameters["force"], row.status_after) == (Outcome.SUCCEEDED, True, "in-use")
+
+
+def test_it_judges_a_snapshot_left_in_error_as_failed(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("scratch")["id"]
+    demo.faults(backend={"snapshot": "fail"})
+    alice_client.post(f"/volumes/{vid}/snapshot/", {"name": "doomed", "description": ""}, **HTMX)
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.get()
+    assert (row.outcome, row.detail) == (Outcome.FAILED, "Cinder left the snapshot error.")
+
+
+def test_it_deletes_a_snapshot_saying_when_it_is_the_one_revert_would_use(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("data-01")["id"]
+    mon, tue = demo.snapshot_id("data-01-snap-mon"), demo.snapshot_id("data-01-snap-tue")
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "Delete snapshot" in page
+    assert re.search(r"data-01-snap-tue \(available, taken [0-9-]+ [0-9:]+ UTC\) — the latest: the snapshot Revert "
+                     r"to snapshot would use", page)
+    assert not re.search(r"data-01-snap-mon \([^)]*\) — the latest", page)
+    answer = alice_client.post(f"/volumes/{vid}/delete_snapshot/", {"snapshot_id": tue, "confirm": "on"},
+                               **HTMX).content.decode()
+    assert "Delete snapshot accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.get()
+    assert (row.action, row.http_status, row.snapshot_id, row.outcome, row.detail, row.parameters) == (
+        "snapshot-delete", 202, tue, Outcome.SUCCEEDED, "The snapshot was deleted.",
+        {"snapshot_id": tue, "was_latest": True})
+    assert tue not in demo.state()["snapshots"]
+    # Revert now goes to the one before it, which the page says.
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "to its latest snapshot <strong><bdi>data-01-snap-mon</bdi></strong>" in page
+    assert re.search(r"data-01-snap-mon \([^)]*\) — the latest", page)
+    assert mon in demo.state()["snapshots"]
+
+
+@pytest.mark.parametrize(("fault", "status", "detail"), [
+    ("busy", "available", "Cinder kept the snapshot: its backend refused to delete it, as it does while volumes "
+                          "made from the snapshot depend on it."),
+    ("fail", "error_deleting", "Cinder left the snapshot error_deleting; ask your cloud administrator to look at the "
+                               "volume backend."),
+])
+def test_it_judges_a_snapshot_the_backend_kept_as_failed(demo: Demo, alice_client: Client, fault: str, status: str,
+                                                         detail: str) -> None:
+    demo.faults(backend={"delete_snapshot": fault})
+    vid, mon = demo.volume("data-01")["id"], demo.snapshot_id("data-01-snap-mon")
+    alice_client.post(f"/volumes/{vid}/delete_snapshot/", {"snapshot_id": mon, "confirm": "on"}, **HTMX)
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.get()
+    assert (row.outcome, row.detail, row.parameters["was_latest"]) == (Outcome.FAILED, detail, False)
+    assert demo.state()["snapshots"][mon]["status"] == status
+    # A snapshot in error_deleting is not offered for deletion again (Cinder would refuse it).
+    if status == "error_deleting":
+        refused = alice_client.post(f"/volumes/{vid}/delete_snapshot/", {"snapshot_id": mon, "confirm": "on"}, **HTMX)
+        assert "That snapshot is error_deleting: Cinder deletes a snapshot only when" in refused.content.decode()
+
+
+def test_it_sets_and_clears_the_read_only_flag_and_attaches_a_read_only_volume_read_only(
+        demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert 'data-testid="volume-readonly">no<' in page and "Set read-only" in page
+    answer = alice_client.post(f"/volumes/{vid}/readonly/", {"readonly": "on"}, **HTMX).content.decode()
+    assert "Set read-only accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    assert demo.state()["volumes"][vid]["admin_metadata"]["readonly"] == "True"
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert 'data-testid="volume-readonly">yes<' in page
+    assert re.search(r'<option value="ro" selected>Read-only</option>', page)  # the host attach starts read-only
+    before = action_posts(demo)
+    refused = alice_client.post(f"/volumes/{vid}/attach_host/", {"host_name": "bm", "mountpoint": "/dev/vdc",
+                                                                 "mode": "rw"}, **HTMX).content.decode()
+    assert "The volume is read-only: attach it in read-only access mode." in refused and action_posts(demo) == before
+    alice_client.post(f"/volumes/{vid}/attach_host/", {"host_name": "bm", "mountpoint": "/dev/vdc", "mode": "ro"},
+                      **HTMX)
+    assert watchers.wait_idle(10)
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert 'data-testid="volume-readonly">yes <small>(attached read-only)</small>' in page
+    assert "only while the volume is available; it is in-use (detach it first)." in page
+    rows = list(AuditEntry.objects.order_by("id").values_list("action", "outcome", "detail"))
+    assert rows == [("os-update_readonly_flag", Outcome.SUCCEEDED, "The volume is now read-only."),
+                    ("os-attach", Outcome.SUCCEEDED, "Attached at /dev/vdc.")]
+    first = AuditEntry.objects.order_by("id").first()
+    assert first is not None and first.parameters == {"readonly": True, "was_readonly": False}

@@ -39,7 +39,7 @@ def request_path(entry: AuditEntry) -> str:
     """The API path the action went to, relative to the service's catalog endpoint."""
     kind = actions.AUDITED.get(entry.action)
     template = kind.api_path if kind else "/volumes/{volume_id}/action"
-    return template.format(volume_id=entry.volume_id, server_id=entry.server_id)
+    return template.format(volume_id=entry.volume_id, server_id=entry.server_id, snapshot_id=entry.snapshot_id)
 
 
 def cadf_action(entry: AuditEntry) -> str:

@@ -34,7 +34,7 @@ ALLOWED_MOVES: dict[str, frozenset[str]] = {
 # What `advance` may record after the attempt; everything else on a row is fixed when it is written.
 CHANGEABLE_FIELDS = frozenset({
     "answered_at", "settled_at", "http_status", "request_id", "fault_name", "detail", "status_after",
-    "microversion", "image_id", "attachment_id", "server_id",
+    "microversion", "image_id", "attachment_id", "server_id", "snapshot_id",
 })
 
 

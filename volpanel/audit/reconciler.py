@@ -191,11 +191,12 @@ def _judge(cloud: Cloud, entry: AuditEntry, session: str) -> Verdict | None:
     try:
         image = cloud.glance.get_image(entry.image_id) if entry.image_id and volume is not None else None
         messages = cloud.cinder.user_messages(entry.volume_id) if volume is not None else []
+        snapshot = cloud.cinder.find_snapshot(entry.snapshot_id) if entry.snapshot_id and volume is not None else None
     except CloudError as exc:
         if session and exc.kind == "auth":
             raise TokenRefused(exc.message) from None
         raise Skip(exc.message) from None
-    verdict = actions.judge(entry, volume, image, messages)
+    verdict = actions.judge(entry, volume, image, messages, snapshot)
     status = volume.status if volume is not None else ""
     if verdict is None:
         if timezone.now() - entry.requested_at < MOVING_LIMIT:

@@ -262,8 +262,11 @@ def volume_create(ctx: Ctx) -> Response:
         raise HttpError(os_fault(413, "VolumeLimitExceeded: Maximum number of volumes allowed "
                                       f"({world.quotas[ctx.project_id]['volumes']}) exceeded for quota "
                                       "'volumes'.", retryAfter="0").header("Retry-After", "0"))
+    # Made from a snapshot: recorded (the volume shows it as `snapshot_id`, captured 114); the data is not copied.
+    source = get_snapshot(ctx, spec["snapshot_id"])["id"] if spec.get("snapshot_id") else None
     vol = world.add_volume(str(uuid.uuid4()), ctx.project_id, ctx.user_id, spec.get("name", spec.get(
-        "display_name")), size, vtype["id"], status="creating", description=spec.get("description"))
+        "display_name")), size, vtype["id"], status="creating", description=spec.get("description"),
+        snapshot_id=source)
     vol["metadata"] = dict(spec.get("metadata") or {})
     view = views.volume_view(world, vol, base=ctx.req.base_url, url_project=ctx.url_project, mv=ctx.mv,
                              admin=ctx.admin, created=True)
@@ -333,19 +336,26 @@ def snapshot_create(ctx: Ctx) -> Response:
     world = ctx.world
     vol = get_volume(ctx, spec["volume_id"])
     force = as_bool(spec.get("force", False))
+    if "force" in spec and not force and ctx.mv >= (3, 66):  # cinder/api/v3/snapshots.py, captured
+        raise HttpError(os_fault(400, "Since microversion 3.66 the 'force' flag is invalid for this request.  "
+                                      "For backward compatability, however, when the 'force' flag is passed "
+                                      "with a value evaluating to True, it is silently ignored."))
     allowed = ("available", "in-use") if (force or ctx.mv >= (3, 66)) else ("available",)
     if vol["status"] not in allowed:
-        raise HttpError(os_fault(400, f"Invalid volume: Volume {vol['id']} status must be available, but "
-                                      f"current status is: {vol['status']}."))
+        raise HttpError(os_fault(400, f"Invalid volume: Volume {vol['id']} status must be {', '.join(allowed)}, "
+                                      f"but current status is: {vol['status']}."))
     quota_check_gigabytes(ctx, vol["project_id"], vol["size"])
-    snap = world.add_snapshot(str(uuid.uuid4()), vol["id"], spec.get("name", spec.get("display_name")),
-                              status="creating", description=spec.get("description"))
+    # Stripped, as cinder-api's clean_name_and_description does (captured).
+    name, description = (v.strip() if isinstance(v, str) else v
+                         for v in (spec.get("name", spec.get("display_name")), spec.get("description")))
+    snap = world.add_snapshot(str(uuid.uuid4()), vol["id"], name, status="creating", description=description)
     snap["metadata"] = dict(spec.get("metadata") or {})
     view = views.snapshot_view(snap, mv=ctx.mv, detail=False, created=True)
 
     def created() -> None:
         if world.snapshots.get(snap["id"]) is snap and snap["status"] == "creating":
-            snap["status"] = "available"
+            # A driver failure leaves the snapshot in error (cinder.volume.manager.create_snapshot).
+            snap["status"] = "error" if world.faults["backend"].get("snapshot") else "available"
             snap["updated_at"] = now()
     world.clock.after(world.config["delay"], created)
     return json_response(202, {"snapshot": view})
@@ -356,12 +366,21 @@ def snapshot_delete(ctx: Ctx, snapshot_id: str) -> Response:
     world = ctx.world
     snap = get_snapshot(ctx, snapshot_id)
     if snap["status"] not in ("available", "error"):
-        raise HttpError(os_fault(400, "Invalid snapshot: Volume Snapshot status must be available or error "
-                                      "and must not be part of a group."))
+        raise HttpError(os_fault(400, "Invalid snapshot: Snapshot status must be available or error and must "
+                                      "not be part of a group."))  # captured (113)
     snap["status"] = "deleting"
+    snap["updated_at"] = now()
 
     def deleted() -> None:
-        if world.snapshots.get(snapshot_id) is snap:
+        if world.snapshots.get(snapshot_id) is not snap or snap["status"] != "deleting":
+            return
+        # cinder.volume.manager.delete_snapshot: a driver's SnapshotIsBusy (volumes made from it on backends
+        # that clone) puts it back to available; any other driver failure leaves it error_deleting.
+        fault = world.faults["backend"].get("delete_snapshot")
+        if fault:
+            snap["status"] = "available" if fault == "busy" else "error_deleting"
+            snap["updated_at"] = now()
+        else:
             del world.snapshots[snapshot_id]
     world.clock.after(world.config["delay"], deleted)
     return empty_response(202)

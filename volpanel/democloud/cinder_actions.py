@@ -128,6 +128,10 @@ def attach(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
     vol = get_volume(ctx, volume_id)
     if vol["status"] == "maintenance":
         raise bad_request("Invalid volume: The volume cannot be attached in maintenance mode.")
+    # cinder.volume.api.API.attach records readonly "False" if absent, then refuses rw on a read-only volume.
+    mode = params.get("mode", "rw")
+    if vol["admin_metadata"].setdefault("readonly", "False") == "True" and mode != "ro":
+        raise bad_request(f"Invalid attaching mode '{mode}' for volume {vol['id']}.")  # captured (124)
     if vol["status"] == "in-use" and not vol["multiattach"]:
         raise bad_request(ALREADY_ATTACHED)
     if vol["status"] != "available":
@@ -338,6 +342,21 @@ def set_bootable(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
 
 
 # name → (minimum microversion, implementation)
+UPDATE_READONLY = action_schema("os-update_readonly_flag", {"readonly": BOOLEAN}, ["readonly"])
+
+
+def update_readonly_flag(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """cinder.volume.api.API.update_readonly_flag: available only; the admin metadata is set before the 202."""
+    validate(body, UPDATE_READONLY)
+    vol = get_volume(ctx, volume_id)
+    if vol["status"] != "available":
+        raise bad_request(f"Invalid volume: Volume {vol['id']} status must be available to update readonly flag, "
+                          f"but current status is: {vol['status']}.")
+    vol["admin_metadata"]["readonly"] = str(as_bool(body["os-update_readonly_flag"]["readonly"]))
+    vol["updated_at"] = now()
+    return empty_response(202)
+
+
 ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], Response]]] = {
     "os-extend": ((3, 0), extend),
     "os-attach": ((3, 0), attach),
@@ -347,6 +366,7 @@ ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], R
     "revert": ((3, 40), revert),
     "os-reset_status": ((3, 0), reset_status),
     "os-set_bootable": ((3, 0), set_bootable),
+    "os-update_readonly_flag": ((3, 0), update_readonly_flag),
 }
 
 

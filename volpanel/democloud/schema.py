@@ -4,6 +4,7 @@ cinder-api does, including jsonschema's wording and its "best match" choice amon
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,34 @@ UUID = {"type": "string", "format": "uuid"}
 UUID_OR_NULL = {"type": ["string", "null"], "format": "uuid"}
 VOLUME_SIZE = {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 1, "maximum": 2147483647}
 DESCRIPTION = {"type": ["string", "null"], "minLength": 0, "maxLength": 255}
+
+
+def _printable_ranges() -> str:
+    """cinder.api.validation.parameter_types' character class of printable characters, built the same way: the
+    BMP's characters that are neither "other" (C*) nor a separator other than a space (Z* but Zs), as ranges."""
+    def printable(c: str) -> bool:
+        category = unicodedata.category(c)
+        return not category.startswith("C") and (not category.startswith("Z") or category == "Zs")
+
+    regex, in_range, last, last_added = "", False, "", ""
+    for c in map(chr, range(0xFFFF)):
+        if printable(c):
+            if not in_range:
+                regex += re.escape(c)
+                last_added = c
+            in_range = True
+        else:
+            if in_range and last != last_added:
+                regex += "-" + re.escape(last)
+            in_range = False
+        last = c
+    if in_range:
+        regex += "-" + re.escape(last)
+    return regex
+
+
+# A snapshot's description (not a volume's, whose schema uses a format instead): printable characters only.
+PRINTABLE_DESCRIPTION = {**DESCRIPTION, "pattern": f"^[{_printable_ranges()}]*$"}
 DISK_FORMATS = ["raw", "vmdk", "vdi", "qcow2", "vhd", "vhdx", "ploop"]
 TRUE_STRINGS = {"true", "1", "on", "yes", "y", "t"}
 
@@ -70,7 +99,7 @@ RESET_STATUS = action_schema("os-reset_status", {
 })
 SNAPSHOT_CREATE = {"type": "object", "properties": {"snapshot": {
     "type": "object",
-    "properties": {"name": DESCRIPTION, "display_name": DESCRIPTION, "description": DESCRIPTION,
+    "properties": {"name": DESCRIPTION, "display_name": DESCRIPTION, "description": PRINTABLE_DESCRIPTION,
                    "volume_id": UUID, "force": BOOLEAN, "metadata": {"type": ["object", "null"]}},
     "required": ["volume_id"], "additionalProperties": False}}, "required": ["snapshot"],
     "additionalProperties": False}

@@ -283,7 +283,8 @@ class World:
                "mountpoint": mountpoint, "attached_at": when or now(), "mode": mode, "by_nova": by_nova,
                "attach_status": attach_status}
         vol["attachments"].append(att)
-        vol["admin_metadata"].update({"readonly": "False", "attached_mode": mode})
+        vol["admin_metadata"].setdefault("readonly", "False")  # a read-only volume stays so (capture 122)
+        vol["admin_metadata"]["attached_mode"] = mode
         vol["updated_at"] = when or now()
         return att
 

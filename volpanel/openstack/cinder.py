@@ -61,6 +61,8 @@ class Volume:
     updated_at: str | None
     description: str
     attachments: tuple[Attachment, ...] = ()
+    readonly: bool = False  # metadata "readonly" (Cinder's admin metadata, shown to the owner)
+    attached_mode: str = ""  # metadata "attached_mode" while attached: "rw" or "ro"
 
     @property
     def is_transitional(self) -> bool:
@@ -155,6 +157,8 @@ def _volume(raw: dict[str, Any]) -> Volume:
             updated_at=raw.get("updated_at"),
             description=str(raw.get("description") or ""),
             attachments=tuple(_attachment(a) for a in raw.get("attachments") or []),
+            readonly=str((raw.get("metadata") or {}).get("readonly", "False")).lower() == "true",
+            attached_mode=str((raw.get("metadata") or {}).get("attached_mode") or ""),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CloudError("malformed", f"Cinder sent a volume volpanel does not understand ({exc}).",
@@ -264,6 +268,15 @@ class CinderClient:
             return sorted((_snapshot(s) for s in raw if s.get("volume_id") == volume_id),
                           key=lambda s: s.created_at, reverse=True)
 
+    def find_snapshot(self, snapshot_id: str) -> Snapshot | None:
+        """The snapshot, or None once Cinder no longer has it (404)."""
+        try:
+            return _snapshot(self._get(f"/snapshots/{snapshot_id}", "snapshot", "3.0"))
+        except CloudError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def list_types(self) -> list[VolumeType]:
         raw = self._get("/types", "volume_types")
         with understood(SERVICE, "Cinder", "a volume type list"):
@@ -339,9 +352,38 @@ class CinderClient:
             raise fault_from_response(SERVICE, response)
         return ActionResult(status=200, request_id=request_id_of(response), microversion=version)
 
+    def create_snapshot(self, volume_id: str, *, name: str, description: str, force: bool) -> ActionResult:
+        """POST /snapshots at 3.0: 202 with the new snapshot (`creating`) in the body. `force` lets Cinder snapshot
+        an in-use volume; it is sent only when set (from 3.66 Cinder refuses `force: false`)."""
+        version = mv((3, 0))
+        snapshot: dict[str, Any] = {"volume_id": volume_id, "name": name, "description": description}
+        if force:
+            snapshot["force"] = True
+        response = self._request("POST", "/snapshots", microversion=version, json={"snapshot": snapshot})
+        if response.status_code != 202:
+            raise fault_from_response(SERVICE, response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        return ActionResult(status=202, request_id=request_id_of(response), microversion=version,
+                            body=body if isinstance(body, dict) else {})
+
+    def delete_snapshot(self, snapshot_id: str) -> ActionResult:
+        """DELETE /snapshots/{id}: 202 with no body, the snapshot `deleting` until Cinder no longer has it."""
+        version = mv((3, 0))
+        response = self._request("DELETE", f"/snapshots/{snapshot_id}", microversion=version)
+        if response.status_code != 202:
+            raise fault_from_response(SERVICE, response)
+        return ActionResult(status=202, request_id=request_id_of(response), microversion=version)
+
     def set_bootable(self, volume_id: str, bootable: bool) -> ActionResult:
         """os-set_bootable: Cinder answers 200 with no body and the flag is set when it answers."""
         return self.action(volume_id, {"os-set_bootable": {"bootable": bootable}})
+
+    def update_readonly_flag(self, volume_id: str, readonly: bool) -> ActionResult:
+        """os-update_readonly_flag: 202 with no body, the flag set when Cinder answers (captured)."""
+        return self.action(volume_id, {"os-update_readonly_flag": {"readonly": readonly}})
 
     def extend(self, volume_id: str, new_size: int, *, in_use: bool) -> ActionResult:
         version = MV_EXTEND_IN_USE if in_use else (3, 0)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from volpanel.audit.models import AuditEntry
-from volpanel.openstack.cinder import UserMessage, Volume
+from volpanel.openstack.cinder import Snapshot, UserMessage, Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.glance import Image
 from volpanel.volumes import forms, outcomes, rules, selectors
@@ -24,6 +24,8 @@ EDIT = Audited("volume-update", "Edit name and description", outcomes.edited, "u
                "/volumes/{volume_id}", 5)
 BOOTABLE = Audited("os-set_bootable", "Set bootable", outcomes.bootable_set, "update/os-set_bootable",
                    "/volumes/{volume_id}/action", 5)
+READONLY = Audited("os-update_readonly_flag", "Set read-only", outcomes.readonly_set,
+                   "update/os-update_readonly_flag", "/volumes/{volume_id}/action", 3)
 EXTEND = Audited("os-extend", "Extend", outcomes.extended, "update/os-extend", "/volumes/{volume_id}/action", 30,
                  nova_event="extend_volume")
 ATTACH = Audited("os-attach", "Attach to host", outcomes.attached, "update/os-attach",
@@ -40,11 +42,16 @@ RETYPE = Audited("os-retype", "Change type", outcomes.retyped, "update/os-retype
                  10)
 UPLOAD = Audited("os-volume_upload_image", "Upload to image", outcomes.uploaded, "update/os-volume_upload_image",
                  "/volumes/{volume_id}/action", 8)
+# Snapshots are their own resource (POST /snapshots, DELETE /snapshots/{id}); the row is judged by the snapshot.
+SNAPSHOT = Audited("snapshot-create", "Take snapshot", outcomes.snapshot_taken, "create/snapshot", "/snapshots", 8)
+DELETE_SNAPSHOT = Audited("snapshot-delete", "Delete snapshot", outcomes.snapshot_deleted, "delete/snapshot",
+                          "/snapshots/{snapshot_id}", 4)
 REVERT = Audited("revert", "Revert to snapshot", outcomes.reverted, "update/revert", "/volumes/{volume_id}/action",
                  15)
 
 AUDITED: dict[str, Audited] = {a.name: a for a in (
-    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT, BOOTABLE)}
+    EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT, BOOTABLE, SNAPSHOT,
+    DELETE_SNAPSHOT, READONLY)}
 
 
 def label(name: str) -> str:
@@ -54,10 +61,10 @@ def label(name: str) -> str:
 
 
 def judge(entry: AuditEntry, volume: Volume | None, image: Image | None = None,
-          messages: list[UserMessage] | None = None) -> Verdict | None:
+          messages: list[UserMessage] | None = None, snapshot: Snapshot | None = None) -> Verdict | None:
     """The final outcome of an accepted row from the settled result, or None while it is still moving."""
     found = AUDITED.get(entry.action)
-    return outcomes.judge(entry, found.judge if found else outcomes.unjudgeable, volume, image, messages)
+    return outcomes.judge(entry, found.judge if found else outcomes.unjudgeable, volume, image, messages, snapshot)
 
 
 # --- requests: what each action sends -------------------------------------------------------------------------
@@ -75,6 +82,26 @@ def _set_bootable(cloud: Cloud, volume: Volume, data: Data) -> Request:
     bootable = bool(data["bootable"])
     return Request(BOOTABLE, {"bootable": bootable, "was_bootable": volume.bootable},
                    lambda: from_result(cloud.cinder.set_bootable(volume.id, bootable)))
+
+
+def _set_readonly(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    readonly = bool(data["readonly"])
+    return Request(READONLY, {"readonly": readonly, "was_readonly": volume.readonly},
+                   lambda: from_result(cloud.cinder.update_readonly_flag(volume.id, readonly)))
+
+
+def _take_snapshot(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    name, description = data["name"], data["description"]
+    force = bool(data.get("force"))  # offered, and required, only while the volume is attached
+    return Request(SNAPSHOT, {"name": name, "description": description, "force": force},
+                   lambda: from_result(cloud.cinder.create_snapshot(volume.id, name=name, description=description,
+                                                                    force=force)))
+
+
+def _delete_snapshot(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    snapshot_id = data["snapshot_id"]
+    return Request(DELETE_SNAPSHOT, {"snapshot_id": snapshot_id, "was_latest": bool(data.get("was_latest"))},
+                   lambda: from_result(cloud.cinder.delete_snapshot(snapshot_id)), snapshot_id=snapshot_id)
 
 
 def _extend(cloud: Cloud, volume: Volume, data: Data) -> Request:
@@ -251,6 +278,22 @@ SPECS: tuple[ActionSpec, ...] = (
         "Mark the volume as one servers may boot from, or clear the mark (os-set_bootable).",
         forms.BootableForm, (BOOTABLE,), lambda p: rules.set_bootable(p.volume), _set_bootable,
         initial=lambda p: {"bootable": not p.volume.bootable},
+    ),
+    ActionSpec(
+        "readonly", "Set read-only",
+        "Let servers and hosts attach the volume only to read it, or allow writes again (os-update_readonly_flag).",
+        forms.ReadonlyForm, (READONLY,), lambda p: rules.set_readonly(p.volume), _set_readonly,
+        initial=lambda p: {"readonly": not p.volume.readonly},
+    ),
+    ActionSpec(
+        "snapshot", "Take snapshot",
+        "Keep a point-in-time copy of the volume in the cloud; revert to it later or make volumes from it.",
+        forms.SnapshotForm, (SNAPSHOT,), lambda p: rules.take_snapshot(p.volume), _take_snapshot,
+    ),
+    ActionSpec(
+        "delete_snapshot", "Delete snapshot", "Delete one of the volume's snapshots for good.",
+        forms.DeleteSnapshotForm, (DELETE_SNAPSHOT,), lambda p: rules.delete_snapshot(p.snapshots), _delete_snapshot,
+        danger=True,
     ),
     ActionSpec(
         "revert", "Revert to snapshot", "Roll the volume back to its latest snapshot. Later changes are lost.",

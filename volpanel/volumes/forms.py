@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 
 from volpanel.lib.bidi import isolate
-from volpanel.volumes.rules import Availability
+from volpanel.volumes.rules import DELETABLE_SNAPSHOT, Availability
 from volpanel.volumes.selectors import VolumePage
 
 # Cinder's limits: names and mountpoints 1–255 characters; sizes are whole GiB.
@@ -54,6 +54,17 @@ def text_field(label: str, *, required: str = "", **kwargs: Any) -> forms.CharFi
         messages["required"] = required
     return forms.CharField(label=label, max_length=MAX_NAME, required=bool(required), validators=[printable(what)],
                            error_messages=messages, **kwargs)
+
+
+def cinder_printable(text: str) -> bool:
+    """Whether Cinder's pattern for a snapshot's description takes the text: characters of Unicode's basic plane
+    that are neither "other" (controls, format characters such as direction marks, private use, unassigned) nor
+    separators but the space kind (cinder.api.validation.parameter_types)."""
+    for c in text:
+        category = unicodedata.category(c)
+        if ord(c) >= 0xFFFF or category[0] == "C" or (category[0] == "Z" and category != "Zs"):
+            return False
+    return True
 
 
 class VolumeActionForm(forms.Form):
@@ -122,6 +133,49 @@ class BootableForm(VolumeActionForm):
         return cleaned
 
 
+class ReadonlyForm(VolumeActionForm):
+    readonly = forms.BooleanField(label="Read-only (servers and hosts may attach it only to read)", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("readonly", False) == self.page.volume.readonly and "readonly" not in self.errors:
+            state = "read-only" if self.page.volume.readonly else "read/write"
+            raise forms.ValidationError(f"The volume is already {state}: change the box to change it.")
+        return cleaned
+
+
+class SnapshotForm(VolumeActionForm):
+    # Cinder strips both and takes up to 255 characters each (captured); its description pattern is stricter than
+    # volpanel's printable check (cinder_printable), its name has none (volpanel refuses control characters).
+    name = text_field("Name")
+    description = text_field("Description")
+    force = forms.BooleanField(
+        label="Take it while the volume is attached (force)", required=False,
+        help_text="The volume is in use: the snapshot holds what is on the disk at this instant, as if the server "
+                  "lost power. Writes the server still holds in memory are not in it, and files being written may "
+                  "be half-written. For a clean copy, stop the writes (or the server) first.")
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        if page.volume.status != "in-use":
+            del self.fields["force"]  # only an attached volume needs it
+
+    def clean_description(self) -> str:
+        description: str = self.cleaned_data["description"]
+        if not cinder_printable(description):
+            raise forms.ValidationError(
+                "The description can use printable characters only: Cinder refuses control and formatting "
+                "characters (such as direction marks or zero-width spaces) and characters beyond Unicode's basic "
+                "plane (such as emoji) in a snapshot's description.")
+        return description
+
+    def clean_force(self) -> bool:
+        if not self.cleaned_data["force"]:
+            raise forms.ValidationError("The volume is attached: tick the box to take the snapshot anyway, "
+                                        "knowing it holds only what is on the disk now.")
+        return True
+
+
 class ExtendForm(VolumeActionForm):
     new_size = forms.IntegerField(
         label="New size (GiB)", min_value=1, max_value=MAX_SIZE_GIB,
@@ -173,6 +227,18 @@ class AttachHostForm(VolumeActionForm):
     host_name = text_field("Host name", required="Enter the host name.")
     mountpoint = text_field("Mountpoint", required="Enter the mountpoint, e.g. /dev/vdb.", initial="/dev/vdb")
     mode = forms.ChoiceField(label="Access mode", choices=[("rw", "Read/write"), ("ro", "Read-only")], initial="rw")
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        if page.volume.readonly:
+            self.fields["mode"].initial = "ro"
+
+    def clean_mode(self) -> str:
+        mode = self.cleaned_data["mode"]
+        if mode == "rw" and self.page.volume.readonly:
+            # Cinder refuses it ("Invalid attaching mode 'rw' for volume …", captured).
+            raise forms.ValidationError("The volume is read-only: attach it in read-only access mode.")
+        return mode
 
 
 class DetachForm(VolumeActionForm):
@@ -232,6 +298,42 @@ class UploadSnapshotForm(UploadForm):
             (s.id, f"{isolate(s.name or s.id)} ({s.created_at[:16].replace('T', ' ')})")
             for s in page.snapshots if s.status == "available"
         ]
+
+
+class DeleteSnapshotForm(VolumeActionForm):
+    snapshot_id = forms.ChoiceField(label="Snapshot", widget=forms.RadioSelect, error_messages={
+        "required": "Choose the snapshot to delete.",
+        "invalid_choice": "Choose one of this volume's snapshots (it may have been deleted meanwhile; reload)."})
+    confirm = forms.BooleanField(
+        label="I understand that the snapshot is deleted for good. If it is the latest, Revert to snapshot then goes "
+              "to the one before it, or is no longer possible.",
+        error_messages={"required": "Tick the box to confirm: a deleted snapshot cannot be brought back."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        latest = page.latest_snapshot
+        choices = []
+        for s in page.snapshots:
+            label = f"{s.name or s.id} ({s.status}, taken {s.created_at[:16].replace('T', ' ')} UTC)"
+            if latest is not None and s.id == latest.id:
+                label += " — the latest: the snapshot Revert to snapshot would use"
+            choices.append((s.id, label))
+        self.choice_field("snapshot_id").choices = choices
+
+    def clean_snapshot_id(self) -> str:
+        snapshot_id = self.cleaned_data["snapshot_id"]
+        snapshot = next(s for s in self.page.snapshots if s.id == snapshot_id)
+        if snapshot.status not in DELETABLE_SNAPSHOT:
+            raise forms.ValidationError(f"That snapshot is {snapshot.status}: Cinder deletes a snapshot only when "
+                                        "it is available or in error.")
+        return snapshot_id
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        latest = self.page.latest_snapshot
+        # Recorded with the attempt: deleting the latest changes what Revert to snapshot would go to.
+        cleaned["was_latest"] = bool(latest and cleaned.get("snapshot_id") == latest.id)
+        return cleaned
 
 
 class RevertForm(VolumeActionForm):

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from volpanel.audit.models import AuditEntry, Outcome
-from volpanel.openstack.cinder import UserMessage, Volume
+from volpanel.openstack.cinder import Snapshot, UserMessage, Volume
 from volpanel.openstack.glance import Image
 
 Verdict = tuple[str, str]  # (final outcome, the sentence that says why)
@@ -21,6 +21,8 @@ class Settled:
     volume: Volume  # settled: not in a transitional status
     image: Image | None  # the image an upload made, None if Glance has none (or no upload)
     failure: str  # Cinder's user message for this attempt ("" when none)
+    # The row's snapshot (AuditEntry.snapshot_id) as just fetched; None when it is gone or the row names none.
+    snapshot: Snapshot | None = None
 
 
 # A kind's judge: None while the action is still under way (an upload Glance is still saving).
@@ -28,14 +30,15 @@ Judge = Callable[[AuditEntry, Settled], "Verdict | None"]
 
 
 def judge(entry: AuditEntry, kind_judge: Judge, volume: Volume | None, image: Image | None = None,
-          messages: list[UserMessage] | None = None) -> Verdict | None:
+          messages: list[UserMessage] | None = None, snapshot: Snapshot | None = None) -> Verdict | None:
     """The final outcome of an accepted action, or None while it is still moving. `volume` None means the
-    volume is gone."""
+    volume is gone; `snapshot` is the row's snapshot if it names one (None: gone)."""
     if volume is None:
         return Outcome.UNKNOWN, "The volume no longer exists."
     if volume.is_transitional:
         return None
-    return kind_judge(entry, Settled(volume=volume, image=image, failure=user_message(entry, messages)))
+    return kind_judge(entry, Settled(volume=volume, image=image, failure=user_message(entry, messages),
+                                     snapshot=snapshot))
 
 
 def user_message(entry: AuditEntry, messages: list[UserMessage] | None) -> str:
@@ -46,6 +49,9 @@ def user_message(entry: AuditEntry, messages: list[UserMessage] | None) -> str:
     fresh = [m for m in messages if m.created_at[:19] >= since]
     return fresh[0].message if fresh else ""
 
+
+# A snapshot's statuses on its way somewhere (cinder.objects.fields.SnapshotStatus).
+SNAPSHOT_MOVING = frozenset({"creating", "deleting", "restoring", "unmanaging", "backing-up"})
 
 # Shown with error_extending: what a tenant can do next (the seed's troubleshooting text).
 EXTEND_GUIDANCE = (
@@ -68,6 +74,39 @@ def bootable_set(entry: AuditEntry, r: Settled) -> Verdict:
     if r.volume.bootable == wanted:
         return Outcome.SUCCEEDED, "The volume is now bootable." if wanted else "The volume is no longer bootable."
     return Outcome.FAILED, r.failure or "Cinder kept the bootable flag as it was (changed again meanwhile?)."
+
+
+def readonly_set(entry: AuditEntry, r: Settled) -> Verdict:
+    wanted = bool((entry.parameters or {}).get("readonly"))
+    if r.volume.readonly == wanted:
+        return Outcome.SUCCEEDED, "The volume is now read-only." if wanted else "The volume is now read/write."
+    return Outcome.FAILED, r.failure or "Cinder kept the read-only flag as it was (changed again meanwhile?)."
+
+
+def snapshot_taken(entry: AuditEntry, r: Settled) -> Verdict | None:
+    # Judged by the snapshot, not the volume: taking one leaves the volume's status as it was.
+    snapshot = r.snapshot
+    if snapshot is None:
+        return Outcome.FAILED, "The snapshot is gone: Cinder removed it before it became available."
+    if snapshot.status in SNAPSHOT_MOVING:
+        return None
+    if snapshot.status == "available":
+        return Outcome.SUCCEEDED, f"Snapshot {snapshot.name or snapshot.id} is available."
+    return Outcome.FAILED, r.failure or f"Cinder left the snapshot {snapshot.status}."
+
+
+def snapshot_deleted(entry: AuditEntry, r: Settled) -> Verdict | None:
+    snapshot = r.snapshot
+    if snapshot is None:
+        return Outcome.SUCCEEDED, "The snapshot was deleted."
+    if snapshot.status in SNAPSHOT_MOVING:
+        return None
+    if snapshot.status == "available":
+        # cinder.volume.manager.delete_snapshot: a driver's SnapshotIsBusy puts the snapshot back.
+        return Outcome.FAILED, r.failure or ("Cinder kept the snapshot: its backend refused to delete it, as it "
+                                             "does while volumes made from the snapshot depend on it.")
+    return Outcome.FAILED, r.failure or (f"Cinder left the snapshot {snapshot.status}; ask your cloud "
+                                         "administrator to look at the volume backend.")
 
 
 def extended(entry: AuditEntry, r: Settled) -> Verdict:

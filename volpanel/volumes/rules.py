@@ -42,6 +42,21 @@ def set_bootable(volume: Volume) -> Availability:
     return OK
 
 
+def set_readonly(volume: Volume) -> Availability:
+    # cinder.volume.api.API.update_readonly_flag: available only (captured: in-use is 400).
+    if volume.status != "available":
+        return _no(f"The read-only flag can be changed only while the volume is available; it is {volume.status}"
+                   f"{' (detach it first)' if volume.status == 'in-use' else ''}.")
+    return OK
+
+
+def take_snapshot(volume: Volume) -> Availability:
+    # cinder.volume.api.API.create_snapshot_in_db: available, or in-use with `force` (the form asks for it).
+    if volume.status in ("available", "in-use"):
+        return OK
+    return _no(f"A snapshot needs the volume to be available or in use; it is {volume.status}.")
+
+
 def extend(volume: Volume, cloud: CloudFeatures) -> Availability:
     if volume.status == "available":
         return OK
@@ -100,6 +115,19 @@ def upload_snapshot(volume: Volume, snapshots: list[Snapshot], cloud: CloudFeatu
         return _no(f"Upload snapshot to image needs the volume to be available; it is {volume.status}.")
     if not [s for s in snapshots if s.status == "available"]:
         return _no("This volume has no available snapshot to upload.")
+    return OK
+
+
+# cinder.volume.api.API.delete_snapshot: only these (and no group snapshot's member) may be deleted.
+DELETABLE_SNAPSHOT = ("available", "error")
+
+
+def delete_snapshot(snapshots: list[Snapshot]) -> Availability:
+    if not snapshots:
+        return _no("This volume has no snapshots to delete.")
+    if not [s for s in snapshots if s.status in DELETABLE_SNAPSHOT]:
+        return _no("No snapshot can be deleted now: Cinder deletes a snapshot only when it is available or in "
+                   f"error, and this volume's are {', '.join(sorted({s.status for s in snapshots}))}.")
     return OK
 
 

@@ -41,14 +41,19 @@ class Sent:
     microversion: str = ""
     image_id: str = ""
     attachment_id: str = ""
+    snapshot_id: str = ""
+
+
+def _object(body: dict[str, Any], key: str) -> dict[str, Any]:
+    found = body.get(key)
+    return found if isinstance(found, dict) else {}
 
 
 def from_result(result: ActionResult) -> Sent:
-    """A Cinder volume action's answer (an upload's carries the new image's id)."""
-    upload = result.body.get("os-volume_upload_image")
-    upload = upload if isinstance(upload, dict) else {}
+    """A Cinder answer (an upload's carries the new image's id, a snapshot's creation the snapshot's)."""
     return Sent(status=result.status, request_id=result.request_id, microversion=result.microversion,
-                image_id=str(upload.get("image_id") or ""))
+                image_id=str(_object(result.body, "os-volume_upload_image").get("image_id") or ""),
+                snapshot_id=str(_object(result.body, "snapshot").get("id") or ""))
 
 
 @dataclass(frozen=True)
@@ -77,7 +82,7 @@ class Request:
     send: Callable[[], Sent]
     server_id: str = ""
     attachment_id: str = ""
-    snapshot_id: str = ""
+    snapshot_id: str = ""  # the snapshot it acts on, when known before the call (a new one's comes with the answer)
 
 
 UNANSWERED_GUIDANCE = ("The request was sent but no complete answer came back, so the cloud may still carry it "
@@ -157,6 +162,8 @@ def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> 
         facts["image_id"] = sent.image_id
     if sent.attachment_id:
         facts["attachment_id"] = sent.attachment_id
+    if sent.snapshot_id:
+        facts["snapshot_id"] = sent.snapshot_id
     entry.advance(Outcome.ACCEPTED, **facts)
     # Should this process's watcher stop early, its reconciler can still judge the row with the actor's token.
     actors.remember(cloud.config.auth_url, creds)

@@ -20,7 +20,7 @@ from django.db import DatabaseError, close_old_connections, connections
 from django.utils import timezone
 
 from volpanel.audit.models import AuditEntry, Outcome
-from volpanel.openstack.cinder import Volume
+from volpanel.openstack.cinder import Snapshot, Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.volumes import outcomes, selectors
@@ -73,10 +73,14 @@ class _Subscriber:
         self.loop.call_soon_threadsafe(self.event.set)
 
 
-def _signature(volume: Volume | None) -> Any:
+Snapshots = dict[str, Snapshot | None]  # the followed rows' snapshots by id (None: gone)
+
+
+def _signature(volume: Volume | None, snapshots: Snapshots) -> Any:
     if volume is None:
         return None
-    return (volume.status, volume.size, volume.volume_type, volume.attachments)
+    return (volume.status, volume.size, volume.volume_type, volume.attachments,
+            sorted((sid, s.status if s else None) for sid, s in snapshots.items()))
 
 
 class Watch:
@@ -153,6 +157,7 @@ class Watch:
                 close_old_connections()
                 try:
                     volume = self._poll()
+                    snapshots = self._poll_snapshots() if volume is not None else {}
                     failures = 0
                 except CloudError as exc:
                     if exc.kind == "auth":
@@ -167,7 +172,7 @@ class Watch:
                         return
                     self._sleep(min(settings.VOLPANEL_POLL_INTERVAL * (2 ** failures), 15.0))
                     continue
-                signature = _signature(volume)
+                signature = _signature(volume, snapshots)
                 with _lock:
                     viewers = bool(self.subscribers)
                 page = self.state.page
@@ -181,8 +186,8 @@ class Watch:
                     page = self._load() if volume is not None else None
                     if page is not None:
                         volume = page.volume
-                        signature = _signature(volume)
-                self._resolve(volume, page)
+                        signature = _signature(volume, snapshots)
+                self._resolve(volume, page, snapshots)
                 if page is not None:
                     page = self._follow_nova(page)
                 with _lock:
@@ -204,7 +209,8 @@ class Watch:
                     self._give_up("The volume did not settle within the time volpanel follows an action.")
                     return
                 moving = ((volume is not None and volume.is_transitional) or self._waiting_on_image()
-                          or bool(self.nova_waits))
+                          or bool(self.nova_waits)
+                          or any(s and s.status in outcomes.SNAPSHOT_MOVING for s in snapshots.values()))
                 quiet_polls = 0 if moving else quiet_polls + 1
                 self._sleep(poll_interval(quiet_polls))
         except Exception:
@@ -232,6 +238,16 @@ class Watch:
                 return None
             raise
 
+    def _poll_snapshots(self) -> Snapshots:
+        """The snapshots the followed rows name (one taken, deleted or reverted to): a snapshot moves while its
+        volume stands still, and those rows are judged by it."""
+        with _lock:
+            ids = sorted({e.snapshot_id for e in self.entries.values() if e.snapshot_id})
+        found: Snapshots = {}
+        for snapshot_id in ids:
+            found[snapshot_id] = self.cloud.cinder.find_snapshot(snapshot_id)
+        return found
+
     def _waiting_on_image(self) -> bool:
         return any(e.image_id for e in self.entries.values())
 
@@ -239,7 +255,7 @@ class Watch:
         image_ids = [e.image_id for e in self.entries.values() if e.image_id]
         return selectors.load_volume_page(self.cloud, self.volume_id, image_ids=image_ids)
 
-    def _resolve(self, volume: Volume | None, page: selectors.VolumePage | None) -> None:
+    def _resolve(self, volume: Volume | None, page: selectors.VolumePage | None, snapshots: Snapshots) -> None:
         with _lock:
             pending = list(self.entries.values())
         for entry in pending:
@@ -247,7 +263,8 @@ class Watch:
                 continue  # Glance did not answer: an unreachable image service is not a failed upload.
             image = page.images.get(entry.image_id) if page and entry.image_id else None
             kind_judge = self.judges.get(entry.pk, outcomes.unjudgeable)
-            verdict = outcomes.judge(entry, kind_judge, volume, image, page.messages if page else None)
+            snapshot = snapshots.get(entry.snapshot_id) if entry.snapshot_id else None
+            verdict = outcomes.judge(entry, kind_judge, volume, image, page.messages if page else None, snapshot)
             if verdict is None:
                 continue
             outcome, detail = verdict
@@ -255,7 +272,7 @@ class Watch:
                 # The driver's user message can land just after the status: ask once more before settling.
                 try:
                     messages = self.cloud.cinder.user_messages(self.volume_id)
-                    outcome, detail = outcomes.judge(entry, kind_judge, volume, image, messages) or verdict
+                    outcome, detail = outcomes.judge(entry, kind_judge, volume, image, messages, snapshot) or verdict
                 except CloudError:
                     pass
             entry.advance(outcome, settled_at=timezone.now(), detail=detail,
