@@ -130,7 +130,7 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("delete_snapshot", {"snapshot_id": "3fa38c0e-2fa7-4244-aba7-bdf63a609ee7", "confirm": "on"},
          "Choose one of this volume&#x27;s snapshots"),
         ("snapshot", {"name": "nightly", "description": "tab\there"}, "The description can use printable"),
-        ("snapshot", {"name": "nightly", "description": "\x80 \u202e \U0001f600"}, "such as emoji"),
+        ("snapshot", {"name": "nightly", "description": "\u202e \U0001f600"}, "such as emoji"),
     ],
 )
 def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,

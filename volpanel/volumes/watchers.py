@@ -180,7 +180,7 @@ class Watch:
                     # Nobody looks: the rows are judged from the volume alone; no page is fetched or rendered.
                     page = None
                     self.stale = True
-                    self.nova_waits.clear()  # Nova's side is only ever shown, never judged
+                    self._expire_nova_waits()  # kept for a viewer who comes while Nova is still awaited
                 elif (signature != last_signature or page is None or self.stale or self._waiting_on_image()
                       or self.nova_waits):
                     page = self._load() if volume is not None else None
@@ -281,7 +281,10 @@ class Watch:
                 self.entries.pop(entry.pk, None)
                 self.judges.pop(entry.pk, None)
                 nova_event = self.nova_events.pop(entry.pk, "")
-            if nova_event and outcome == Outcome.SUCCEEDED and volume and page and page.features.has_compute:
+            has_compute = page.features.has_compute if page else self.cloud.has_service("compute")
+            if nova_event and outcome == Outcome.SUCCEEDED and volume and has_compute:
+                # Also when nobody watches yet: on a fast cloud the action settles before the tenant's stream
+                # opens, and Nova's side comes a second later.
                 self._await_nova(nova_event, entry, volume)
 
     def _await_nova(self, action: str, entry: AuditEntry, volume: Volume) -> None:
@@ -292,16 +295,20 @@ class Watch:
             followup = selectors.NovaFollowUp(server_id=server_id, action=action, since=entry.requested_at)
             self.nova_waits[server_id] = (followup, give_up_at)
 
+    def _expire_nova_waits(self) -> None:
+        for server_id, (followup, give_up_at) in list(self.nova_waits.items()):
+            if time.monotonic() >= give_up_at:
+                del self.nova_waits[server_id]
+                self.nova_missing[server_id] = replace(followup, gave_up=True)
+
     def _follow_nova(self, page: selectors.VolumePage) -> selectors.VolumePage:
         """Drop the waits Nova has answered or that ran out of time; the page shows what is still awaited and
         what Nova never recorded."""
-        for server_id, (followup, give_up_at) in list(self.nova_waits.items()):
+        for server_id, (followup, _) in list(self.nova_waits.items()):
             actions = page.instance_actions.get(server_id, [])
             if selectors.recorded_since(actions, followup.action, followup.since):
                 del self.nova_waits[server_id]
-            elif time.monotonic() >= give_up_at:
-                del self.nova_waits[server_id]
-                self.nova_missing[server_id] = replace(followup, gave_up=True)
+        self._expire_nova_waits()
         followups = tuple(f for f, _ in self.nova_waits.values()) + tuple(self.nova_missing.values())
         return page if followups == page.nova_followups else replace(page, nova_followups=followups)
 
