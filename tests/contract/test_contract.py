@@ -974,3 +974,43 @@ def test_services_set_readonly_records_success(cut: CloudUnderTest) -> None:
                                volume=cloud.cinder.get_volume(vol), readonly=False))
     assert (row.outcome, row.detail) == (Outcome.SUCCEEDED, "The volume is now read/write.")
     assert (cut.get_volume(vol) or {})["metadata"]["readonly"] == "False"
+
+
+def test_revoking_a_token_revokes_the_tokens_rescoped_from_it_unless_cascade_is_false(cut: CloudUnderTest) -> None:
+    """Keystone 30: DELETE /v3/auth/tokens also revokes every token whose audit chain starts at the subject
+    (rescoped from it), unless `?cascade=false`. volpanel revokes a token it replaced by rescoping without
+    cascading, and the one a session ends with with it."""
+    import requests
+
+    keystone = cut.config.auth_url.rstrip("/")
+
+    def password_token() -> str:
+        r = requests.post(f"{keystone}/auth/tokens", timeout=30, json={"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": "carol", "domain": {"name": "Default"}, "password": "demo"}}},
+            "scope": {"project": {"name": "demo", "domain": {"name": "Default"}}}}})
+        assert r.status_code == 201, r.text
+        return r.headers["X-Subject-Token"]
+
+    def rescoped(token: str) -> str:
+        r = requests.post(f"{keystone}/auth/tokens", timeout=30, json={"auth": {
+            "identity": {"methods": ["token"], "token": {"id": token}},
+            "scope": {"project": {"name": "other", "domain": {"name": "Default"}}}}})
+        assert r.status_code == 201, r.text
+        assert r.json()["token"]["audit_ids"][1:] == [
+            requests.get(f"{keystone}/auth/tokens", timeout=30, headers={
+                "X-Auth-Token": token, "X-Subject-Token": token}).json()["token"]["audit_ids"][-1]]
+        return r.headers["X-Subject-Token"]
+
+    def status(token: str, caller: str) -> int:
+        return requests.get(f"{keystone}/auth/tokens", timeout=30,
+                            headers={"X-Auth-Token": caller, "X-Subject-Token": token}).status_code
+
+    for query, child_after in (("?cascade=false", 200), ("", 404)):
+        root = password_token()
+        child = rescoped(root)
+        r = requests.delete(f"{keystone}/auth/tokens{query}", timeout=30,
+                            headers={"X-Auth-Token": root, "X-Subject-Token": root})
+        assert r.status_code == 204, r.text
+        watcher = password_token()
+        assert (status(root, watcher), status(child, watcher)) == (404, child_after), query

@@ -105,3 +105,28 @@ def test_upload_from_a_snapshot_is_offered_only_where_cinder_has_the_extension(
         assert reason in page
     else:
         assert reason not in page and 'data-action="upload_snapshot"' in page
+
+
+def test_a_project_switch_revokes_the_old_token_and_the_new_one_works(cut: CloudUnderTest, client: Client,
+                                                                      settings: Any) -> None:
+    """Keystone revokes a token by its own audit id: the token rescoped from it (whose audit chain names the
+    old one) must stay valid once volpanel revokes the old one at a project switch."""
+    import requests
+
+    from tests.conftest import token_of
+
+    settings.OPENSTACK = {**settings.OPENSTACK, "auth_url": cut.config.auth_url,
+                          "region_name": cut.config.region_name, "timeout": cut.config.timeout}
+    web_login(client, "carol", "demo")
+    old = token_of(client)
+    other = cut.project_id("carol", "other")
+    assert client.post("/project/", {"project_id": other}).status_code == 302
+    new = token_of(client)
+    assert new != old
+    page = client.get("/volumes/")
+    assert page.status_code == 200 and "other" in page.content.decode(), page.content.decode()[-3000:]
+
+    def keystone_says(token: str) -> int:
+        return requests.get(f"{cut.config.auth_url.rstrip('/')}/auth/tokens", timeout=30,
+                            headers={"X-Auth-Token": new, "X-Subject-Token": token}).status_code
+    assert (keystone_says(old), keystone_says(new)) == (404, 200)

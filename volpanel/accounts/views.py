@@ -25,26 +25,28 @@ from volpanel.volumes.views import cloud_errors
 log = logging.getLogger(__name__)
 
 
-def _revoke(creds: Credentials) -> bool:
+def _revoke(creds: Credentials, *, cascade: bool) -> bool:
     """Revoke one token at Keystone and forget it in this process; False when Keystone could not be told."""
     config = cloud_config()
     actors.forget(config.auth_url, creds.user_id, creds.project_id, only=creds)
     disconnect(creds)
     try:
-        os_session.revoke(config, creds)
+        os_session.revoke(config, creds, cascade=cascade)
     except CloudError as exc:
         log.warning("token revocation failed: %s", exc)
         return False
     return True
 
 
-def _retire(request: HtmxHttpRequest, replaced: Credentials | None) -> None:
+def _retire(request: HtmxHttpRequest, replaced: Credentials | None, *, rescoped: bool = False) -> None:
     """Revoke the tokens the session no longer uses — the one just replaced, and any Keystone could not revoke
-    before; those it still cannot wait in the session for the next try."""
-    pending = [Credentials.from_json(raw) for raw in request.session.get(auth.SUPERSEDED_KEY, [])]
+    before; those it still cannot wait in the session for the next try. With `rescoped`, the session's new
+    token was made from the replaced one: Keystone must not cascade to it. Earlier replaced tokens may be the
+    current one's ancestors too, so they never cascade."""
+    pending = [(Credentials.from_json(raw), False) for raw in request.session.get(auth.SUPERSEDED_KEY, [])]
     if replaced is not None:
-        pending.append(replaced)
-    left = [creds.to_json() for creds in pending if not _revoke(creds)]
+        pending.append((replaced, not rescoped))
+    left = [creds.to_json() for creds, cascade in pending if not _revoke(creds, cascade=cascade)]
     if left:
         request.session[auth.SUPERSEDED_KEY] = left
     else:
@@ -118,7 +120,7 @@ def switch_project(request: HtmxHttpRequest) -> HttpResponse:
         return redirect("volume_list")
     new = os_session.rescope(cloud_config(), creds, project_id)
     auth.sign_in(request, new, known)
-    _retire(request, creds)
+    _retire(request, creds, rescoped=True)
     messages.success(request, f"Now working in project {new.project_name}.")
     return redirect("volume_list")
 

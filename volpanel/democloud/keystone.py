@@ -157,7 +157,8 @@ def create_token(world: World, req: Request) -> Response:
         if old is None:
             raise _unauthorized()
         user = world.users[old["user_id"]]
-        audit_ids = [secrets.token_urlsafe(16)[:22], old["audit_ids"][0]]
+        # Keystone's audit chain: the new token's own id, then the chain's root (the first token's).
+        audit_ids = [secrets.token_urlsafe(16)[:22], old["audit_ids"][-1]]
     else:
         raise _unauthorized()
     scope = auth.get("scope")
@@ -197,9 +198,16 @@ def validate_token(world: World, req: Request) -> Response:
 def revoke_token(world: World, req: Request) -> Response:
     _caller(world, req)
     subject = req.header("X-Subject-Token") or ""
-    if lookup_token(world, subject) is None:
+    tok = lookup_token(world, subject)
+    if tok is None:
         raise HttpError(keystone_error(404, f"Could not find token: {subject}."))
     del world.tokens[subject]
+    # As Keystone 30: the tokens whose chain root this token is (rescoped from it) go too, unless cascade=false.
+    if (req.q("cascade") or "true").lower() not in ("false", "0", "no", "off", "n", "f"):
+        root = tok["audit_ids"][0]
+        for token_id, other in list(world.tokens.items()):
+            if len(other["audit_ids"]) > 1 and other["audit_ids"][-1] == root:
+                del world.tokens[token_id]
     return empty_response(204, None)
 
 

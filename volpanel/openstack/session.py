@@ -314,7 +314,7 @@ def login(config: CloudConfig, username: str, password: str, project_name: str, 
     scoped = rescope(config, creds, projects[0].id)
     try:
         # The unscoped token served only to pick the project: it is not left alive behind the scoped one.
-        revoke(config, creds)
+        revoke(config, creds, cascade=False)  # not the scoped token made from it
     except CloudError as exc:
         log.info("revoking the unscoped login token failed: %s", exc)
     return scoped
@@ -378,10 +378,14 @@ def token_valid(config: CloudConfig, creds: Credentials) -> bool:
     return True
 
 
-def revoke(config: CloudConfig, creds: Credentials) -> None:
+def revoke(config: CloudConfig, creds: Credentials, *, cascade: bool = True) -> None:
     """Revoke the user's token (DELETE /v3/auth/tokens with the token as its own subject). A token Keystone no
     longer knows (401, 404) is as good as revoked; any other refusal raises CloudError, as an unreachable
-    Keystone does: the token is still good."""
-    response = _own_token(config, creds, "DELETE")
+    Keystone does: the token is still good.
+
+    Keystone (30 here) also revokes every token made from this one unless told `cascade=false`: a token that was
+    replaced by one rescoped from it (a project switch, the unscoped login token) is revoked without cascading,
+    or the session's new token would go with it. Older Keystones ignore the parameter and never cascade."""
+    response = _own_token(config, creds, "DELETE", "" if cascade else "?cascade=false")
     if response.status_code not in (200, 204, 401, 404):
         raise fault_from_response("identity", response)
