@@ -1,0 +1,38 @@
+"""volumes.selectors: the pure parts (what counts as Nova's answer to an action, what the page shows of it)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from volpanel.openstack.nova import InstanceAction
+from volpanel.volumes.selectors import NovaFollowUp, VolumePage, recorded_since
+
+
+def action(name: str, start: str, request_id: str = "req-1") -> InstanceAction:
+    return InstanceAction(action=name, request_id=request_id, start_time=start, message="")
+
+
+ASKED = datetime(2026, 12, 4, 10, 0, 5, 400_000, tzinfo=UTC)
+
+
+def test_recorded_since_takes_nova_s_whole_seconds_and_its_clock_slack_but_not_an_older_action() -> None:
+    older = action("extend_volume", "2026-12-04T09:59:40.000000", "req-old")
+    same_second = action("extend_volume", "2026-12-04T10:00:05.000000", "req-new")  # Nova drops the fraction
+    assert recorded_since([same_second, older], "extend_volume", ASKED) == same_second
+    assert recorded_since([older], "extend_volume", ASKED) is None
+    # Listed newest first, but an attach of the same second may come before it; other actions are skipped.
+    attach = action("attach_volume", "2026-12-04T10:00:06Z")
+    assert recorded_since([attach, same_second], "extend_volume", ASKED) == same_second
+    assert recorded_since([action("extend_volume", "not a time")], "extend_volume", ASKED) is None
+
+
+def test_the_page_shows_a_server_s_newest_extend_volume_unless_it_waits_for_a_newer_one() -> None:
+    newest = action("extend_volume", "2026-12-04T10:00:05Z", "req-new")
+    page = VolumePage(volume=None, features=None, snapshots=[], types=[], limits=None,  # type: ignore[arg-type]
+                      servers=[], messages=[],
+                      instance_actions={"srv-1": [action("attach_volume", "2026-12-04T10:00:05Z"), newest],
+                                        "srv-2": [newest]})
+    assert page.nova_extends == [("srv-1", newest), ("srv-2", newest)]
+    waiting = NovaFollowUp(server_id="srv-2", action="extend_volume", since=ASKED)
+    page.nova_followups = (waiting,)
+    assert page.nova_extends == [("srv-1", newest)]
