@@ -974,3 +974,66 @@ def test_services_set_readonly_records_success(cut: CloudUnderTest) -> None:
                                volume=cloud.cinder.get_volume(vol), readonly=False))
     assert (row.outcome, row.detail) == (Outcome.SUCCEEDED, "The volume is now read/write.")
     assert (cut.get_volume(vol) or {})["metadata"]["readonly"] == "False"
+
+
+# --- image metadata: os-set_image_metadata / os-unset_image_metadata (captured: tests/realcloud/captures/125-139) ----
+def test_set_and_unset_image_metadata(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    assert "volume_image_metadata" not in (cut.get_volume(vol) or {})  # shown only when there is some
+    result = cut.cloud().cinder.set_image_metadata(vol, {"os_distro": "debian", "hw_disk_bus": "scsi"})
+    assert (result.status, result.body) == (200, {"metadata": {"os_distro": "debian", "hw_disk_bus": "scsi"}})
+    assert REQ_RE.match(result.request_id)
+    assert (cut.get_volume(vol) or {})["volume_image_metadata"] == {"os_distro": "debian", "hw_disk_bus": "scsi"}
+    assert cut.cloud().cinder.get_volume(vol).image_metadata == (("hw_disk_bus", "scsi"), ("os_distro", "debian"))
+    # Cinder protects no key, keeps control characters in a value, and answers with every key it has.
+    r = cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"image_id": "x", "note": "a\u0007b"}}})
+    assert (r.status_code, r.json()["metadata"]) == (200, {"os_distro": "debian", "hw_disk_bus": "scsi",
+                                                           "image_id": "x", "note": "a\u0007b"})
+    assert fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"bad*key": "x"}}})) == (
+        400, "badRequest", "Invalid input for field/attribute metadata. Value: {'bad*key': 'x'}. 'bad*key' does not "
+                           "match any of the regexes: '^[a-zA-Z0-9-_:. /]{1,255}$'")
+    assert fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"num": 1}}})) == (
+        400, "badRequest", "Invalid input for field/attribute num. Value: 1. 1 is not of type 'string'")
+    status, name, message = fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"k" * 256: "x"}}}))
+    assert (status, name) == (400, "badRequest") and message.endswith("' does not match any of the regexes: "
+                                                                       "'^[a-zA-Z0-9-_:. /]{1,255}$'")
+    status, name, message = fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"big": "v" * 65536}}}))
+    assert (status, name, message[-24:]) == (400, "badRequest", "v' is not a 'mysql_text'")
+    assert fault(cut.post_action(vol, {"os-set_image_metadata": {}})) == (
+        400, "badRequest", "Invalid input for field/attribute os-set_image_metadata. Value: {}. 'metadata' is a "
+                           "required property")
+    # Unset: 200 with no body; a key the volume does not have is 404.
+    result = cut.cloud().cinder.unset_image_metadata(vol, "hw_disk_bus")
+    assert (result.status, result.body) == (200, {})
+    assert "hw_disk_bus" not in (cut.get_volume(vol) or {})["volume_image_metadata"]
+    assert fault(cut.post_action(vol, {"os-unset_image_metadata": {"key": "nope"}})) == (
+        404, "itemNotFound", "Glance metadata for volume/snapshot <id> cannot be found.")
+    status, name, message = fault(cut.post_action(vol, {"os-unset_image_metadata": {"key": "k" * 256}}))
+    assert (status, name, message[-13:]) == (400, "badRequest", "' is too long")
+    # Allowed while in use; another project's member does not find the volume.
+    cut.attach_host(vol)
+    assert cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"purpose": "in use"}}}).status_code == 200
+    assert fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"x": "y"}}}, user="bob",
+                                 project="other")) == (404, "itemNotFound", "Volume <id> could not be found.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_set_and_unset_image_property_record_success(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cloud = cut.cloud()
+    row = _settled(actions.run("image_metadata", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), key="os_distro", value="debian"))
+    assert (row.outcome, row.http_status, row.action, row.detail, row.parameters) == (
+        Outcome.SUCCEEDED, 200, "os-set_image_metadata", "Image property os_distro is set.",
+        {"key": "os_distro", "value": "debian", "old_value": None})
+    row = _settled(actions.run("unset_image_metadata", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), key="os_distro"))
+    assert (row.outcome, row.http_status, row.action, row.detail) == (
+        Outcome.SUCCEEDED, 200, "os-unset_image_metadata", "Image property os_distro is removed.")
+    assert "volume_image_metadata" not in (cut.get_volume(vol) or {})
+    row = actions.run("unset_image_metadata", cloud=cloud, actor=_actor(cloud.credentials),
+                      volume=cloud.cinder.get_volume(vol), key="os_distro")
+    assert (row.outcome, row.http_status, row.fault_name) == (
+        Outcome.REJECTED, 404, "itemNotFound")

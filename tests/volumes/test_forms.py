@@ -93,6 +93,11 @@ def field_values(action: str, demo_ids: dict[str, str]) -> st.SearchStrategy[dic
             fields.update(snapshot_id=not_uuids | known, confirm=st.sampled_from(["on", ""]) | hostile_text)
         case "readonly":
             fields["readonly"] = st.sampled_from(["on", "", "false", "0"]) | hostile_text
+        case "image_metadata":
+            fields.update(key=hostile_text | st.sampled_from(["os_distro", "hw:disk bus/x.y", "a<b", ""]),
+                          value=hostile_text | st.just("debian"))
+        case "unset_image_metadata":
+            fields["key"] = hostile_text | st.sampled_from(["os_distro", ""])
         case "snapshot":
             fields.update(name=hostile_text, description=hostile_text,
                           force=st.sampled_from(["on", "", "false"]) | hostile_text)

@@ -131,6 +131,14 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
          "Choose one of this volume&#x27;s snapshots"),
         ("snapshot", {"name": "nightly", "description": "tab\there"}, "The description can use printable"),
         ("snapshot", {"name": "nightly", "description": "\x80 \u202e \U0001f600"}, "such as emoji"),
+        ("image_metadata", {"key": "bad*key", "value": "x"}, "The property&#x27;s name can use letters A–Z"),
+        ("image_metadata", {"key": "a<b", "value": "x"}, "The property&#x27;s name can use letters A–Z"),
+        ("image_metadata", {"key": "k" * 256, "value": "x"}, "The property&#x27;s name can be at most 255"),
+        ("image_metadata", {"key": "", "value": "x"}, "Enter the property&#x27;s name"),
+        ("image_metadata", {"key": "os_distro", "value": "a\x07b"}, "The value can use printable characters only"),
+        ("image_metadata", {"key": "os_distro", "value": "\u20ac" * 21846}, "The value can be at most 65535 bytes"),
+        ("image_metadata", {"key": "os_distro"}, "Enter the property&#x27;s value."),
+        ("unset_image_metadata", {"key": "os_distro"}, "The volume has no image properties to remove."),
     ],
 )
 def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,
@@ -695,3 +703,32 @@ def test_it_sets_and_clears_the_read_only_flag_and_attaches_a_read_only_volume_r
                     ("os-attach", Outcome.SUCCEEDED, "Attached at /dev/vdc.")]
     first = AuditEntry.objects.order_by("id").first()
     assert first is not None and first.parameters == {"readonly": True, "was_readonly": False}
+
+
+def test_it_sets_shows_and_removes_an_image_property(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert 'data-testid="volume-image-metadata">none<' in page and "The volume has no image properties" in page
+    answer = alice_client.post(f"/volumes/{vid}/image_metadata/", {"key": "os_distro", "value": "debian <12>"},
+                               **HTMX).content.decode()
+    assert "Set image property accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    assert demo.state()["volumes"][vid]["image_metadata"] == {"os_distro": "debian <12>"}
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "<code><bdi>os_distro</bdi></code> = <bdi>debian &lt;12&gt;</bdi>" in page
+    before = action_posts(demo)
+    refused = alice_client.post(f"/volumes/{vid}/image_metadata/", {"key": "os_distro", "value": "debian <12>"},
+                                **HTMX).content.decode()
+    assert "Image property os_distro already has that value." in refused and action_posts(demo) == before
+    refused = alice_client.post(f"/volumes/{vid}/unset_image_metadata/", {"key": "hw_disk_bus"},
+                                **HTMX).content.decode()
+    assert "Choose one of this volume&#x27;s image properties" in refused and action_posts(demo) == before
+    alice_client.post(f"/volumes/{vid}/unset_image_metadata/", {"key": "os_distro"}, **HTMX)
+    assert watchers.wait_idle(10)
+    assert demo.state()["volumes"][vid]["image_metadata"] == {}
+    rows = list(AuditEntry.objects.order_by("id").values_list("action", "outcome", "detail", "parameters"))
+    assert rows == [("os-set_image_metadata", Outcome.SUCCEEDED, "Image property os_distro is set.",
+                     {"key": "os_distro", "value": "debian <12>", "old_value": None}),
+                    ("os-unset_image_metadata", Outcome.SUCCEEDED, "Image property os_distro is removed.",
+                     {"key": "os_distro", "old_value": "debian <12>"})]

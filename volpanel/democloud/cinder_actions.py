@@ -18,6 +18,8 @@ from .schema import (
     EXTEND,
     RESET_STATUS,
     RETYPE,
+    SET_IMAGE_METADATA,
+    UNSET_IMAGE_METADATA,
     action_schema,
     as_bool,
     upload_schema,
@@ -357,6 +359,36 @@ def update_readonly_flag(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Resp
     return empty_response(202)
 
 
+def _metadata_status_check(vol: dict[str, Any], verb: str) -> None:
+    # cinder.volume.api.API._update_volume_metadata / delete_volume_metadata (captured: allowed while in-use).
+    if vol["status"] in ("maintenance", "uploading"):
+        raise bad_request(f"Invalid volume: {verb} volume metadata is not allowed for volumes in {vol['status']} "
+                          "status.")
+
+
+def set_image_metadata(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """volume_image_metadata's create: keys merged in, 200 with all of the volume's image metadata (captured 125);
+    Cinder protects no key (image_id, checksum and size are taken, captured 132) and keeps control characters."""
+    validate(body, SET_IMAGE_METADATA)
+    vol = get_volume(ctx, volume_id)
+    _metadata_status_check(vol, "Updating")
+    vol["image_metadata"].update(body["os-set_image_metadata"]["metadata"])
+    return json_response(200, {"metadata": dict(vol["image_metadata"])})
+
+
+def unset_image_metadata(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """volume_image_metadata's delete: 404 for a key the volume does not have, then the status check; 200 with
+    no body (webob's default text/html, captured 134-135)."""
+    validate(body, UNSET_IMAGE_METADATA)
+    vol = get_volume(ctx, volume_id)
+    key = body["os-unset_image_metadata"]["key"]
+    if key not in vol["image_metadata"]:
+        raise HttpError(os_fault(404, f"Glance metadata for volume/snapshot {vol['id']} cannot be found."))
+    _metadata_status_check(vol, "Deleting")
+    del vol["image_metadata"][key]
+    return empty_response(200, "text/html; charset=UTF-8")
+
+
 ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], Response]]] = {
     "os-extend": ((3, 0), extend),
     "os-attach": ((3, 0), attach),
@@ -367,6 +399,8 @@ ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], R
     "os-reset_status": ((3, 0), reset_status),
     "os-set_bootable": ((3, 0), set_bootable),
     "os-update_readonly_flag": ((3, 0), update_readonly_flag),
+    "os-set_image_metadata": ((3, 0), set_image_metadata),
+    "os-unset_image_metadata": ((3, 0), unset_image_metadata),
 }
 
 

@@ -50,6 +50,19 @@ def set_readonly(volume: Volume) -> Availability:
     return OK
 
 
+def set_image_metadata(volume: Volume) -> Availability:
+    # cinder.volume.api.API._update_volume_metadata: any status but maintenance and uploading (in-use is fine).
+    if volume.status in ("maintenance", "uploading"):
+        return _no(f"Image properties cannot be changed while the volume is {volume.status}.")
+    return OK
+
+
+def unset_image_metadata(volume: Volume) -> Availability:
+    if not volume.image_metadata:
+        return _no("The volume has no image properties to remove.")
+    return set_image_metadata(volume)
+
+
 def take_snapshot(volume: Volume) -> Availability:
     # cinder.volume.api.API.create_snapshot_in_db: available, or in-use with `force` (the form asks for it).
     if volume.status in ("available", "in-use"):
