@@ -38,6 +38,9 @@ def attach_host(page: Any) -> None:
     form.get_by_label("Host name").fill("bm-7")
     form.get_by_label("Mountpoint").fill("/dev/sdc")
     form.get_by_role("button", name="Attach to host").click()
+    # Real Cinder names no host for an os-attach attachment: the page shows the one volpanel recorded, marked so.
+    expect(page.get_by_test_id("recorded-host")).to_have_text("bm-7", timeout=10_000)
+    expect(page.get_by_test_id("attachments")).to_contain_text("bm-7 from volpanel's record")
 
 
 def detach(page: Any) -> None:

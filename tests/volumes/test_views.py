@@ -732,3 +732,28 @@ def test_it_sets_shows_and_removes_an_image_property(demo: Demo, alice_client: C
                      {"key": "os_distro", "value": "debian <12>", "old_value": None}),
                     ("os-unset_image_metadata", Outcome.SUCCEEDED, "Image property os_distro is removed.",
                      {"key": "os_distro", "old_value": "debian <12>"})]
+
+
+def test_it_shows_the_host_name_volpanel_recorded_for_a_host_attachment(demo: Demo, alice_client: Client,
+                                                                          alice: Any) -> None:
+    from volpanel.cloud import connect
+
+    demo.config(delay=0.0)
+    # Attached outside volpanel: Cinder names no host and volpanel has no record of it.
+    scratch = demo.volume("scratch")["id"]
+    connect(alice).cinder.attach(scratch, "/dev/vdc", host_name="elsewhere", mode="rw")
+    demo.wait_for("scratch", lambda v: v["status"] == "in-use")
+    page = alice_client.get(f"/volumes/{scratch}/").content.decode()
+    assert "Host <bdi>(name not reported by Cinder)</bdi>" in page and "from volpanel's record" not in page
+    vid = demo.volume("data-01")["id"]
+    answer = alice_client.post(f"/volumes/{vid}/attach_host/", {"host_name": "bm-<7>", "mountpoint": "/dev/vdc",
+                                                                "mode": "rw"}, **HTMX).content.decode()
+    assert "Attach to host accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    assert [a["host_name"] for a in demo.state()["volumes"][vid]["attachments"]] == [None]  # as real Cinder
+    for html in (alice_client.get(f"/volumes/{vid}/").content.decode(),
+                 alice_client.get(f"/volumes/{vid}/?partial=status", **HTMX).content.decode()):
+        assert 'Host <bdi data-testid="recorded-host">bm-&lt;7&gt;</bdi> <small class="tag"' in html
+        assert "from volpanel's record" in html and "not reported by Cinder" not in html
+    # The same host attachment on another volume is not named from this volume's record.
+    assert "from volpanel's record" not in alice_client.get(f"/volumes/{scratch}/").content.decode()

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from volpanel.audit.models import AuditEntry
+from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.lib.memo import Memo
 from volpanel.openstack.cinder import Limits, Snapshot, UserMessage, Volume, VolumeType
 from volpanel.openstack.cloud import Cloud
@@ -92,6 +92,8 @@ class VolumePage:
     images: dict[str, Image | None] = field(default_factory=dict)
     servers_problem: str = ""  # why the server list is empty when Nova did not answer
     nova_followups: tuple[NovaFollowUp, ...] = ()  # set by the watcher that follows an action on the volume
+    # attachment id → the host name volpanel recorded when it attached it (with_recorded_hosts)
+    recorded_hosts: dict[str, str] = field(default_factory=dict)
 
     @property
     def server_names(self) -> dict[str, str]:
@@ -298,6 +300,34 @@ def attempt(project_id: str, volume_id: str, attempt_uuid: str) -> AuditEntry | 
         return AuditEntry.objects.filter(uuid=attempt_uuid, project_id=project_id, volume_id=volume_id).first()
     except ValidationError:  # not a UUID
         return None
+
+
+def with_recorded_hosts(page: VolumePage, project_id: str) -> VolumePage:
+    """The page with the host names volpanel recorded (a database read: views and the watcher add them, so that
+    rendering needs none)."""
+    return replace(page, recorded_hosts=recorded_host_names(project_id, page.volume))
+
+
+def recorded_host_names(project_id: str, volume: Volume) -> dict[str, str]:
+    """The host name volpanel recorded for each of the volume's host attachments Cinder names no host for (real
+    Cinder answers host_name null for an os-attach attachment, captures 14 and 21), by attachment id: from the
+    succeeded os-attach that made it, matched as its judge matched it (new since the attach, same mountpoint)."""
+    unnamed = [a for a in volume.attachments if not a.server_id and not a.host_name]
+    if not unnamed:
+        return {}
+    rows = AuditEntry.objects.for_volume(project_id, volume.id).filter(
+        action="os-attach", outcome=Outcome.SUCCEEDED).order_by("-requested_at")[:50]
+    found: dict[str, str] = {}
+    for row in rows:  # newest first: a later attach at the same mountpoint is the one that made it
+        params = row.parameters or {}
+        host, before = params.get("host_name"), set(params.get("attachments_before") or ())
+        if not host:
+            continue
+        match = next((a for a in unnamed if a.attachment_id not in found and a.attachment_id not in before
+                      and a.device == params.get("mountpoint")), None)
+        if match is not None:
+            found[match.attachment_id] = str(host)
+    return found
 
 
 def history(project_id: str, volume_id: str, limit: int = 20) -> list[AuditEntry]:
