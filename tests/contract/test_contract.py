@@ -1037,3 +1037,45 @@ def test_services_set_and_unset_image_property_record_success(cut: CloudUnderTes
                       volume=cloud.cinder.get_volume(vol), key="os_distro")
     assert (row.outcome, row.http_status, row.fault_name) == (
         Outcome.REJECTED, 404, "itemNotFound")
+
+
+# --- reimage: os-reimage at 3.68 (captured: tests/realcloud/captures/140-147) ----------------------------------
+def test_reimage(cut: CloudUnderTest) -> None:
+    (image, *_) = cut.cloud().glance.list_images()
+    assert image.status == "active"
+    vol = cut.make_volume(1)
+    assert fault(cut.post_action(vol, {"os-reimage": {"image_id": image.id}})) == (
+        404, "itemNotFound", "The resource could not be found.")  # below 3.68
+    assert fault(cut.post_action(vol, {"os-reimage": {"image_id": "nope"}}, "3.68"), "3.68") == (
+        400, "badRequest", "Invalid input for field/attribute image_id. Value: nope. 'nope' is not a 'uuid'")
+    assert fault(cut.post_action(vol, {"os-reimage": {"image_id": "3fa38c0e-2fa7-4244-aba7-bdf63a609ee7"}},
+                                 "3.68"), "3.68") == (404, "itemNotFound", "Image <id> could not be found.")
+    status, name, message = fault(cut.post_action(
+        vol, {"os-reimage": {"image_id": image.id, "reimage_reserved": "maybe"}}, "3.68"), "3.68")
+    assert (status, name) == (400, "badRequest")
+    assert message.startswith("Invalid input for field/attribute reimage_reserved. Value: maybe. 'maybe' is not one")
+    result = cut.cloud().cinder.reimage(vol, image.id)
+    assert (result.status, result.body, result.microversion) == (202, {}, "3.68") and REQ_RE.match(result.request_id)
+    seen = cut.watch_volume(vol)
+    assert_sequence(seen, "downloading", "available")
+    assert seen.final is not None and seen.final["bootable"] == "true"
+    assert {k: seen.final["volume_image_metadata"][k] for k in ("image_id", "image_name")} == {
+        "image_id": image.id, "image_name": image.name}
+    # Only available or error: an attached volume is refused.
+    cut.attach_host(vol)
+    assert fault(cut.post_action(vol, {"os-reimage": {"image_id": image.id}}, "3.68"), "3.68") == (
+        400, "badRequest", "Invalid volume: Volume <id> status must be available or error, but current status is "
+                           "in-use.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_reimage_records_success(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    cloud = cut.cloud()
+    (image, *_) = cloud.glance.list_images()
+    vol = cut.make_volume(1)
+    row = _settled(actions.run("reimage", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), image_id=image.id, image_name=image.name))
+    assert (row.outcome, row.http_status, row.action, row.microversion, row.detail) == (
+        Outcome.SUCCEEDED, 202, "os-reimage", "3.68", f"The volume now holds image {image.name}.")

@@ -136,6 +136,15 @@ def remove_image_property(page: Any) -> None:
     expect(page.get_by_test_id("volume-image-metadata")).not_to_contain_text("image_name")
 
 
+def reimage(page: Any) -> None:
+    form = panel(page, "reimage")
+    form.get_by_label("Image", exact=True).select_option(label="cirros-0.6.3-x86_64-disk (qcow2, 1 GiB)")
+    form.get_by_label("I understand that everything on the volume is replaced").check()
+    form.get_by_role("button", name="Reimage").click()
+    expect(page.get_by_test_id("volume-image-metadata")).to_contain_text("image_name = cirros-0.6.3-x86_64-disk",
+                                                                          timeout=10_000)
+
+
 CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     # (volume, audit action, what the tenant does, accepted text, text the settled page shows)
     ("web-root", "os-extend", extend_in_use, "Extend accepted", "25 GiB"),
@@ -155,6 +164,7 @@ CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
      "Image property os_distro is set."),
     ("web-root", "os-unset_image_metadata", remove_image_property, "Remove image property accepted",
      "Image property image_name is removed."),
+    ("scratch", "os-reimage", reimage, "Reimage accepted", "The volume now holds image cirros-0.6.3-x86_64-disk."),
 ]
 
 

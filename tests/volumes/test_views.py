@@ -139,13 +139,18 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
         ("image_metadata", {"key": "os_distro", "value": "\u20ac" * 21846}, "The value can be at most 65535 bytes"),
         ("image_metadata", {"key": "os_distro"}, "Enter the property&#x27;s value."),
         ("unset_image_metadata", {"key": "os_distro"}, "The volume has no image properties to remove."),
+        ("reimage", {"image_id": "CIRROS"}, "Tick the box to confirm: reimaging overwrites the whole volume."),
+        ("reimage", {"image_id": "3fa38c0e-2fa7-4244-aba7-bdf63a609ee7", "confirm": "on"},
+         "Choose one of the images listed"),
+        ("reimage", {"confirm": "on"}, "Choose the image to write to the volume."),
     ],
 )
 def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,
                                                       data: dict[str, Any], message: str) -> None:
     snapshots = {name: demo.snapshot_id(name) for name in ("data-01-snap-mon", "data-01-snap-tue")}
     data = {k: snapshots["data-01-snap-mon"] if v == "SNAP-MON" else snapshots["data-01-snap-tue"]
-            if v == "SNAP-TUE" else v for k, v in data.items()}
+            if v == "SNAP-TUE" else next(iter(demo.state()["images"])) if v == "CIRROS" else v
+            for k, v in data.items()}
     vid = demo.volume("data-01")["id"]
     before = action_posts(demo)
     fragment = alice_client.post(f"/volumes/{vid}/{action}/", data, **HTMX)
@@ -757,3 +762,31 @@ def test_it_shows_the_host_name_volpanel_recorded_for_a_host_attachment(demo: De
         assert "from volpanel's record" in html and "not reported by Cinder" not in html
     # The same host attachment on another volume is not named from this volume's record.
     assert "from volpanel's record" not in alice_client.get(f"/volumes/{scratch}/").content.decode()
+
+
+def test_it_reimages_a_volume_from_an_image_glance_lists(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    cirros = next(iter(demo.state()["images"]))
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert f'<option value="{cirros}">cirros-0.6.3-x86_64-disk (qcow2, 1 GiB)</option>' in page
+    answer = alice_client.post(f"/volumes/{vid}/reimage/", {"image_id": cirros, "confirm": "on"},
+                               **HTMX).content.decode()
+    assert "Reimage accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    volume = demo.state()["volumes"][vid]
+    assert (volume["status"], volume["bootable"], volume["image_metadata"]["image_id"]) == ("available", True, cirros)
+    row = AuditEntry.objects.get()
+    assert (row.action, row.outcome, row.detail, row.microversion, row.parameters) == (
+        "os-reimage", Outcome.SUCCEEDED, "The volume now holds image cirros-0.6.3-x86_64-disk.", "3.68",
+        {"image_id": cirros, "image_name": "cirros-0.6.3-x86_64-disk", "old_image_id": None})
+    # The backend fails to write it: Cinder leaves the volume in error and the row says so.
+    demo.faults(backend={"reimage": "fail"})
+    alice_client.post(f"/volumes/{vid}/reimage/", {"image_id": cirros, "confirm": "on"}, **HTMX)
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.order_by("-id").first()
+    assert row is not None and (row.outcome, row.detail) == (
+        Outcome.FAILED, "Cinder could not write image cirros-0.6.3-x86_64-disk to the volume (error).")
+    # Not while attached: the button says why before the click.
+    page = alice_client.get(f"/volumes/{demo.volume('web-root')['id']}/").content.decode()
+    assert "Reimage needs the volume to be available or in error; it is in-use (detach it first)." in page

@@ -16,6 +16,7 @@ from .schema import (
     BOOLEAN,
     DETACH,
     EXTEND,
+    REIMAGE,
     RESET_STATUS,
     RETYPE,
     SET_IMAGE_METADATA,
@@ -389,6 +390,52 @@ def unset_image_metadata(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Resp
     return empty_response(200, "text/html; charset=UTF-8")
 
 
+# Image properties Cinder copies into a volume made from an image (cinder.volume.flows: glance core properties).
+_IMAGE_CORE = ("checksum", "container_format", "disk_format", "min_disk", "min_ram", "size")
+
+
+def reimage(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """os-reimage (3.68): the image must exist for the project; available or error (reserved too with
+    reimage_reserved); downloading, then available with the image's metadata and bootable (captured 140-147)."""
+    validate(body, REIMAGE)
+    vol = get_volume(ctx, volume_id)
+    world = ctx.world
+    params = body["os-reimage"]
+    image = world.images.get(params["image_id"])
+    if image is None or not (image["visibility"] in ("public", "community") or ctx.admin
+                             or image["owner"] == ctx.project_id):
+        raise HttpError(os_fault(404, f"Image {params['image_id']} could not be found."))
+    allowed = ("available", "error", "reserved") if as_bool(params.get("reimage_reserved", False)) else (
+        "available", "error")
+    if vol["status"] not in allowed:
+        statuses = " or ".join(allowed) if len(allowed) < 3 else "available, error or reserved"
+        raise bad_request(f"Invalid volume: Volume {vol['id']} status must be {statuses}, but current status is "
+                          f"{vol['status']}.")
+    gib = (int(image["size"] or 0) + 2**30 - 1) // 2**30
+    if image["status"] != "active":  # cinder.volume.volume_utils.check_image_metadata (the status is put back)
+        raise bad_request(f"Invalid input received: Image {image['id']} is not active.")
+    if gib > vol["size"]:
+        raise bad_request(f"Invalid input received: Size of specified image {gib}GB is larger than volume size "
+                          f"{vol['size']}GB.")
+    if int(image["min_disk"] or 0) > vol["size"]:
+        raise bad_request(f"Invalid input received: Volume size {vol['size']}GB cannot be smaller than the image "
+                          f"minDisk size {image['min_disk']}GB.")
+    vol["previous_status"], vol["status"] = vol["status"], "downloading"
+    vol["updated_at"] = now()
+
+    def finish() -> None:
+        if _still(world, vol, "downloading"):
+            vol["status"] = "error" if _backend_fault(world, "reimage") else "available"
+            if vol["status"] == "available":
+                vol["image_metadata"] = {"image_id": image["id"], "image_name": image["name"],
+                                         **{k: str(image[k]) for k in _IMAGE_CORE}}
+                vol["bootable"] = True
+            vol["previous_status"] = None
+            vol["updated_at"] = now()
+    world.clock.after(world.config["delay"], finish)
+    return empty_response(202)
+
+
 ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], Response]]] = {
     "os-extend": ((3, 0), extend),
     "os-attach": ((3, 0), attach),
@@ -401,6 +448,7 @@ ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], R
     "os-update_readonly_flag": ((3, 0), update_readonly_flag),
     "os-set_image_metadata": ((3, 0), set_image_metadata),
     "os-unset_image_metadata": ((3, 0), unset_image_metadata),
+    "os-reimage": ((3, 68), reimage),
 }
 
 

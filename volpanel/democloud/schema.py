@@ -133,6 +133,7 @@ IMAGE_METADATA = {"type": "object", "patternProperties": {
 SET_IMAGE_METADATA = action_schema("os-set_image_metadata", {"metadata": IMAGE_METADATA}, ["metadata"])
 UNSET_IMAGE_METADATA = action_schema("os-unset_image_metadata", {
     "key": {"type": "string", "minLength": 1, "maxLength": 255}}, ["key"])
+REIMAGE = action_schema("os-reimage", {"image_id": UUID, "reimage_reserved": BOOLEAN}, ["image_id"])
 
 _WEAK = {"anyOf", "oneOf"}
 

@@ -24,6 +24,7 @@ MV_MESSAGES_FILTERS = (3, 5)
 # query options." Below 3.31 the same filters pass on every Cinder.
 MV_REVERT = (3, 40)
 MV_EXTEND_IN_USE = (3, 42)
+MV_REIMAGE = (3, 68)
 
 TRANSITIONAL = frozenset(
     {
@@ -400,6 +401,14 @@ class CinderClient:
     def unset_image_metadata(self, volume_id: str, key: str) -> ActionResult:
         """os-unset_image_metadata: 200 with no body; 404 (itemNotFound) for a key the volume does not have."""
         return self.action(volume_id, {"os-unset_image_metadata": {"key": key}})
+
+    def reimage(self, volume_id: str, image_id: str, *, reimage_reserved: bool = False) -> ActionResult:
+        """os-reimage (3.68): 202 with no body; the volume goes downloading, then back to where it was with the
+        image on it (volume_image_metadata is the image's, bootable true)."""
+        params: dict[str, Any] = {"image_id": image_id}
+        if reimage_reserved:
+            params["reimage_reserved"] = True
+        return self.action(volume_id, {"os-reimage": params}, MV_REIMAGE)
 
     def extend(self, volume_id: str, new_size: int, *, in_use: bool) -> ActionResult:
         version = MV_EXTEND_IN_USE if in_use else (3, 0)

@@ -192,6 +192,43 @@ class UnsetImageMetadataForm(VolumeActionForm):
                                             for k, v in page.volume.image_metadata]
 
 
+class ReimageForm(VolumeActionForm):
+    image_id = forms.ChoiceField(label="Image", error_messages={
+        "required": "Choose the image to write to the volume.",
+        "invalid_choice": "Choose one of the images listed (the image may have been removed meanwhile; reload)."})
+    confirm = forms.BooleanField(
+        label="I understand that everything on the volume is replaced by the image, for good.",
+        error_messages={"required": "Tick the box to confirm: reimaging overwrites the whole volume."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.choice_field("image_id").choices = [
+            (i.id, f"{i.name or i.id} ({i.disk_format or '?'}, {_gib(i.size)} GiB)") for i in page.project_images]
+
+    def clean_image_id(self) -> str:
+        image_id: str = self.cleaned_data["image_id"]
+        image = next(i for i in self.page.project_images if i.id == image_id)
+        size = self.page.volume.size
+        # cinder.volume.volume_utils.check_image_metadata: the image must fit the volume.
+        if _gib(image.size) > size:
+            raise forms.ValidationError(f"That image needs {_gib(image.size)} GiB; the volume has {size} GiB "
+                                        "(extend it first).")
+        if image.min_disk > size:
+            raise forms.ValidationError(f"That image asks for a disk of at least {image.min_disk} GiB; the volume "
+                                        f"has {size} GiB (extend it first).")
+        return image_id
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        image = next((i for i in self.page.project_images if i.id == cleaned.get("image_id")), None)
+        cleaned["image_name"] = image.name if image else ""  # recorded with the attempt
+        return cleaned
+
+
+def _gib(size: int | None) -> int:
+    return ((size or 0) + 2**30 - 1) // 2**30
+
+
 class SnapshotForm(VolumeActionForm):
     # Cinder strips both and takes up to 255 characters each (captured); its description pattern is stricter than
     # volpanel's printable check (cinder_printable), its name has none (volpanel refuses control characters).

@@ -97,6 +97,16 @@ def image_property_unset(entry: AuditEntry, r: Settled) -> Verdict:
     return Outcome.FAILED, r.failure or f"Cinder still has image property {key} (set again meanwhile?)."
 
 
+def reimaged(entry: AuditEntry, r: Settled) -> Verdict:
+    image_id = (entry.parameters or {}).get("image_id", "")
+    name = (entry.parameters or {}).get("image_name") or image_id
+    if r.volume.status.startswith("error"):
+        return Outcome.FAILED, r.failure or f"Cinder could not write image {name} to the volume ({r.volume.status})."
+    if r.volume.image_properties.get("image_id") == image_id:
+        return Outcome.SUCCEEDED, f"The volume now holds image {name}."
+    return Outcome.FAILED, r.failure or f"The volume does not hold image {name} (it is {r.volume.status})."
+
+
 def snapshot_taken(entry: AuditEntry, r: Settled) -> Verdict | None:
     # Judged by the snapshot, not the volume: taking one leaves the volume's status as it was.
     snapshot = r.snapshot

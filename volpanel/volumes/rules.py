@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from volpanel.openstack.cinder import MV_EXTEND_IN_USE, MV_REVERT, Snapshot, VersionRange, Volume
+from volpanel.openstack.cinder import MV_EXTEND_IN_USE, MV_REIMAGE, MV_REVERT, Snapshot, VersionRange, Volume
+from volpanel.openstack.glance import Image
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,21 @@ def unset_image_metadata(volume: Volume) -> Availability:
     if not volume.image_metadata:
         return _no("The volume has no image properties to remove.")
     return set_image_metadata(volume)
+
+
+def reimage(volume: Volume, images: list[Image], cloud: CloudFeatures) -> Availability:
+    if not cloud.versions.supports(MV_REIMAGE):
+        return _no("This cloud does not support reimaging a volume (it needs Cinder API 3.68).")
+    if not cloud.has_image:
+        return _no("This cloud has no Image service to reimage from.")
+    # cinder.volume.api.API.reimage: available or error (reserved only with reimage_reserved, which is Nova's
+    # rebuild of a server booted from the volume, not offered here), attached to at most one server.
+    if volume.status not in ("available", "error"):
+        return _no(f"Reimage needs the volume to be available or in error; it is {volume.status}"
+                   f"{' (detach it first)' if volume.status == 'in-use' else ''}.")
+    if not images:
+        return _no("The Image service lists no active image your project may use.")
+    return OK
 
 
 def take_snapshot(volume: Volume) -> Availability:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.lib.memo import Memo
-from volpanel.openstack.cinder import Limits, Snapshot, UserMessage, Volume, VolumeType
+from volpanel.openstack.cinder import MV_REIMAGE, Limits, Snapshot, UserMessage, Volume, VolumeType
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.openstack.glance import Image
@@ -92,6 +92,8 @@ class VolumePage:
     images: dict[str, Image | None] = field(default_factory=dict)
     servers_problem: str = ""  # why the server list is empty when Nova did not answer
     nova_followups: tuple[NovaFollowUp, ...] = ()  # set by the watcher that follows an action on the volume
+    # The active images Glance lists for the project (the reimage picker), where the cloud can reimage.
+    project_images: list[Image] = field(default_factory=list)
     # attachment id → the host name volpanel recorded when it attached it (with_recorded_hosts)
     recorded_hosts: dict[str, str] = field(default_factory=dict)
 
@@ -151,6 +153,21 @@ _messages: Memo[tuple[str, str, str, str | None], list[UserMessage]] = Memo("vol
 
 def _scope(cloud: Cloud) -> tuple[str, str]:
     return cloud.config.auth_url, cloud.credentials.project_id
+
+
+# The project's images, for the reimage picker: a new image shows within a minute (Cinder itself refuses one that
+# is gone or no longer active when it is picked, and the attempt is audited as rejected).
+IMAGES_TTL = 60.0
+_images: Memo[tuple[str, str], list[Image]] = Memo("volumes.project_images", IMAGES_TTL)
+
+
+def project_images(cloud: Cloud) -> list[Image]:
+    key = _scope(cloud)
+    images = _images.get(key)
+    if images is None:
+        images = [i for i in cloud.glance.list_images() if i.status == "active"]
+        _images.put(key, images)
+    return images
 
 
 def volume_types(cloud: Cloud) -> list[VolumeType]:
@@ -263,6 +280,10 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     servers_f = _pool.submit(_servers, cloud) if features.has_compute else None
     types = _types.get(_scope(cloud))
     types_f = _pool.submit(volume_types, cloud) if types is None else _ready(types)
+    images_f = None
+    if features.has_image and features.versions.supports(MV_REIMAGE):
+        cached = _images.get(_scope(cloud))
+        images_f = _pool.submit(_optional, partial(project_images, cloud), []) if cached is None else _ready(cached)
     messages_f = None
     if not _messages_memoized(cloud, volume_id):
         messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
@@ -274,6 +295,7 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
         types=types_f.result(),
         limits=limits_f.result(), messages=user_messages(cloud, volume, messages_f),
         servers=servers, servers_problem=servers_problem,
+        project_images=images_f.result() if images_f else [],
     )
     if features.has_compute and volume.attachments:
         # Nova's side of an in-use extend (extend_volume) shows on the server's instance actions.
