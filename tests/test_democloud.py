@@ -206,11 +206,12 @@ def test_it_echoes_microversions_and_rejects_bad_ones(alice: Client) -> None:
 
 
 def test_it_renders_volumes_like_the_captures(alice: Client, admin: Client) -> None:
-    v30 = alice.volume(WEB_ROOT)  # capture 17's keys and order
+    v30 = alice.volume(WEB_ROOT)  # capture 17's keys and order; web-root was made from an image (capture 126)
     assert list(v30) == ["id", "status", "size", "availability_zone", "created_at", "updated_at", "name",
                          "description", "volume_type", "snapshot_id", "source_volid", "metadata", "links",
                          "user_id", "bootable", "encrypted", "replication_status", "consistencygroup_id",
-                         "multiattach", "attachments", "os-vol-tenant-attr:tenant_id"]
+                         "multiattach", "attachments", "os-vol-tenant-attr:tenant_id", "volume_image_metadata"]
+    assert "volume_image_metadata" not in alice.volume(SCRATCH)  # only a volume that has some shows it
     assert (v30["status"], v30["size"], v30["bootable"], v30["volume_type"]) == ("in-use", 20, "true", "default")
     assert v30["metadata"] == {"readonly": "False", "attached_mode": "rw"}
     assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000000$", v30["created_at"])
@@ -220,7 +221,7 @@ def test_it_renders_volumes_like_the_captures(alice: Client, admin: Client) -> N
                    "device": "/dev/vdb", "attached_at": att["attached_at"]}
     latest = alice.volume(WEB_ROOT, mv="latest")  # capture 18
     assert list(latest)[20:] == ["group_id", "shared_targets", "service_uuid", "volume_type_id", "consumes_quota",
-                                 "os-vol-tenant-attr:tenant_id"]
+                                 "os-vol-tenant-attr:tenant_id", "volume_image_metadata"]
     assert latest["volume_type_id"] == seed_uuid("volume_type", "default")
     as_admin = admin.volume(WEB_ROOT, mv="latest")  # capture 19: admin-only fields, links in admin's project
     assert as_admin["os-vol-host-attr:host"] and "migration_status" in as_admin and "cluster_name" in as_admin

@@ -1014,3 +1014,108 @@ def test_revoking_a_token_revokes_the_tokens_rescoped_from_it_unless_cascade_is_
         assert r.status_code == 204, r.text
         watcher = password_token()
         assert (status(root, watcher), status(child, watcher)) == (404, child_after), query
+
+
+# --- image metadata: os-set_image_metadata / os-unset_image_metadata (captured: tests/realcloud/captures/125-139) ----
+def test_set_and_unset_image_metadata(cut: CloudUnderTest) -> None:
+    vol = cut.make_volume(1)
+    assert "volume_image_metadata" not in (cut.get_volume(vol) or {})  # shown only when there is some
+    result = cut.cloud().cinder.set_image_metadata(vol, {"os_distro": "debian", "hw_disk_bus": "scsi"})
+    assert (result.status, result.body) == (200, {"metadata": {"os_distro": "debian", "hw_disk_bus": "scsi"}})
+    assert REQ_RE.match(result.request_id)
+    assert (cut.get_volume(vol) or {})["volume_image_metadata"] == {"os_distro": "debian", "hw_disk_bus": "scsi"}
+    assert cut.cloud().cinder.get_volume(vol).image_metadata == (("hw_disk_bus", "scsi"), ("os_distro", "debian"))
+    # Cinder protects no key, keeps control characters in a value, and answers with every key it has.
+    r = cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"image_id": "x", "note": "a\u0007b"}}})
+    assert (r.status_code, r.json()["metadata"]) == (200, {"os_distro": "debian", "hw_disk_bus": "scsi",
+                                                           "image_id": "x", "note": "a\u0007b"})
+    assert fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"bad*key": "x"}}})) == (
+        400, "badRequest", "Invalid input for field/attribute metadata. Value: {'bad*key': 'x'}. 'bad*key' does not "
+                           "match any of the regexes: '^[a-zA-Z0-9-_:. /]{1,255}$'")
+    assert fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"num": 1}}})) == (
+        400, "badRequest", "Invalid input for field/attribute num. Value: 1. 1 is not of type 'string'")
+    status, name, message = fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"k" * 256: "x"}}}))
+    assert (status, name) == (400, "badRequest") and message.endswith("' does not match any of the regexes: "
+                                                                       "'^[a-zA-Z0-9-_:. /]{1,255}$'")
+    status, name, message = fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"big": "v" * 65536}}}))
+    assert (status, name, message[-24:]) == (400, "badRequest", "v' is not a 'mysql_text'")
+    assert fault(cut.post_action(vol, {"os-set_image_metadata": {}})) == (
+        400, "badRequest", "Invalid input for field/attribute os-set_image_metadata. Value: {}. 'metadata' is a "
+                           "required property")
+    # Unset: 200 with no body; a key the volume does not have is 404.
+    result = cut.cloud().cinder.unset_image_metadata(vol, "hw_disk_bus")
+    assert (result.status, result.body) == (200, {})
+    assert "hw_disk_bus" not in (cut.get_volume(vol) or {})["volume_image_metadata"]
+    assert fault(cut.post_action(vol, {"os-unset_image_metadata": {"key": "nope"}})) == (
+        404, "itemNotFound", "Glance metadata for volume/snapshot <id> cannot be found.")
+    status, name, message = fault(cut.post_action(vol, {"os-unset_image_metadata": {"key": "k" * 256}}))
+    assert (status, name, message[-13:]) == (400, "badRequest", "' is too long")
+    # Allowed while in use; another project's member does not find the volume.
+    cut.attach_host(vol)
+    assert cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"purpose": "in use"}}}).status_code == 200
+    assert fault(cut.post_action(vol, {"os-set_image_metadata": {"metadata": {"x": "y"}}}, user="bob",
+                                 project="other")) == (404, "itemNotFound", "Volume <id> could not be found.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_set_and_unset_image_property_record_success(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cloud = cut.cloud()
+    row = _settled(actions.run("image_metadata", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), key="os_distro", value="debian"))
+    assert (row.outcome, row.http_status, row.action, row.detail, row.parameters) == (
+        Outcome.SUCCEEDED, 200, "os-set_image_metadata", "Image property os_distro is set.",
+        {"key": "os_distro", "value": "debian", "old_value": None})
+    row = _settled(actions.run("unset_image_metadata", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), key="os_distro"))
+    assert (row.outcome, row.http_status, row.action, row.detail) == (
+        Outcome.SUCCEEDED, 200, "os-unset_image_metadata", "Image property os_distro is removed.")
+    assert "volume_image_metadata" not in (cut.get_volume(vol) or {})
+    row = actions.run("unset_image_metadata", cloud=cloud, actor=_actor(cloud.credentials),
+                      volume=cloud.cinder.get_volume(vol), key="os_distro")
+    assert (row.outcome, row.http_status, row.fault_name) == (
+        Outcome.REJECTED, 404, "itemNotFound")
+
+
+# --- reimage: os-reimage at 3.68 (captured: tests/realcloud/captures/140-147) ----------------------------------
+def test_reimage(cut: CloudUnderTest) -> None:
+    (image, *_) = cut.cloud().glance.list_images()
+    assert image.status == "active"
+    vol = cut.make_volume(1)
+    assert fault(cut.post_action(vol, {"os-reimage": {"image_id": image.id}})) == (
+        404, "itemNotFound", "The resource could not be found.")  # below 3.68
+    assert fault(cut.post_action(vol, {"os-reimage": {"image_id": "nope"}}, "3.68"), "3.68") == (
+        400, "badRequest", "Invalid input for field/attribute image_id. Value: nope. 'nope' is not a 'uuid'")
+    assert fault(cut.post_action(vol, {"os-reimage": {"image_id": "3fa38c0e-2fa7-4244-aba7-bdf63a609ee7"}},
+                                 "3.68"), "3.68") == (404, "itemNotFound", "Image <id> could not be found.")
+    status, name, message = fault(cut.post_action(
+        vol, {"os-reimage": {"image_id": image.id, "reimage_reserved": "maybe"}}, "3.68"), "3.68")
+    assert (status, name) == (400, "badRequest")
+    assert message.startswith("Invalid input for field/attribute reimage_reserved. Value: maybe. 'maybe' is not one")
+    result = cut.cloud().cinder.reimage(vol, image.id)
+    assert (result.status, result.body, result.microversion) == (202, {}, "3.68") and REQ_RE.match(result.request_id)
+    seen = cut.watch_volume(vol)
+    assert_sequence(seen, "downloading", "available")
+    assert seen.final is not None and seen.final["bootable"] == "true"
+    assert {k: seen.final["volume_image_metadata"][k] for k in ("image_id", "image_name")} == {
+        "image_id": image.id, "image_name": image.name}
+    # Only available or error: an attached volume is refused.
+    cut.attach_host(vol)
+    assert fault(cut.post_action(vol, {"os-reimage": {"image_id": image.id}}, "3.68"), "3.68") == (
+        400, "badRequest", "Invalid volume: Volume <id> status must be available or error, but current status is "
+                           "in-use.")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_reimage_records_success(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    cloud = cut.cloud()
+    (image, *_) = cloud.glance.list_images()
+    vol = cut.make_volume(1)
+    row = _settled(actions.run("reimage", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), image_id=image.id, image_name=image.name))
+    assert (row.outcome, row.http_status, row.action, row.microversion, row.detail) == (
+        Outcome.SUCCEEDED, 202, "os-reimage", "3.68", f"The volume now holds image {image.name}.")

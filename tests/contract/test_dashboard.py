@@ -70,6 +70,13 @@ CASES: list[tuple[str, str, Callable[[CloudUnderTest, str], dict[str, str]], str
     ("revert", "revert", lambda cut, vid: {"snapshot_id": cut.make_snapshot(vid), "confirm": "on"}, "available"),
     ("read-only", "readonly", lambda cut, vid: {"readonly": "on"}, 'data-testid="volume-readonly">yes<'),
     ("take snapshot", "snapshot", lambda cut, vid: {"name": "dash-snap", "description": ""}, "dash-snap"),
+    ("set image property", "image_metadata", lambda cut, vid: {"key": "os_distro", "value": "debian"},
+     "<code><bdi>os_distro</bdi></code> = <bdi>debian</bdi>"),
+    ("remove image property", "unset_image_metadata",
+     lambda cut, vid: (cut.post_action(vid, {"os-set_image_metadata": {"metadata": {"os_distro": "x"}}}),
+                       {"key": "os_distro"})[1], 'data-testid="volume-image-metadata">none<'),
+    ("reimage", "reimage", lambda cut, vid: {"image_id": cut.cloud().glance.list_images()[0].id, "confirm": "on"},
+     "<code><bdi>image_id</bdi></code>"),
     ("delete snapshot", "delete_snapshot", lambda cut, vid: {"snapshot_id": cut.make_snapshot(vid), "confirm": "on"},
      "No snapshots."),
 ]

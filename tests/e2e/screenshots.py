@@ -115,6 +115,27 @@ def test_snapshot(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
     assert page_errors(errors) == []
 
 
+def test_image_properties_and_recorded_host(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
+    """A volume reimaged from cirros (its image properties listed) and attached to a host, whose name comes from
+    volpanel's record."""
+    demo.config(delay=0.5)
+    with open_page(browser, live_volpanel.url, viewport=VIEWPORT) as (page, errors):
+        log_in(page)
+        open_volume(page, "scratch")
+        details = page.locator("details[data-action=reimage]")
+        details.locator("summary").click()
+        details.get_by_label("Image", exact=True).select_option(label="cirros-0.6.3-x86_64-disk (qcow2, 1 GiB)")
+        details.get_by_label("I understand that everything on the volume is replaced").check()
+        details.get_by_role("button", name="Reimage").click()
+        settle(page)
+        expect(page.get_by_test_id("volume-image-metadata")).to_contain_text("image_name = cirros")
+        act(page, "attach_host", {"Host name": "bm-7", "Mountpoint": "/dev/vdc"}, "Attach to host")
+        settle(page)
+        expect(page.get_by_test_id("attachments")).to_contain_text("bm-7 from volpanel's record")
+        shoot(page, "image-properties-and-host.png")
+    assert errors == []
+
+
 def test_audit(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
     """The audit trail with a handful of outcomes: succeeded, failed after the 202, refused by Cinder."""
     demo.config(delay=0.3)

@@ -38,6 +38,9 @@ def attach_host(page: Any) -> None:
     form.get_by_label("Host name").fill("bm-7")
     form.get_by_label("Mountpoint").fill("/dev/sdc")
     form.get_by_role("button", name="Attach to host").click()
+    # Real Cinder names no host for an os-attach attachment: the page shows the one volpanel recorded, marked so.
+    expect(page.get_by_test_id("recorded-host")).to_have_text("bm-7", timeout=10_000)
+    expect(page.get_by_test_id("attachments")).to_contain_text("bm-7 from volpanel's record")
 
 
 def detach(page: Any) -> None:
@@ -115,6 +118,33 @@ def set_readonly(page: Any) -> None:
     form.get_by_role("button", name="Set read-only").click()
 
 
+def set_image_property(page: Any) -> None:
+    expect(page.get_by_test_id("volume-image-metadata")).to_have_text("none")
+    form = panel(page, "image_metadata")
+    form.get_by_label("Property").fill("os_distro")
+    form.get_by_label("Value").fill("debian")
+    form.get_by_role("button", name="Set image property").click()
+    expect(page.get_by_test_id("volume-image-metadata")).to_have_text("os_distro = debian")
+
+
+def remove_image_property(page: Any) -> None:
+    # web-root was made from the cirros image: Cinder keeps the image's properties for it.
+    expect(page.get_by_test_id("volume-image-metadata")).to_contain_text("image_name = cirros-0.6.3-x86_64-disk")
+    form = panel(page, "unset_image_metadata")
+    form.get_by_label("Property").select_option("image_name")
+    form.get_by_role("button", name="Remove image property").click()
+    expect(page.get_by_test_id("volume-image-metadata")).not_to_contain_text("image_name")
+
+
+def reimage(page: Any) -> None:
+    form = panel(page, "reimage")
+    form.get_by_label("Image", exact=True).select_option(label="cirros-0.6.3-x86_64-disk (qcow2, 1 GiB)")
+    form.get_by_label("I understand that everything on the volume is replaced").check()
+    form.get_by_role("button", name="Reimage").click()
+    expect(page.get_by_test_id("volume-image-metadata")).to_contain_text("image_name = cirros-0.6.3-x86_64-disk",
+                                                                          timeout=10_000)
+
+
 CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     # (volume, audit action, what the tenant does, accepted text, text the settled page shows)
     ("web-root", "os-extend", extend_in_use, "Extend accepted", "25 GiB"),
@@ -130,6 +160,11 @@ CASES: list[tuple[str, str, Callable[[Any], None], str, str]] = [
     ("data-01", "snapshot-delete", delete_snapshot, "Delete snapshot accepted", "The snapshot was deleted."),
     ("scratch", "os-update_readonly_flag", set_readonly, "Set read-only accepted", "The volume is now read-only."),
     ("scratch", "snapshot-create", take_snapshot, "Take snapshot accepted", "Snapshot scratch-nightly is available."),
+    ("scratch", "os-set_image_metadata", set_image_property, "Set image property accepted",
+     "Image property os_distro is set."),
+    ("web-root", "os-unset_image_metadata", remove_image_property, "Remove image property accepted",
+     "Image property image_name is removed."),
+    ("scratch", "os-reimage", reimage, "Reimage accepted", "The volume now holds image cirros-0.6.3-x86_64-disk."),
 ]
 
 

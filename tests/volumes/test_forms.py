@@ -93,6 +93,13 @@ def field_values(action: str, demo_ids: dict[str, str]) -> st.SearchStrategy[dic
             fields.update(snapshot_id=not_uuids | known, confirm=st.sampled_from(["on", ""]) | hostile_text)
         case "readonly":
             fields["readonly"] = st.sampled_from(["on", "", "false", "0"]) | hostile_text
+        case "image_metadata":
+            fields.update(key=hostile_text | st.sampled_from(["os_distro", "hw:disk bus/x.y", "a<b", ""]),
+                          value=hostile_text | st.just("debian"))
+        case "reimage":
+            fields.update(image_id=not_uuids | known, confirm=st.sampled_from(["on", ""]) | hostile_text)
+        case "unset_image_metadata":
+            fields["key"] = hostile_text | st.sampled_from(["os_distro", ""])
         case "snapshot":
             fields.update(name=hostile_text, description=hostile_text,
                           force=st.sampled_from(["on", "", "false"]) | hostile_text)
@@ -127,6 +134,7 @@ def test_it_refuses_hostile_action_forms_without_calling_cinder(demo: Demo, alic
     volume = demo.volume("web-root" if action == "detach" else "data-01")
     state = demo.state()
     ids = {"server": demo.server_id("web-1"), "snapshot": demo.snapshot_id("data-01-snap-tue"),
+           "image": next(iter(state["images"])),
            **{f"attachment{i}": a["attachment_id"] for i, a in enumerate(volume.get("attachments") or [])}}
     assert state["volumes"]
 

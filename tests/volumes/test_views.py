@@ -131,13 +131,27 @@ def test_it_runs_an_action_with_htmx_and_without_javascript(demo: Demo, alice_cl
          "Choose one of this volume&#x27;s snapshots"),
         ("snapshot", {"name": "nightly", "description": "tab\there"}, "The description can use printable"),
         ("snapshot", {"name": "nightly", "description": "\u202e \U0001f600"}, "such as emoji"),
+        ("snapshot", {"name": "nightly", "description": "\x80"}, "The description can use printable characters only"),
+        ("image_metadata", {"key": "bad*key", "value": "x"}, "The property&#x27;s name can use letters A–Z"),
+        ("image_metadata", {"key": "a<b", "value": "x"}, "The property&#x27;s name can use letters A–Z"),
+        ("image_metadata", {"key": "k" * 256, "value": "x"}, "The property&#x27;s name can be at most 255"),
+        ("image_metadata", {"key": "", "value": "x"}, "Enter the property&#x27;s name"),
+        ("image_metadata", {"key": "os_distro", "value": "a\x07b"}, "The value can use printable characters only"),
+        ("image_metadata", {"key": "os_distro", "value": "\u20ac" * 21846}, "The value can be at most 65535 bytes"),
+        ("image_metadata", {"key": "os_distro"}, "Enter the property&#x27;s value."),
+        ("unset_image_metadata", {"key": "os_distro"}, "The volume has no image properties to remove."),
+        ("reimage", {"image_id": "CIRROS"}, "Tick the box to confirm: reimaging overwrites the whole volume."),
+        ("reimage", {"image_id": "3fa38c0e-2fa7-4244-aba7-bdf63a609ee7", "confirm": "on"},
+         "Choose one of the images listed"),
+        ("reimage", {"confirm": "on"}, "Choose the image to write to the volume."),
     ],
 )
 def test_it_refuses_bad_input_without_calling_cinder(demo: Demo, alice_client: Client, action: str,
                                                       data: dict[str, Any], message: str) -> None:
     snapshots = {name: demo.snapshot_id(name) for name in ("data-01-snap-mon", "data-01-snap-tue")}
     data = {k: snapshots["data-01-snap-mon"] if v == "SNAP-MON" else snapshots["data-01-snap-tue"]
-            if v == "SNAP-TUE" else v for k, v in data.items()}
+            if v == "SNAP-TUE" else next(iter(demo.state()["images"])) if v == "CIRROS" else v
+            for k, v in data.items()}
     vid = demo.volume("data-01")["id"]
     before = action_posts(demo)
     fragment = alice_client.post(f"/volumes/{vid}/{action}/", data, **HTMX)
@@ -695,3 +709,85 @@ def test_it_sets_and_clears_the_read_only_flag_and_attaches_a_read_only_volume_r
                     ("os-attach", Outcome.SUCCEEDED, "Attached at /dev/vdc.")]
     first = AuditEntry.objects.order_by("id").first()
     assert first is not None and first.parameters == {"readonly": True, "was_readonly": False}
+
+
+def test_it_sets_shows_and_removes_an_image_property(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert 'data-testid="volume-image-metadata">none<' in page and "The volume has no image properties" in page
+    answer = alice_client.post(f"/volumes/{vid}/image_metadata/", {"key": "os_distro", "value": "debian <12>"},
+                               **HTMX).content.decode()
+    assert "Set image property accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    assert demo.state()["volumes"][vid]["image_metadata"] == {"os_distro": "debian <12>"}
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "<code><bdi>os_distro</bdi></code> = <bdi>debian &lt;12&gt;</bdi>" in page
+    before = action_posts(demo)
+    refused = alice_client.post(f"/volumes/{vid}/image_metadata/", {"key": "os_distro", "value": "debian <12>"},
+                                **HTMX).content.decode()
+    assert "Image property os_distro already has that value." in refused and action_posts(demo) == before
+    refused = alice_client.post(f"/volumes/{vid}/unset_image_metadata/", {"key": "hw_disk_bus"},
+                                **HTMX).content.decode()
+    assert "Choose one of this volume&#x27;s image properties" in refused and action_posts(demo) == before
+    alice_client.post(f"/volumes/{vid}/unset_image_metadata/", {"key": "os_distro"}, **HTMX)
+    assert watchers.wait_idle(10)
+    assert demo.state()["volumes"][vid]["image_metadata"] == {}
+    rows = list(AuditEntry.objects.order_by("id").values_list("action", "outcome", "detail", "parameters"))
+    assert rows == [("os-set_image_metadata", Outcome.SUCCEEDED, "Image property os_distro is set.",
+                     {"key": "os_distro", "value": "debian <12>", "old_value": None}),
+                    ("os-unset_image_metadata", Outcome.SUCCEEDED, "Image property os_distro is removed.",
+                     {"key": "os_distro", "old_value": "debian <12>"})]
+
+
+def test_it_shows_the_host_name_volpanel_recorded_for_a_host_attachment(demo: Demo, alice_client: Client,
+                                                                          alice: Any) -> None:
+    from volpanel.cloud import connect
+
+    demo.config(delay=0.0)
+    # Attached outside volpanel: Cinder names no host and volpanel has no record of it.
+    scratch = demo.volume("scratch")["id"]
+    connect(alice).cinder.attach(scratch, "/dev/vdc", host_name="elsewhere", mode="rw")
+    demo.wait_for("scratch", lambda v: v["status"] == "in-use")
+    page = alice_client.get(f"/volumes/{scratch}/").content.decode()
+    assert "Host <bdi>(name not reported by Cinder)</bdi>" in page and "from volpanel's record" not in page
+    vid = demo.volume("data-01")["id"]
+    answer = alice_client.post(f"/volumes/{vid}/attach_host/", {"host_name": "bm-<7>", "mountpoint": "/dev/vdc",
+                                                                "mode": "rw"}, **HTMX).content.decode()
+    assert "Attach to host accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    assert [a["host_name"] for a in demo.state()["volumes"][vid]["attachments"]] == [None]  # as real Cinder
+    for html in (alice_client.get(f"/volumes/{vid}/").content.decode(),
+                 alice_client.get(f"/volumes/{vid}/?partial=status", **HTMX).content.decode()):
+        assert 'Host <bdi data-testid="recorded-host">bm-&lt;7&gt;</bdi> <small class="tag"' in html
+        assert "from volpanel's record" in html and "not reported by Cinder" not in html
+    # The same host attachment on another volume is not named from this volume's record.
+    assert "from volpanel's record" not in alice_client.get(f"/volumes/{scratch}/").content.decode()
+
+
+def test_it_reimages_a_volume_from_an_image_glance_lists(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    cirros = next(iter(demo.state()["images"]))
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert f'<option value="{cirros}">cirros-0.6.3-x86_64-disk (qcow2, 1 GiB)</option>' in page
+    answer = alice_client.post(f"/volumes/{vid}/reimage/", {"image_id": cirros, "confirm": "on"},
+                               **HTMX).content.decode()
+    assert "Reimage accepted by the cloud" in answer
+    assert watchers.wait_idle(10)
+    volume = demo.state()["volumes"][vid]
+    assert (volume["status"], volume["bootable"], volume["image_metadata"]["image_id"]) == ("available", True, cirros)
+    row = AuditEntry.objects.get()
+    assert (row.action, row.outcome, row.detail, row.microversion, row.parameters) == (
+        "os-reimage", Outcome.SUCCEEDED, "The volume now holds image cirros-0.6.3-x86_64-disk.", "3.68",
+        {"image_id": cirros, "image_name": "cirros-0.6.3-x86_64-disk", "old_image_id": None})
+    # The backend fails to write it: Cinder leaves the volume in error and the row says so.
+    demo.faults(backend={"reimage": "fail"})
+    alice_client.post(f"/volumes/{vid}/reimage/", {"image_id": cirros, "confirm": "on"}, **HTMX)
+    assert watchers.wait_idle(10)
+    row = AuditEntry.objects.order_by("-id").first()
+    assert row is not None and (row.outcome, row.detail) == (
+        Outcome.FAILED, "Cinder could not write image cirros-0.6.3-x86_64-disk to the volume (error).")
+    # Not while attached: the button says why before the click.
+    page = alice_client.get(f"/volumes/{demo.volume('web-root')['id']}/").content.decode()
+    assert "Reimage needs the volume to be available or in error; it is in-use (detach it first)." in page

@@ -16,8 +16,11 @@ from .schema import (
     BOOLEAN,
     DETACH,
     EXTEND,
+    REIMAGE,
     RESET_STATUS,
     RETYPE,
+    SET_IMAGE_METADATA,
+    UNSET_IMAGE_METADATA,
     action_schema,
     as_bool,
     upload_schema,
@@ -357,6 +360,82 @@ def update_readonly_flag(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Resp
     return empty_response(202)
 
 
+def _metadata_status_check(vol: dict[str, Any], verb: str) -> None:
+    # cinder.volume.api.API._update_volume_metadata / delete_volume_metadata (captured: allowed while in-use).
+    if vol["status"] in ("maintenance", "uploading"):
+        raise bad_request(f"Invalid volume: {verb} volume metadata is not allowed for volumes in {vol['status']} "
+                          "status.")
+
+
+def set_image_metadata(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """volume_image_metadata's create: keys merged in, 200 with all of the volume's image metadata (captured 125);
+    Cinder protects no key (image_id, checksum and size are taken, captured 132) and keeps control characters."""
+    validate(body, SET_IMAGE_METADATA)
+    vol = get_volume(ctx, volume_id)
+    _metadata_status_check(vol, "Updating")
+    vol["image_metadata"].update(body["os-set_image_metadata"]["metadata"])
+    return json_response(200, {"metadata": dict(vol["image_metadata"])})
+
+
+def unset_image_metadata(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """volume_image_metadata's delete: 404 for a key the volume does not have, then the status check; 200 with
+    no body (webob's default text/html, captured 134-135)."""
+    validate(body, UNSET_IMAGE_METADATA)
+    vol = get_volume(ctx, volume_id)
+    key = body["os-unset_image_metadata"]["key"]
+    if key not in vol["image_metadata"]:
+        raise HttpError(os_fault(404, f"Glance metadata for volume/snapshot {vol['id']} cannot be found."))
+    _metadata_status_check(vol, "Deleting")
+    del vol["image_metadata"][key]
+    return empty_response(200, "text/html; charset=UTF-8")
+
+
+# Image properties Cinder copies into a volume made from an image (cinder.volume.flows: glance core properties).
+_IMAGE_CORE = ("checksum", "container_format", "disk_format", "min_disk", "min_ram", "size")
+
+
+def reimage(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """os-reimage (3.68): the image must exist for the project; available or error (reserved too with
+    reimage_reserved); downloading, then available with the image's metadata and bootable (captured 140-147)."""
+    validate(body, REIMAGE)
+    vol = get_volume(ctx, volume_id)
+    world = ctx.world
+    params = body["os-reimage"]
+    image = world.images.get(params["image_id"])
+    if image is None or not (image["visibility"] in ("public", "community") or ctx.admin
+                             or image["owner"] == ctx.project_id):
+        raise HttpError(os_fault(404, f"Image {params['image_id']} could not be found."))
+    allowed = ("available", "error", "reserved") if as_bool(params.get("reimage_reserved", False)) else (
+        "available", "error")
+    if vol["status"] not in allowed:
+        statuses = " or ".join(allowed) if len(allowed) < 3 else "available, error or reserved"
+        raise bad_request(f"Invalid volume: Volume {vol['id']} status must be {statuses}, but current status is "
+                          f"{vol['status']}.")
+    gib = (int(image["size"] or 0) + 2**30 - 1) // 2**30
+    if image["status"] != "active":  # cinder.volume.volume_utils.check_image_metadata (the status is put back)
+        raise bad_request(f"Invalid input received: Image {image['id']} is not active.")
+    if gib > vol["size"]:
+        raise bad_request(f"Invalid input received: Size of specified image {gib}GB is larger than volume size "
+                          f"{vol['size']}GB.")
+    if int(image["min_disk"] or 0) > vol["size"]:
+        raise bad_request(f"Invalid input received: Volume size {vol['size']}GB cannot be smaller than the image "
+                          f"minDisk size {image['min_disk']}GB.")
+    vol["previous_status"], vol["status"] = vol["status"], "downloading"
+    vol["updated_at"] = now()
+
+    def finish() -> None:
+        if _still(world, vol, "downloading"):
+            vol["status"] = "error" if _backend_fault(world, "reimage") else "available"
+            if vol["status"] == "available":
+                vol["image_metadata"] = {"image_id": image["id"], "image_name": image["name"],
+                                         **{k: str(image[k]) for k in _IMAGE_CORE}}
+                vol["bootable"] = True
+            vol["previous_status"] = None
+            vol["updated_at"] = now()
+    world.clock.after(world.config["delay"], finish)
+    return empty_response(202)
+
+
 ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], Response]]] = {
     "os-extend": ((3, 0), extend),
     "os-attach": ((3, 0), attach),
@@ -367,6 +446,9 @@ ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], R
     "os-reset_status": ((3, 0), reset_status),
     "os-set_bootable": ((3, 0), set_bootable),
     "os-update_readonly_flag": ((3, 0), update_readonly_flag),
+    "os-set_image_metadata": ((3, 0), set_image_metadata),
+    "os-unset_image_metadata": ((3, 0), unset_image_metadata),
+    "os-reimage": ((3, 68), reimage),
 }
 
 

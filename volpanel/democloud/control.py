@@ -13,7 +13,8 @@ SERVICES = ("identity", "volume", "compute", "image")
 OPTIONAL_SERVICES = ("compute", "image")
 # nova_event "lost": Cinder's volume-extended event never reaches Nova (Nova's API down), so no extend_volume.
 BACKEND_ACTIONS = {"extend": ("fail",), "retype": ("silent",), "upload": ("fail",), "revert": ("fail",),
-                   "snapshot": ("fail",), "delete_snapshot": ("fail", "busy"), "nova_event": ("lost",)}
+                   "snapshot": ("fail",), "delete_snapshot": ("fail", "busy"), "nova_event": ("lost",),
+                   "reimage": ("fail",)}
 
 
 def _bad(message: str) -> HttpError:

@@ -127,6 +127,14 @@ VOLUME_UPDATE_353 = {"type": "object", "properties": {"volume": {
     "anyOf": [{"required": [name]} for name in _UPDATE_FIELDS]}},
     "required": ["volume"], "additionalProperties": False}
 
+# cinder.api.schemas.volume_image_metadata: keys of a restricted alphabet, values up to 64 KiB of UTF-8.
+IMAGE_METADATA = {"type": "object", "patternProperties": {
+    "^[a-zA-Z0-9-_:. /]{1,255}$": {"type": "string", "format": "mysql_text"}}, "additionalProperties": False}
+SET_IMAGE_METADATA = action_schema("os-set_image_metadata", {"metadata": IMAGE_METADATA}, ["metadata"])
+UNSET_IMAGE_METADATA = action_schema("os-unset_image_metadata", {
+    "key": {"type": "string", "minLength": 1, "maxLength": 255}}, ["key"])
+REIMAGE = action_schema("os-reimage", {"image_id": UUID, "reimage_reserved": BOOLEAN}, ["image_id"])
+
 _WEAK = {"anyOf", "oneOf"}
 
 
@@ -194,9 +202,20 @@ def iter_errors(instance: Any, schema: dict[str, Any], path: list[str]) -> list[
             if all(contexts):
                 err("anyOf", f"{instance!r} is not valid under any of the given schemas",
                     [e for ctx in contexts for e in ctx])
+        elif keyword == "patternProperties" and isinstance(instance, dict):
+            for prop in instance:
+                for pattern, subschema in value.items():
+                    if re.search(pattern, prop):
+                        errors.extend(iter_errors(instance[prop], subschema, [*path, prop]))
         elif keyword == "additionalProperties" and value is False and isinstance(instance, dict):
-            extras = sorted((k for k in instance if k not in schema.get("properties", {})), key=str)
-            if extras:
+            patterns = schema.get("patternProperties", {})
+            extras = sorted((k for k in instance if k not in schema.get("properties", {})
+                             and not any(re.search(p, k) for p in patterns)), key=str)
+            if extras and patterns:  # jsonschema's wording when patterns could have matched
+                verb = "does" if len(extras) == 1 else "do"
+                err("additionalProperties", f"{', '.join(repr(e) for e in extras)} {verb} not match any of the "
+                                            f"regexes: {', '.join(repr(p) for p in sorted(patterns))}")
+            elif extras:
                 verb = "was" if len(extras) == 1 else "were"
                 listed = ", ".join(repr(e) for e in extras)
                 err("additionalProperties", f"Additional properties are not allowed ({listed} {verb} unexpected)")
@@ -221,6 +240,9 @@ def iter_errors(instance: Any, schema: dict[str, Any], path: list[str]) -> list[
         elif keyword == "format" and value == "uuid" and isinstance(instance, str):
             if not is_uuid_like(instance):
                 err("format", f"{instance!r} is not a 'uuid'")
+        elif keyword == "format" and value == "mysql_text" and isinstance(instance, str):
+            if len(instance.encode("utf-8", "surrogatepass")) > 65535:
+                err("format", f"{instance!r} is not a 'mysql_text'")
     return errors
 
 

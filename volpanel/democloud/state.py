@@ -226,6 +226,11 @@ class World:
         self.attach(web_root, attachment_id=stable_uuid("attachment", "web-root@web-1"), server_id=web1,
                     host_name=None, mountpoint="/dev/vdb", by_nova=True, when=attached)
         self.volumes[web_root]["status"] = "in-use"
+        # Made from the cirros image, as a boot volume is: Cinder keeps the image's properties for it.
+        self.volumes[web_root]["image_metadata"] = {
+            "image_id": cirros, "image_name": self.images[cirros]["name"],
+            **{k: str(self.images[cirros][k]) for k in ("checksum", "container_format", "disk_format", "min_disk",
+                                                         "min_ram", "size")}}
         self.instance_actions[web1].insert(0, {
             "action": "attach_volume", "instance_uuid": web1, "message": None, "project_id": demo,
             "request_id": "req-" + stable_uuid("request", "attach:web-root"), "start_time": attached,
@@ -258,7 +263,7 @@ class World:
         vol: dict[str, Any] = {
             "id": vid, "project_id": project_id, "user_id": user_id, "name": name, "description": description,
             "size": size, "status": status, "previous_status": None, "volume_type_id": type_id,
-            "bootable": bootable, "metadata": {}, "admin_metadata": {}, "attachments": [],
+            "bootable": bootable, "metadata": {}, "admin_metadata": {}, "image_metadata": {}, "attachments": [],
             "created_at": created, "updated_at": created, "snapshot_id": snapshot_id, "source_volid": None,
             "multiattach": False, "encrypted": False, "availability_zone": "nova", "migration_status": None}
         self.volumes[vid] = vol

@@ -24,6 +24,7 @@ MV_MESSAGES_FILTERS = (3, 5)
 # query options." Below 3.31 the same filters pass on every Cinder.
 MV_REVERT = (3, 40)
 MV_EXTEND_IN_USE = (3, 42)
+MV_REIMAGE = (3, 68)
 
 TRANSITIONAL = frozenset(
     {
@@ -63,6 +64,12 @@ class Volume:
     attachments: tuple[Attachment, ...] = ()
     readonly: bool = False  # metadata "readonly" (Cinder's admin metadata, shown to the owner)
     attached_mode: str = ""  # metadata "attached_mode" while attached: "rw" or "ro"
+    # volume_image_metadata (Glance properties Cinder keeps for the volume), sorted by key
+    image_metadata: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def image_properties(self) -> dict[str, str]:
+        return dict(self.image_metadata)
 
     @property
     def is_transitional(self) -> bool:
@@ -159,6 +166,8 @@ def _volume(raw: dict[str, Any]) -> Volume:
             attachments=tuple(_attachment(a) for a in raw.get("attachments") or []),
             readonly=str((raw.get("metadata") or {}).get("readonly", "False")).lower() == "true",
             attached_mode=str((raw.get("metadata") or {}).get("attached_mode") or ""),
+            image_metadata=tuple(sorted((str(k), str(v))
+                                        for k, v in (raw.get("volume_image_metadata") or {}).items())),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CloudError("malformed", f"Cinder sent a volume volpanel does not understand ({exc}).",
@@ -384,6 +393,22 @@ class CinderClient:
     def update_readonly_flag(self, volume_id: str, readonly: bool) -> ActionResult:
         """os-update_readonly_flag: 202 with no body, the flag set when Cinder answers (captured)."""
         return self.action(volume_id, {"os-update_readonly_flag": {"readonly": readonly}})
+
+    def set_image_metadata(self, volume_id: str, metadata: dict[str, str]) -> ActionResult:
+        """os-set_image_metadata: 200 with all of the volume's image metadata, set when Cinder answers."""
+        return self.action(volume_id, {"os-set_image_metadata": {"metadata": metadata}})
+
+    def unset_image_metadata(self, volume_id: str, key: str) -> ActionResult:
+        """os-unset_image_metadata: 200 with no body; 404 (itemNotFound) for a key the volume does not have."""
+        return self.action(volume_id, {"os-unset_image_metadata": {"key": key}})
+
+    def reimage(self, volume_id: str, image_id: str, *, reimage_reserved: bool = False) -> ActionResult:
+        """os-reimage (3.68): 202 with no body; the volume goes downloading, then back to where it was with the
+        image on it (volume_image_metadata is the image's, bootable true)."""
+        params: dict[str, Any] = {"image_id": image_id}
+        if reimage_reserved:
+            params["reimage_reserved"] = True
+        return self.action(volume_id, {"os-reimage": params}, MV_REIMAGE)
 
     def extend(self, volume_id: str, new_size: int, *, in_use: bool) -> ActionResult:
         version = MV_EXTEND_IN_USE if in_use else (3, 0)

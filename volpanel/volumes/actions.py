@@ -26,6 +26,11 @@ BOOTABLE = Audited("os-set_bootable", "Set bootable", outcomes.bootable_set, "up
                    "/volumes/{volume_id}/action", 5)
 READONLY = Audited("os-update_readonly_flag", "Set read-only", outcomes.readonly_set,
                    "update/os-update_readonly_flag", "/volumes/{volume_id}/action", 3)
+SET_IMAGE_METADATA = Audited("os-set_image_metadata", "Set image property", outcomes.image_property_set,
+                             "update/os-set_image_metadata", "/volumes/{volume_id}/action", 3)
+UNSET_IMAGE_METADATA = Audited("os-unset_image_metadata", "Remove image property", outcomes.image_property_unset,
+                               "update/os-unset_image_metadata", "/volumes/{volume_id}/action", 2)
+REIMAGE = Audited("os-reimage", "Reimage", outcomes.reimaged, "update/os-reimage", "/volumes/{volume_id}/action", 3)
 EXTEND = Audited("os-extend", "Extend", outcomes.extended, "update/os-extend", "/volumes/{volume_id}/action", 30,
                  nova_event="extend_volume")
 ATTACH = Audited("os-attach", "Attach to host", outcomes.attached, "update/os-attach",
@@ -51,7 +56,7 @@ REVERT = Audited("revert", "Revert to snapshot", outcomes.reverted, "update/reve
 
 AUDITED: dict[str, Audited] = {a.name: a for a in (
     EXTEND, ATTACH, DETACH, SERVER_ATTACH, SERVER_DETACH, RETYPE, UPLOAD, REVERT, EDIT, BOOTABLE, SNAPSHOT,
-    DELETE_SNAPSHOT, READONLY)}
+    DELETE_SNAPSHOT, READONLY, SET_IMAGE_METADATA, UNSET_IMAGE_METADATA, REIMAGE)}
 
 
 def label(name: str) -> str:
@@ -88,6 +93,25 @@ def _set_readonly(cloud: Cloud, volume: Volume, data: Data) -> Request:
     readonly = bool(data["readonly"])
     return Request(READONLY, {"readonly": readonly, "was_readonly": volume.readonly},
                    lambda: from_result(cloud.cinder.update_readonly_flag(volume.id, readonly)))
+
+
+def _set_image_metadata(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    key, value = data["key"], data["value"]
+    return Request(SET_IMAGE_METADATA, {"key": key, "value": value, "old_value": volume.image_properties.get(key)},
+                   lambda: from_result(cloud.cinder.set_image_metadata(volume.id, {key: value})))
+
+
+def _unset_image_metadata(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    key = data["key"]
+    return Request(UNSET_IMAGE_METADATA, {"key": key, "old_value": volume.image_properties.get(key)},
+                   lambda: from_result(cloud.cinder.unset_image_metadata(volume.id, key)))
+
+
+def _reimage(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    image_id = data["image_id"]
+    return Request(REIMAGE, {"image_id": image_id, "image_name": data.get("image_name", ""),
+                             "old_image_id": volume.image_properties.get("image_id")},
+                   lambda: from_result(cloud.cinder.reimage(volume.id, image_id)))
 
 
 def _take_snapshot(cloud: Cloud, volume: Volume, data: Data) -> Request:
@@ -286,6 +310,19 @@ SPECS: tuple[ActionSpec, ...] = (
         initial=lambda p: {"readonly": not p.volume.readonly},
     ),
     ActionSpec(
+        "image_metadata", "Set image property",
+        "Set one of the Glance properties Cinder keeps for the volume (os_distro, hw_disk_bus, …): servers booted "
+        "from it and images uploaded from it get them (os-set_image_metadata).",
+        forms.ImageMetadataForm, (SET_IMAGE_METADATA,), lambda p: rules.set_image_metadata(p.volume),
+        _set_image_metadata,
+    ),
+    ActionSpec(
+        "unset_image_metadata", "Remove image property", "Remove one of the volume's image properties "
+        "(os-unset_image_metadata).",
+        forms.UnsetImageMetadataForm, (UNSET_IMAGE_METADATA,), lambda p: rules.unset_image_metadata(p.volume),
+        _unset_image_metadata,
+    ),
+    ActionSpec(
         "snapshot", "Take snapshot",
         "Keep a point-in-time copy of the volume in the cloud; revert to it later or make volumes from it.",
         forms.SnapshotForm, (SNAPSHOT,), lambda p: rules.take_snapshot(p.volume), _take_snapshot,
@@ -293,6 +330,12 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "delete_snapshot", "Delete snapshot", "Delete one of the volume's snapshots for good.",
         forms.DeleteSnapshotForm, (DELETE_SNAPSHOT,), lambda p: rules.delete_snapshot(p.snapshots), _delete_snapshot,
+        danger=True,
+    ),
+    ActionSpec(
+        "reimage", "Reimage", "Overwrite the whole volume with an image from the Image service (os-reimage, "
+        "Cinder API 3.68); the volume becomes bootable with the image's properties.",
+        forms.ReimageForm, (REIMAGE,), lambda p: rules.reimage(p.volume, p.project_images, p.features), _reimage,
         danger=True,
     ),
     ActionSpec(

@@ -144,6 +144,91 @@ class ReadonlyForm(VolumeActionForm):
         return cleaned
 
 
+# Cinder's key pattern, ^[a-zA-Z0-9-_:. /]{1,255}$, means letters, digits and "-_:. /"; read literally, "9-_" is
+# a range that also lets ";<=>?@[\\]^" through. volpanel takes only what the pattern was written for.
+IMAGE_KEY = re.compile(r"[A-Za-z0-9_:. /-]{1,255}")
+MAX_IMAGE_VALUE_BYTES = 65535  # Cinder's mysql_text format: the value's UTF-8 bytes
+
+
+class ImageMetadataForm(VolumeActionForm):
+    key = forms.CharField(
+        label="Property", max_length=MAX_NAME, help_text="e.g. os_distro or hw_disk_bus",
+        error_messages={"required": "Enter the property's name, e.g. os_distro.",
+                        "max_length": f"The property's name can be at most {MAX_NAME} characters."})
+    value = forms.CharField(label="Value", validators=[printable("value")],
+                            error_messages={"required": "Enter the property's value."})
+
+    def clean_key(self) -> str:
+        key: str = self.cleaned_data["key"]
+        if not IMAGE_KEY.fullmatch(key):
+            raise forms.ValidationError("The property's name can use letters A–Z, digits, spaces and - _ : . / "
+                                        "only (Cinder refuses other characters).")
+        return key
+
+    def clean_value(self) -> str:
+        value: str = self.cleaned_data["value"]
+        if len(value.encode("utf-8", "surrogatepass")) > MAX_IMAGE_VALUE_BYTES:
+            raise forms.ValidationError(f"The value can be at most {MAX_IMAGE_VALUE_BYTES} bytes of UTF-8 "
+                                        f"(about {MAX_IMAGE_VALUE_BYTES // 4}–{MAX_IMAGE_VALUE_BYTES} characters).")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        key, value = cleaned.get("key"), cleaned.get("value")
+        if key is not None and value is not None and self.page.volume.image_properties.get(key) == value:
+            raise forms.ValidationError(f"Image property {key} already has that value.")
+        return cleaned
+
+
+class UnsetImageMetadataForm(VolumeActionForm):
+    key = forms.ChoiceField(label="Property", error_messages={
+        "required": "Choose the image property to remove.",
+        "invalid_choice": "Choose one of this volume's image properties (that property may have been removed "
+                          "meanwhile; reload)."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.choice_field("key").choices = [(k, f"{k} = {v[:60]}{'…' if len(v) > 60 else ''}")
+                                            for k, v in page.volume.image_metadata]
+
+
+class ReimageForm(VolumeActionForm):
+    image_id = forms.ChoiceField(label="Image", error_messages={
+        "required": "Choose the image to write to the volume.",
+        "invalid_choice": "Choose one of the images listed (the image may have been removed meanwhile; reload)."})
+    confirm = forms.BooleanField(
+        label="I understand that everything on the volume is replaced by the image, for good.",
+        error_messages={"required": "Tick the box to confirm: reimaging overwrites the whole volume."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.choice_field("image_id").choices = [
+            (i.id, f"{i.name or i.id} ({i.disk_format or '?'}, {_gib(i.size)} GiB)") for i in page.project_images]
+
+    def clean_image_id(self) -> str:
+        image_id: str = self.cleaned_data["image_id"]
+        image = next(i for i in self.page.project_images if i.id == image_id)
+        size = self.page.volume.size
+        # cinder.volume.volume_utils.check_image_metadata: the image must fit the volume.
+        if _gib(image.size) > size:
+            raise forms.ValidationError(f"That image needs {_gib(image.size)} GiB; the volume has {size} GiB "
+                                        "(extend it first).")
+        if image.min_disk > size:
+            raise forms.ValidationError(f"That image asks for a disk of at least {image.min_disk} GiB; the volume "
+                                        f"has {size} GiB (extend it first).")
+        return image_id
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        image = next((i for i in self.page.project_images if i.id == cleaned.get("image_id")), None)
+        cleaned["image_name"] = image.name if image else ""  # recorded with the attempt
+        return cleaned
+
+
+def _gib(size: int | None) -> int:
+    return ((size or 0) + 2**30 - 1) // 2**30
+
+
 class SnapshotForm(VolumeActionForm):
     # Cinder strips both and takes up to 255 characters each (captured); its description pattern is stricter than
     # volpanel's printable check (cinder_printable), its name has none (volpanel refuses control characters).

@@ -83,6 +83,30 @@ def readonly_set(entry: AuditEntry, r: Settled) -> Verdict:
     return Outcome.FAILED, r.failure or "Cinder kept the read-only flag as it was (changed again meanwhile?)."
 
 
+def image_property_set(entry: AuditEntry, r: Settled) -> Verdict:
+    key, value = (entry.parameters or {}).get("key", ""), (entry.parameters or {}).get("value", "")
+    if r.volume.image_properties.get(key) == value:
+        return Outcome.SUCCEEDED, f"Image property {key} is set."
+    return Outcome.FAILED, r.failure or f"Cinder kept another value for image property {key} (changed meanwhile?)."
+
+
+def image_property_unset(entry: AuditEntry, r: Settled) -> Verdict:
+    key = (entry.parameters or {}).get("key", "")
+    if key not in r.volume.image_properties:
+        return Outcome.SUCCEEDED, f"Image property {key} is removed."
+    return Outcome.FAILED, r.failure or f"Cinder still has image property {key} (set again meanwhile?)."
+
+
+def reimaged(entry: AuditEntry, r: Settled) -> Verdict:
+    image_id = (entry.parameters or {}).get("image_id", "")
+    name = (entry.parameters or {}).get("image_name") or image_id
+    if r.volume.status.startswith("error"):
+        return Outcome.FAILED, r.failure or f"Cinder could not write image {name} to the volume ({r.volume.status})."
+    if r.volume.image_properties.get("image_id") == image_id:
+        return Outcome.SUCCEEDED, f"The volume now holds image {name}."
+    return Outcome.FAILED, r.failure or f"The volume does not hold image {name} (it is {r.volume.status})."
+
+
 def snapshot_taken(entry: AuditEntry, r: Settled) -> Verdict | None:
     # Judged by the snapshot, not the volume: taking one leaves the volume's status as it was.
     snapshot = r.snapshot

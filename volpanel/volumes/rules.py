@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from volpanel.openstack.cinder import MV_EXTEND_IN_USE, MV_REVERT, Snapshot, VersionRange, Volume
+from volpanel.openstack.cinder import MV_EXTEND_IN_USE, MV_REIMAGE, MV_REVERT, Snapshot, VersionRange, Volume
+from volpanel.openstack.glance import Image
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,34 @@ def set_readonly(volume: Volume) -> Availability:
     if volume.status != "available":
         return _no(f"The read-only flag can be changed only while the volume is available; it is {volume.status}"
                    f"{' (detach it first)' if volume.status == 'in-use' else ''}.")
+    return OK
+
+
+def set_image_metadata(volume: Volume) -> Availability:
+    # cinder.volume.api.API._update_volume_metadata: any status but maintenance and uploading (in-use is fine).
+    if volume.status in ("maintenance", "uploading"):
+        return _no(f"Image properties cannot be changed while the volume is {volume.status}.")
+    return OK
+
+
+def unset_image_metadata(volume: Volume) -> Availability:
+    if not volume.image_metadata:
+        return _no("The volume has no image properties to remove.")
+    return set_image_metadata(volume)
+
+
+def reimage(volume: Volume, images: list[Image], cloud: CloudFeatures) -> Availability:
+    if not cloud.versions.supports(MV_REIMAGE):
+        return _no("This cloud does not support reimaging a volume (it needs Cinder API 3.68).")
+    if not cloud.has_image:
+        return _no("This cloud has no Image service to reimage from.")
+    # cinder.volume.api.API.reimage: available or error (reserved only with reimage_reserved, which is Nova's
+    # rebuild of a server booted from the volume, not offered here), attached to at most one server.
+    if volume.status not in ("available", "error"):
+        return _no(f"Reimage needs the volume to be available or in error; it is {volume.status}"
+                   f"{' (detach it first)' if volume.status == 'in-use' else ''}.")
+    if not images:
+        return _no("The Image service lists no active image your project may use.")
     return OK
 
 

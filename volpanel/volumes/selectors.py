@@ -16,9 +16,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from volpanel.audit.models import AuditEntry
+from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.lib.memo import Memo
-from volpanel.openstack.cinder import Limits, Snapshot, UserMessage, Volume, VolumeType
+from volpanel.openstack.cinder import MV_REIMAGE, Limits, Snapshot, UserMessage, Volume, VolumeType
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.openstack.glance import Image
@@ -92,6 +92,10 @@ class VolumePage:
     images: dict[str, Image | None] = field(default_factory=dict)
     servers_problem: str = ""  # why the server list is empty when Nova did not answer
     nova_followups: tuple[NovaFollowUp, ...] = ()  # set by the watcher that follows an action on the volume
+    # The active images Glance lists for the project (the reimage picker), where the cloud can reimage.
+    project_images: list[Image] = field(default_factory=list)
+    # attachment id → the host name volpanel recorded when it attached it (with_recorded_hosts)
+    recorded_hosts: dict[str, str] = field(default_factory=dict)
 
     @property
     def server_names(self) -> dict[str, str]:
@@ -149,6 +153,21 @@ _messages: Memo[tuple[str, str, str, str | None], list[UserMessage]] = Memo("vol
 
 def _scope(cloud: Cloud) -> tuple[str, str]:
     return cloud.config.auth_url, cloud.credentials.project_id
+
+
+# The project's images, for the reimage picker: a new image shows within a minute (Cinder itself refuses one that
+# is gone or no longer active when it is picked, and the attempt is audited as rejected).
+IMAGES_TTL = 60.0
+_images: Memo[tuple[str, str], list[Image]] = Memo("volumes.project_images", IMAGES_TTL)
+
+
+def project_images(cloud: Cloud) -> list[Image]:
+    key = _scope(cloud)
+    images = _images.get(key)
+    if images is None:
+        images = [i for i in cloud.glance.list_images() if i.status == "active"]
+        _images.put(key, images)
+    return images
 
 
 def volume_types(cloud: Cloud) -> list[VolumeType]:
@@ -261,6 +280,10 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     servers_f = _pool.submit(_servers, cloud) if features.has_compute else None
     types = _types.get(_scope(cloud))
     types_f = _pool.submit(volume_types, cloud) if types is None else _ready(types)
+    images_f = None
+    if features.has_image and features.versions.supports(MV_REIMAGE):
+        cached = _images.get(_scope(cloud))
+        images_f = _pool.submit(_optional, partial(project_images, cloud), []) if cached is None else _ready(cached)
     messages_f = None
     if not _messages_memoized(cloud, volume_id):
         messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
@@ -272,6 +295,7 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
         types=types_f.result(),
         limits=limits_f.result(), messages=user_messages(cloud, volume, messages_f),
         servers=servers, servers_problem=servers_problem,
+        project_images=images_f.result() if images_f else [],
     )
     if features.has_compute and volume.attachments:
         # Nova's side of an in-use extend (extend_volume) shows on the server's instance actions.
@@ -298,6 +322,34 @@ def attempt(project_id: str, volume_id: str, attempt_uuid: str) -> AuditEntry | 
         return AuditEntry.objects.filter(uuid=attempt_uuid, project_id=project_id, volume_id=volume_id).first()
     except ValidationError:  # not a UUID
         return None
+
+
+def with_recorded_hosts(page: VolumePage, project_id: str) -> VolumePage:
+    """The page with the host names volpanel recorded (a database read: views and the watcher add them, so that
+    rendering needs none)."""
+    return replace(page, recorded_hosts=recorded_host_names(project_id, page.volume))
+
+
+def recorded_host_names(project_id: str, volume: Volume) -> dict[str, str]:
+    """The host name volpanel recorded for each of the volume's host attachments Cinder names no host for (real
+    Cinder answers host_name null for an os-attach attachment, captures 14 and 21), by attachment id: from the
+    succeeded os-attach that made it, matched as its judge matched it (new since the attach, same mountpoint)."""
+    unnamed = [a for a in volume.attachments if not a.server_id and not a.host_name]
+    if not unnamed:
+        return {}
+    rows = AuditEntry.objects.for_volume(project_id, volume.id).filter(
+        action="os-attach", outcome=Outcome.SUCCEEDED).order_by("-requested_at")[:50]
+    found: dict[str, str] = {}
+    for row in rows:  # newest first: a later attach at the same mountpoint is the one that made it
+        params = row.parameters or {}
+        host, before = params.get("host_name"), set(params.get("attachments_before") or ())
+        if not host:
+            continue
+        match = next((a for a in unnamed if a.attachment_id not in found and a.attachment_id not in before
+                      and a.device == params.get("mountpoint")), None)
+        if match is not None:
+            found[match.attachment_id] = str(host)
+    return found
 
 
 def history(project_id: str, volume_id: str, limit: int = 20) -> list[AuditEntry]:

@@ -135,6 +135,7 @@ def volume_context(request: HttpRequest, page: VolumePage, *, bound: VolumeActio
     creds = auth.credentials(request)
     assert creds is not None
     history = selectors.history(creds.project_id, page.volume.id)
+    page = selectors.with_recorded_hosts(page, creds.project_id)
     if entry is not None:
         # The answer speaks from the same read as the History below it: a watcher may have settled the row since
         # the cloud accepted it, and the announcement, its outcome and the stream link must all say so.

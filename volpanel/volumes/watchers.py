@@ -315,6 +315,8 @@ class Watch:
     def _publish(self, page: selectors.VolumePage | None, settled: bool, problem: str = "") -> None:
         try:
             history = tuple(selectors.history(self.key[1], self.volume_id)) if page is not None else ()
+            if page is not None:
+                page = selectors.with_recorded_hosts(page, self.key[1])
         except DatabaseError:
             # Viewers still get the volume's state; the rows reappear with the next state or page load.
             log.exception("watcher %s: history unavailable", self.volume_id)
