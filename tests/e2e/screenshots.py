@@ -133,7 +133,7 @@ def test_image_properties_and_recorded_host(browser: Any, demo: Any, live_volpan
         settle(page)
         expect(page.get_by_test_id("attachments")).to_contain_text("bm-7 from volpanel's record")
         shoot(page, "image-properties-and-host.png")
-    assert errors == []
+    assert page_errors(errors) == []
 
 
 def test_audit(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
