@@ -974,3 +974,48 @@ def test_services_set_readonly_records_success(cut: CloudUnderTest) -> None:
                                volume=cloud.cinder.get_volume(vol), readonly=False))
     assert (row.outcome, row.detail) == (Outcome.SUCCEEDED, "The volume is now read/write.")
     assert (cut.get_volume(vol) or {})["metadata"]["readonly"] == "False"
+
+
+# --- admin actions (issue 16) --------------------------------------------------------------------------------
+def test_reset_status_by_an_admin_of_another_project(cut: CloudUnderTest) -> None:
+    """Captures 130-143: admin (project admin) resets alice's volume through its own project's URL."""
+    vol = cut.make_volume(1)
+    admin = cut.cloud("admin", "admin").cinder
+    # A member is refused by policy before anything changes (capture 130).
+    r = cut.post_action(vol, {"os-reset_status": {"status": "error"}})
+    assert fault(r) == (403, "forbidden", "Policy doesn't allow volume_extension:volume_admin_actions:"
+                                          "reset_status to be performed.")
+    result = admin.reset_status(vol, status="error_extending")
+    assert (result.status, result.body) == (202, {})
+    seen = admin.get_volume(vol)  # the volume of another project, with the facts Cinder gives admins only
+    assert (seen.status, seen.project_id, seen.migration_status) == (
+        "error_extending", cut.project_id(), "")
+    assert seen.host
+    for given, expected in [
+        ({"status": "bogus"}, "Volume status: bogus is invalid, valid statuses are: ('creating', 'available', "
+                              "'deleting', 'error', 'error_deleting', 'error_managing', 'managing', 'attaching', "
+                              "'in-use', 'detaching', 'maintenance', 'restoring-backup', 'error_restoring', "
+                              "'reserved', 'awaiting-transfer', 'backing-up', 'error_backing-up', "
+                              "'error_extending', 'downloading', 'uploading', 'retyping', 'extending')."),
+        ({"status": "deleting"}, "Cannot reset-state to deleting"),
+        ({"status": "in-use"}, "Cannot reset-state to in-use because volume does not have any attachments."),
+        ({}, "Must specify 'status', 'attach_status' or 'migration_status' for update."),
+        ({"attach_status": "attaching"}, "Volume attach status: attaching is invalid, valid statuses are: "
+                                         "['attached', 'detached']."),
+        ({"migration_status": "bogus"}, "Volume migration status: bogus is invalid, valid statuses are: "
+                                        "('migrating', 'error', 'success', 'completing', 'none', 'starting')."),
+    ]:
+        with pytest.raises(CloudError) as exc:
+            admin.reset_status(vol, **given)
+        assert error(exc) == ("fault", 400, "badRequest", expected), given
+    r = cut.post_action(vol, {"os-reset_status": {"status": "available", "reason": "x"}}, user="admin",
+                        project="admin")
+    assert fault(r) == (400, "badRequest", "Invalid input for field/attribute os-reset_status. Value: {'status': "
+                                           "'available', 'reason': 'x'}. Additional properties are not allowed "
+                                           "('reason' was unexpected)")
+    assert admin.get_volume(vol).status == "error_extending"
+    with pytest.raises(CloudError) as exc:
+        admin.reset_status(str(uuid.uuid4()), status="available")
+    assert error(exc) == ("fault", 404, "itemNotFound", "Volume <id> could not be found.")
+    admin.reset_status(vol, status="available", attach_status="detached", migration_status="none")
+    assert cut.get_volume(vol)["status"] == "available"

@@ -16,8 +16,10 @@ from .schema import (
     BOOLEAN,
     DETACH,
     EXTEND,
+    MIGRATION_STATUSES,
     RESET_STATUS,
     RETYPE,
+    VOLUME_STATUSES,
     action_schema,
     as_bool,
     upload_schema,
@@ -312,18 +314,40 @@ def revert(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
 
 
 def reset_status(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """cinder.api.contrib.admin_actions.VolumeAdminController._reset_status: the schema and its format checkers,
+    then the volume (404), the policy (403), then the two statuses it refuses; the update is written before the
+    202 (no back end involved)."""
     validate(body, RESET_STATUS)
+    update = body["os-reset_status"]
+    status, attach, migration = (str(update.get(k) or "").lower() for k in
+                                 ("status", "attach_status", "migration_status"))
+    if not (status or attach or migration):
+        raise bad_request("Must specify 'status', 'attach_status' or 'migration_status' for update.")
+    if status and status not in VOLUME_STATUSES:
+        raise bad_request(f"Volume status: {update['status']} is invalid, valid statuses are: {VOLUME_STATUSES}.")
+    if attach and attach not in ("attached", "detached"):
+        raise bad_request(f"Volume attach status: {update['attach_status']} is invalid, valid statuses are: "
+                          "['attached', 'detached'].")
+    if migration and migration not in MIGRATION_STATUSES:
+        raise bad_request(f"Volume migration status: {update['migration_status']} is invalid, valid statuses "
+                          f"are: {MIGRATION_STATUSES}.")
     vol = get_volume(ctx, volume_id)
     if not ctx.admin:
         raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:volume_admin_actions:reset_status "
                                       "to be performed."))
-    update = body["os-reset_status"]
-    if "status" in update:
-        vol["status"] = update["status"]
-    if update.get("attach_status") == "detached":
+    # Real Cinder's tuple ('deleting', 'error_deleting' 'detaching') joins the last two strings: only deleting
+    # is refused.
+    if status == "deleting":
+        raise bad_request(f"Cannot reset-state to {status}")
+    if status == "in-use" and not vol["attachments"]:
+        raise bad_request("Cannot reset-state to in-use because volume does not have any attachments.")
+    if status:
+        vol["status"] = status
+    if attach == "detached":
         vol["attachments"] = []
-    if "migration_status" in update:
-        vol["migration_status"] = None if update["migration_status"] == "none" else update["migration_status"]
+        vol["admin_metadata"].pop("attached_mode", None)
+    if migration:
+        vol["migration_status"] = None if migration == "none" else migration
     vol["updated_at"] = now()
     return empty_response(202)
 

@@ -63,6 +63,9 @@ class Volume:
     attachments: tuple[Attachment, ...] = ()
     readonly: bool = False  # metadata "readonly" (Cinder's admin metadata, shown to the owner)
     attached_mode: str = ""  # metadata "attached_mode" while attached: "rw" or "ro"
+    # Shown to admins only (Cinder leaves them out of a member's view): the back end and any migration.
+    host: str = ""  # os-vol-host-attr:host, e.g. "node@backend#pool"
+    migration_status: str = ""  # os-vol-mig-status-attr:migstat; "" when none
 
     @property
     def is_transitional(self) -> bool:
@@ -159,6 +162,8 @@ def _volume(raw: dict[str, Any]) -> Volume:
             attachments=tuple(_attachment(a) for a in raw.get("attachments") or []),
             readonly=str((raw.get("metadata") or {}).get("readonly", "False")).lower() == "true",
             attached_mode=str((raw.get("metadata") or {}).get("attached_mode") or ""),
+            host=str(raw.get("os-vol-host-attr:host") or ""),
+            migration_status=str(raw.get("os-vol-mig-status-attr:migstat") or ""),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CloudError("malformed", f"Cinder sent a volume volpanel does not understand ({exc}).",
@@ -423,3 +428,10 @@ class CinderClient:
 
     def revert(self, volume_id: str, snapshot_id: str) -> ActionResult:
         return self.action(volume_id, {"revert": {"snapshot_id": snapshot_id}}, MV_REVERT)
+
+    # --- admin actions (Cinder's policy: the admin role; a member gets 403) ---------------------------------
+    def reset_status(self, volume_id: str, *, status: str = "", attach_status: str = "",
+                     migration_status: str = "") -> ActionResult:
+        """os-reset_status: Cinder writes the given statuses as they are (no back-end call); only those given."""
+        given = {"status": status, "attach_status": attach_status, "migration_status": migration_status}
+        return self.action(volume_id, {"os-reset_status": {k: v for k, v in given.items() if v}})
