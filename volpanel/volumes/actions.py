@@ -318,3 +318,37 @@ def run(action: str, /, *, cloud: Cloud, actor: Actor, volume: Volume, **data: A
     spec = BY_NAME.get(action)
     build = spec.request if spec is not None else _REQUESTS_WITHOUT_FORM[action]
     return perform(cloud=cloud, actor=actor, volume=volume, request=build(cloud, volume, data))
+
+
+# --- admin actions (issue 16) ----------------------------------------------------------------------------------
+# Offered on the admin volume page only (audience "admin"): the tenant's page and its action POST leave them out,
+# and their view lets only a token with Keystone's admin role post them. Each row records the admin's reason,
+# the volume's project and the failed attempt it repairs, if any.
+RESET_STATUS = Audited("os-reset_status", "Reset status", outcomes.status_reset, "update/os-reset_status",
+                       "/volumes/{volume_id}/action", 2)
+AUDITED[RESET_STATUS.name] = RESET_STATUS
+
+
+def _reset_status(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    status, attach, migration = (data.get(k) or "" for k in ("status", "attach_status", "migration_status"))
+    return Request(
+        RESET_STATUS, {"status": status, "attach_status": attach, "migration_status": migration,
+                       "was_status": volume.status, "was_migration_status": volume.migration_status},
+        lambda: from_result(cloud.cinder.reset_status(volume.id, status=status, attach_status=attach,
+                                                      migration_status=migration)),
+        reason=data["reason"], repairs=data.get("repairs"),
+    )
+
+
+ADMIN_SPECS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "reset_status", "Reset status",
+        "Set the status Cinder records for the volume (os-reset_status), after checking the back end: Cinder "
+        "changes nothing else.",
+        forms.ResetStatusForm, (RESET_STATUS,), lambda p: rules.reset_status(p.volume), _reset_status,
+        audience="admin",
+    ),
+)
+SPECS += ADMIN_SPECS
+ADMIN_BY_NAME: dict[str, ActionSpec] = {spec.name: spec for spec in ADMIN_SPECS}
+BY_NAME.update(ADMIN_BY_NAME)

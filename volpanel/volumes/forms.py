@@ -10,8 +10,15 @@ from typing import Any
 
 from django import forms
 
+from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry
 from volpanel.lib.bidi import isolate
-from volpanel.volumes.rules import DELETABLE_SNAPSHOT, Availability
+from volpanel.volumes.rules import (
+    DELETABLE_SNAPSHOT,
+    RESET_ATTACH_STATUSES,
+    RESET_MIGRATION_STATUSES,
+    RESET_STATUSES,
+    Availability,
+)
 from volpanel.volumes.selectors import VolumePage
 
 # Cinder's limits: names and mountpoints 1–255 characters; sizes are whole GiB.
@@ -350,3 +357,63 @@ class RevertForm(VolumeActionForm):
             raise forms.ValidationError("Cinder can only revert to the volume's latest snapshot; "
                                         "that snapshot is not the latest one.")
         return snapshot_id
+
+
+# --- admin actions (issue 16) ----------------------------------------------------------------------------------
+MAX_REASON = 1000
+
+
+def reason_field() -> forms.CharField:
+    """Every admin action's reason: required, kept in its audit row."""
+    return forms.CharField(
+        label="Reason", max_length=MAX_REASON, widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[printable_multiline("reason")],
+        error_messages={"required": "Say why: the reason goes into the audit trail with your name.",
+                        "max_length": f"The reason can be at most {MAX_REASON} characters."})
+
+
+def printable_multiline(what: str) -> Callable[[str], None]:
+    """As `printable`, but line breaks are allowed: a reason is prose for people reading the trail."""
+    check = printable(what)
+
+    def check_lines(value: str) -> None:
+        check(value.replace("\r\n", " ").replace("\n", " "))
+
+    return check_lines
+
+
+def _choices(values: tuple[str, ...], keep: str) -> list[tuple[str, str]]:
+    return [("", keep), *((v, v) for v in values)]
+
+
+class ResetStatusForm(VolumeActionForm):
+    status = forms.ChoiceField(label="Status", required=False,
+                               choices=_choices(RESET_STATUSES, "(leave as it is)"))
+    attach_status = forms.ChoiceField(label="Attach status", required=False,
+                                      choices=_choices(RESET_ATTACH_STATUSES, "(leave as it is)"))
+    migration_status = forms.ChoiceField(label="Migration status", required=False,
+                                         choices=_choices(RESET_MIGRATION_STATUSES, "(leave as it is)"))
+    reason = reason_field()
+    # The failed attempt this repairs (its audit row's uuid), when the page was opened from it.
+    repairs = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def clean_repairs(self) -> AuditEntry | None:
+        found = self.cleaned_data.get("repairs")
+        if found is None:
+            return None
+        entry = AuditEntry.objects.filter(uuid=found, volume_id=self.page.volume.id,
+                                          outcome__in=REPAIRABLE_OUTCOMES).first()
+        if entry is None:
+            raise forms.ValidationError("The attempt this repair was opened from is not a failed attempt on this "
+                                        "volume; open the repair again from the audit trail.")
+        return entry
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        status = cleaned.get("status")
+        if not (status or cleaned.get("attach_status") or cleaned.get("migration_status")):
+            self.add_error("status", "Choose a status, an attach status or a migration status to set.")
+        if status == "in-use" and not self.page.volume.attachments:
+            self.add_error("status", "Cinder resets a volume to in-use only if it has an attachment; this one "
+                                     "has none.")
+        return cleaned

@@ -181,3 +181,19 @@ def detached_from_server(entry: AuditEntry, r: Settled) -> Verdict:
 
 def unjudgeable(entry: AuditEntry, r: Settled) -> Verdict:
     return Outcome.UNKNOWN, f"volpanel cannot judge {entry.action}."
+
+
+# --- admin actions (issue 16) ----------------------------------------------------------------------------------
+def status_reset(entry: AuditEntry, r: Settled) -> Verdict:
+    # Cinder writes the statuses before its 202 (no back end involved): the volume shows them, unless someone
+    # or something changed it again meanwhile.
+    params = entry.parameters or {}
+    wanted = {"status": params.get("status") or "", "migration status": params.get("migration_status") or ""}
+    seen = {"status": r.volume.status, "migration status": r.volume.migration_status or "none"}
+    differs = [f"its {what} is {seen[what]}, not {value}" for what, value in wanted.items()
+               if value and seen[what] != value]
+    if params.get("attach_status") == "detached" and r.volume.attachments:
+        differs.append("it still has attachments")
+    if differs:
+        return Outcome.FAILED, r.failure or f"Cinder shows the volume otherwise: {'; '.join(differs)}."
+    return Outcome.SUCCEEDED, f"The volume's status is now {r.volume.status}."

@@ -149,3 +149,29 @@ def revert(volume: Volume, snapshots: list[Snapshot], cloud: CloudFeatures) -> A
         return _no(f"Revert needs the latest snapshot to be the volume's size ({latest.size} GiB vs "
                    f"{volume.size} GiB); the volume was extended after it was taken.")
     return OK
+
+
+# --- admin actions (issue 16) ----------------------------------------------------------------------------------
+# What an admin may reset a volume to (cinder.objects.fields.VolumeStatus, less what Cinder's reset refuses —
+# deleting — and the transitional statuses: a volume reset to one looks busy to every follower until it is
+# reset again). in-use needs an attachment (Cinder: "Cannot reset-state to in-use because volume does not have
+# any attachments.").
+RESET_STATUSES = ("available", "in-use", "error", "error_extending", "error_deleting", "error_restoring",
+                  "error_backing-up", "error_managing")
+RESET_ATTACH_STATUSES = ("attached", "detached")  # cinder.api.validation.validators: only these two
+RESET_MIGRATION_STATUSES = ("none", "error", "success")  # VolumeMigrationStatus, less the moving ones
+# The status a failed attempt's row suggests going back to, by the status it left the volume in.
+REPAIRABLE = {"error_extending": "extend"}
+
+
+def reset_status(volume: Volume) -> Availability:
+    # Cinder resets a volume in any status (the admin's call); what it refuses is said by the form.
+    return OK
+
+
+def suggested_reset(status_before: str, status_now: str) -> str:
+    """The status a repair should reset to: the one before the failed attempt, when the attempt left the
+    volume in its error status (error_extending: back to available or in-use), else ""."""
+    if status_now in REPAIRABLE and status_before in RESET_STATUSES and status_before != status_now:
+        return status_before
+    return ""

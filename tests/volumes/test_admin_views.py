@@ -1,0 +1,105 @@
+"""The admin volume page and its repair actions (volpanel/volumes/admin_views.py, issue 16): from a failed
+attempt in the audit trail to its repair on a volume of another project, and a member kept out of all of it."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import pytest
+from django.test import Client
+
+from tests.conftest import Demo, web_login
+from tests.volumes.test_views import action_posts
+from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.volumes import watchers
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def failed_extend(demo: Demo, alice_client: Client) -> tuple[str, AuditEntry]:
+    demo.faults(backend={"extend": "fail"})
+    vid = demo.volume("data-01")["id"]
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"})
+    assert watchers.wait_idle(20)
+    demo.clear_faults()
+    failed = AuditEntry.objects.get(action="os-extend")
+    assert (failed.outcome, failed.status_after) == (Outcome.FAILED, "error_extending")
+    return vid, failed
+
+
+def test_it_takes_an_admin_from_a_failed_extend_to_its_repair_and_links_both_rows(
+        demo: Demo, alice_client: Client) -> None:
+    vid, failed = failed_extend(demo, alice_client)
+    admin = Client()
+    web_login(admin, "admin", "admin")  # the admin project: the volume is another project's
+    repair = f"/manage/volumes/{vid}/?repair={failed.uuid}"
+    assert repair in admin.get("/audit/").content.decode()
+    assert repair in admin.get(f"/audit/{failed.uuid}/").content.decode()
+    page = admin.get(repair).content.decode()
+    assert 'data-testid="failed-row"' in page and "error_extending" in page
+    assert "reset the status to\n    <strong>available</strong>" in page  # the status before the extend
+    assert '<option value="available" selected>' in page
+    assert 'data-testid="volume-host"><code>' in page and "extend volume" in page.lower()  # Cinder's message
+    assert demo.volume("data-01")["project_id"] in page
+
+    posts = action_posts(demo)
+    base = {"status": "available", "attach_status": "", "migration_status": "", "repairs": str(failed.uuid)}
+    # Every bad input is said next to its field and changes nothing.
+    for data, message in [
+        ({**base, "reason": ""}, "Say why: the reason goes into the audit trail with your name."),
+        ({**base, "reason": "x", "status": "deleting"}, "Choose the status from the list."),
+        ({**base, "reason": "x", "status": ""}, "Choose a status, an attach status or a migration status to set."),
+        ({**base, "reason": "x", "status": "in-use"}, "Cinder resets a volume to in-use only if it has an "
+                                                      "attachment; this one has none."),
+        ({**base, "reason": "x", "repairs": str(uuid4())}, "not a failed attempt on this volume"),
+        ({**base, "reason": "a\x1bb"}, "The reason can use printable characters only"),
+    ]:
+        response = admin.post(f"/manage/volumes/{vid}/reset_status/", data)
+        assert response.status_code == 400 and message in response.content.decode(), data
+    assert action_posts(demo) == posts and AuditEntry.objects.count() == 1
+
+    reason = "Backend checked: the LV grew, the driver timed out.\nBack to available."
+    response = admin.post(f"/manage/volumes/{vid}/reset_status/",
+                          {**base, "reason": reason, "idempotency_key": uuid4().hex})
+    assert response.status_code == 302 and response["Location"] == repair
+    assert watchers.wait_idle(20)
+    fixed = AuditEntry.objects.get(action="os-reset_status")
+    assert (fixed.outcome, fixed.http_status, fixed.reason, fixed.repairs_id, fixed.is_admin) == (
+        Outcome.SUCCEEDED, 202, reason, failed.uuid, True)
+    assert (fixed.actor_name, fixed.project_name, fixed.volume_project_id) == (
+        "admin", "admin", demo.volume("data-01")["project_id"])
+    assert fixed.parameters == {"status": "available", "attach_status": "", "migration_status": "",
+                                "was_status": "error_extending", "was_migration_status": ""}
+    assert demo.volume("data-01")["status"] == "available"
+    # Both ways: the failed row names its repair, the repair the row it repairs, in the list and the details.
+    page = admin.get(repair).content.decode()
+    assert "Reset status succeeded" in page or "Reset status accepted" in page
+    listing = admin.get("/audit/").content.decode()
+    assert listing.count(f'href="/audit/{fixed.uuid}/"') >= 2 and f'href="/audit/{failed.uuid}/"' in listing
+    assert "repaired by" in listing and "repairs" in listing and "Back to available." in listing
+    detail = admin.get(f"/audit/{failed.uuid}/").content.decode()
+    assert f'href="/audit/{fixed.uuid}/"' in detail and "repaired by" in detail
+    detail = admin.get(f"/audit/{fixed.uuid}/").content.decode()
+    assert f'href="/audit/{failed.uuid}/"' in detail and "Backend checked" in detail
+    assert 'data-testid="volume-project"' in detail
+
+
+def test_a_member_gets_403_at_every_admin_endpoint_and_the_cloud_hears_nothing(
+        demo: Demo, alice_client: Client) -> None:
+    vid, failed = failed_extend(demo, alice_client)
+    posts = action_posts(demo)
+    repair = f"/manage/volumes/{vid}/?repair={failed.uuid}"
+    assert alice_client.get(repair).status_code == 403
+    response = alice_client.post(f"/manage/volumes/{vid}/reset_status/", {
+        "status": "available", "reason": "trust me", "repairs": str(failed.uuid), "idempotency_key": uuid4().hex})
+    assert response.status_code == 403 and b"Repairing volumes is for cloud administrators" in response.content
+    assert action_posts(demo) == posts and AuditEntry.objects.count() == 1
+    assert demo.volume("data-01")["status"] == "error_extending"
+    # The tenant's own action URL does not take an admin action either.
+    assert alice_client.post(f"/volumes/{vid}/reset_status/", {"status": "available"}).status_code == 404
+    # Nobody signed in is sent to log in; an admin of the volume's own project gets the page.
+    assert Client().get(repair)["Location"].startswith("/login/?next=")
+    admin = Client()
+    web_login(admin, "admin", "demo")
+    assert admin.get(repair).status_code == 200
+    assert admin.post(f"/manage/volumes/{vid}/no_such_action/", {}).status_code == 404
