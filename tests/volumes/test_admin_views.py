@@ -3,6 +3,7 @@ attempt in the audit trail to its repair on a volume of another project, and a m
 
 from __future__ import annotations
 
+import json
 from uuid import uuid4
 
 import pytest
@@ -82,6 +83,18 @@ def test_it_takes_an_admin_from_a_failed_extend_to_its_repair_and_links_both_row
     detail = admin.get(f"/audit/{fixed.uuid}/").content.decode()
     assert f'href="/audit/{failed.uuid}/"' in detail and "Backend checked" in detail
     assert 'data-testid="volume-project"' in detail
+    # And both ways in the exports, by audit row uuid.
+    lines = {r["uuid"]: r for r in map(json.loads, b"".join(admin.get("/audit/export/jsonl/")).splitlines())}
+    assert lines[str(failed.uuid)]["repaired_by"] == [str(fixed.uuid)] and lines[str(failed.uuid)]["repairs"] is None
+    assert (lines[str(fixed.uuid)]["repairs"], lines[str(fixed.uuid)]["reason"]) == (str(failed.uuid), reason)
+    assert lines[str(fixed.uuid)]["volume_project_id"] == fixed.volume_project_id != fixed.project_id
+    events = {e["id"]: e for e in map(json.loads, b"".join(admin.get("/audit/export/cadf/")).splitlines())}
+    attached = {a["name"]: a["content"] for a in events[str(fixed.uuid)]["attachments"]}
+    assert (attached["reason"], attached["repairs"]) == (reason, str(failed.uuid))
+    assert events[str(fixed.uuid)]["target"]["project_id"] == fixed.volume_project_id
+    assert events[str(fixed.uuid)]["initiator"]["project_id"] == fixed.project_id
+    attached = {a["name"]: a["content"] for a in events[str(failed.uuid)]["attachments"]}
+    assert attached["repaired_by"] == [str(fixed.uuid)]
 
 
 def test_a_member_gets_403_at_every_admin_endpoint_and_the_cloud_hears_nothing(
