@@ -1019,3 +1019,27 @@ def test_reset_status_by_an_admin_of_another_project(cut: CloudUnderTest) -> Non
     assert error(exc) == ("fault", 404, "itemNotFound", "Volume <id> could not be found.")
     admin.reset_status(vol, status="available", attach_status="detached", migration_status="none")
     assert cut.get_volume(vol)["status"] == "available"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_reset_status_records_the_admin_the_reason_and_the_volume_s_project(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cut._admin_reset(vol, status="error_extending")
+    cloud = cut.cloud("admin", "admin")
+    row = _settled(actions.run("reset_status", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), status="available", attach_status="",
+                               migration_status="", reason="contract: back to available", repairs=None))
+    assert (row.outcome, row.http_status, row.action, row.detail, row.reason) == (
+        Outcome.SUCCEEDED, 202, "os-reset_status", "The volume's status is now available.",
+        "contract: back to available")
+    assert (row.project_id, row.volume_project_id, row.is_admin) == (
+        cut.project_id("admin", "admin"), cut.project_id(), True)
+    # A member's attempt is audited as Cinder's refusal, and changes nothing.
+    member = cut.cloud()
+    row = actions.run("reset_status", cloud=member, actor=_actor(member.credentials),
+                      volume=member.cinder.get_volume(vol), status="error", attach_status="", migration_status="",
+                      reason="not mine to do", repairs=None)
+    assert (row.outcome, row.http_status, row.fault_name) == (Outcome.REJECTED, 403, "forbidden")
+    assert cut.get_volume(vol)["status"] == "available"
