@@ -1043,3 +1043,35 @@ def test_services_reset_status_records_the_admin_the_reason_and_the_volume_s_pro
                       reason="not mine to do", repairs=None)
     assert (row.outcome, row.http_status, row.fault_name) == (Outcome.REJECTED, 403, "forbidden")
     assert cut.get_volume(vol)["status"] == "available"
+
+
+def test_every_project_s_volumes_for_an_admin_a_page_at_a_time(cut: CloudUnderTest) -> None:
+    """Captures 150-157: all_tenants with project, status and name filters, a page at a time by marker."""
+    name = f"contract-list-{uuid.uuid4().hex[:8]}"
+    mine = []
+    for _ in range(2):
+        mine.append(cut.make_volume(1))
+        cut.cloud().cinder.update(mine[-1], name=name, description="")
+    bobs = cut.make_volume(1, user="bob", project="other")
+    cut.cloud("bob", "other").cinder.update(bobs, name=name, description="")
+    admin = cut.cloud("admin", "admin").cinder
+    first, marker = admin.list_all_volumes(name=name, limit=2)
+    assert len(first) == 2 and marker == first[-1].id
+    assert all(v.host for v in first)  # an admin's view
+    rest, marker = admin.list_all_volumes(name=name, limit=2, marker=marker)
+    assert len(rest) == 1 and marker == ""
+    # Newest first across projects; real Cinder keeps created_at to the second and breaks ties by id.
+    seen = first + rest
+    assert {v.id for v in seen} == {*mine, bobs}
+    assert [(v.created_at, v.id) for v in seen] == sorted(((v.created_at, v.id) for v in seen), reverse=True)
+    assert {v.project_id for v in seen} == {cut.project_id(), cut.project_id("bob", "other")}
+    found, marker = admin.list_all_volumes(name=name, project_id=cut.project_id(), limit=5)
+    assert ({v.id for v in found}, marker) == (set(mine), "")
+    found, _ = admin.list_all_volumes(name=name, status="error", limit=5)
+    assert found == []
+    with pytest.raises(CloudError) as exc:
+        admin.list_all_volumes(marker=str(uuid.uuid4()))
+    assert error(exc) == ("fault", 404, "itemNotFound", "Volume <id> could not be found.")
+    # A member's all_tenants is ignored: their own project's volumes only (capture 156).
+    found, _ = cut.cloud().cinder.list_all_volumes(limit=50)
+    assert set(mine) <= {v.id for v in found} and bobs not in {v.id for v in found}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from keystoneauth1 import session as ks_session
 
@@ -435,3 +436,20 @@ class CinderClient:
         """os-reset_status: Cinder writes the given statuses as they are (no back-end call); only those given."""
         given = {"status": status, "attach_status": attach_status, "migration_status": migration_status}
         return self.action(volume_id, {"os-reset_status": {k: v for k, v in given.items() if v}})
+
+    def list_all_volumes(self, *, project_id: str = "", status: str = "", name: str = "", marker: str = "",
+                         limit: int = 50) -> tuple[list[Volume], str]:
+        """One page of every project's volumes (all_tenants: an admin's view; a member's token gets its own
+        project's), newest first as Cinder sorts them, and the marker of the next page ("" on the last). Cinder
+        links a next page whenever a page is full (captures 150-157)."""
+        query = [("all_tenants", "1"), ("limit", str(limit))]
+        query += [(k, v) for k, v in (("project_id", project_id), ("status", status), ("name", name),
+                                      ("marker", marker)) if v]
+        response = self._request("GET", f"/volumes/detail?{urlencode(query)}", microversion=self.read_microversion())
+        if response.status_code != 200:
+            raise fault_from_response(SERVICE, response)
+        with understood(SERVICE, "Cinder", "a volume list"):
+            body = response.json()
+            volumes = [_volume(v) for v in body["volumes"]]
+            more = any(link.get("rel") == "next" for link in body.get("volumes_links") or [])
+        return volumes, (volumes[-1].id if more and volumes else "")
