@@ -21,6 +21,7 @@ urlpatterns = [
     path("volumes/<uuid:volume_id>/stream/", streams.volume_stream, name="volume_stream"),
     path("volumes/<uuid:volume_id>/<slug:action>/", volumes.volume_action, name="volume_action"),
     # Admins only (issue 16): any project's volume, and its repair actions.
+    path("manage/volumes/", admin_views.admin_volume_list, name="admin_volume_list"),
     path("manage/volumes/<uuid:volume_id>/", admin_views.admin_volume, name="admin_volume"),
     path("manage/volumes/<uuid:volume_id>/<slug:action>/", admin_views.admin_volume_action,
          name="admin_volume_action"),

@@ -6,6 +6,7 @@ the volume and the suggested repair, and the repair's row links back to it."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 from django.contrib import messages
@@ -17,8 +18,10 @@ from django.views.decorators.http import require_GET, require_POST
 from volpanel.audit.access import cloud_admins_only
 from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry
 from volpanel.lib.http import HtmxHttpRequest
+from volpanel.openstack.cinder import Volume
+from volpanel.openstack.errors import CloudError
 from volpanel.volumes import actions, presenters, rules, selectors, services
-from volpanel.volumes.forms import IDEMPOTENCY_KEY, VolumeActionForm
+from volpanel.volumes.forms import IDEMPOTENCY_KEY, AllVolumesFilter, VolumeActionForm
 from volpanel.volumes.selectors import VolumePage
 from volpanel.volumes.views import _actor, _cloud, cloud_budget, cloud_errors
 
@@ -112,3 +115,45 @@ def _answer(request: HttpRequest, entry: AuditEntry, back: str) -> HttpResponse:
     request_id = f" Request id {entry.request_id}." if entry.request_id else ""
     getattr(messages, level)(request, text + request_id)
     return HttpResponseRedirect(back)
+
+
+PAGE_SIZE = 50
+
+
+@require_GET
+@cloud_admins_only
+@cloud_budget
+@cloud_errors
+def admin_volume_list(request: HtmxHttpRequest) -> HttpResponse:
+    """Every project's volumes (Cinder's all_tenants), filtered by project, status and name or id, a page at a
+    time by Cinder's marker. A bad filter is said next to its field and Cinder is not asked."""
+    form = AllVolumesFilter(request.GET if request.GET else None)
+    volumes: list[Volume] = []
+    next_marker = ""
+    if not form.is_bound or form.is_valid():
+        data = form.cleaned_data if form.is_bound else {}
+        cloud = _cloud(request)
+        name, marker = data.get("name") or "", data.get("marker")
+        try:
+            volume_id = str(UUID(name))
+        except ValueError:
+            volume_id = ""
+        try:
+            if volume_id:
+                volumes = [cloud.cinder.get_volume(volume_id)]
+            else:
+                volumes, next_marker = cloud.cinder.list_all_volumes(
+                    project_id=data.get("project") or "", status=data.get("status") or "", name=name,
+                    marker=str(marker) if marker else "", limit=PAGE_SIZE)
+        except CloudError as exc:
+            if exc.status != 404 or exc.service != "volume":
+                raise
+            if marker:  # the page's first volume was deleted since the link was made
+                form.add_error(None, "The volume this page started after is gone; start from the first page.")
+            volumes = []
+    query = {k: v for k, v in request.GET.items() if k != "marker" and v}
+    return render(request, "volpanel/admin_volumes.html", {
+        "form": form, "volumes": volumes,
+        "next_url": "?" + urlencode({**query, "marker": next_marker}) if next_marker else "",
+        "first_url": "?" + urlencode(query) if request.GET.get("marker") else "",
+    })

@@ -417,3 +417,29 @@ class ResetStatusForm(VolumeActionForm):
             self.add_error("status", "Cinder resets a volume to in-use only if it has an attachment; this one "
                                      "has none.")
         return cleaned
+
+
+# cinder.objects.fields.VolumeStatus.ALL: what the all-projects list may filter on.
+VOLUME_STATUSES = ("available", "in-use", "error", "error_extending", "error_deleting", "error_restoring",
+                   "error_backing-up", "error_managing", "creating", "deleting", "attaching", "detaching",
+                   "extending", "retyping", "uploading", "downloading", "reserved", "maintenance", "backing-up",
+                   "restoring-backup", "awaiting-transfer", "managing")
+PROJECT_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+
+
+class AllVolumesFilter(forms.Form):
+    """The all-projects list's filters (GET): Cinder's own filters, checked before Cinder is asked."""
+
+    project = forms.RegexField(
+        label="Project id", regex=PROJECT_ID, required=False, max_length=64,
+        error_messages={"invalid": "A project id is hexadecimal (as Keystone shows it), e.g. 5c531a83…",
+                        "max_length": "A project id is at most 64 characters."})
+    status = forms.ChoiceField(label="Status", required=False, choices=[("", "any"), *((s, s) for s in
+                                                                                        VOLUME_STATUSES)],
+                               error_messages={"invalid_choice": "Choose the status from the list."})
+    name = forms.CharField(
+        label="Name or id", required=False, max_length=MAX_NAME, validators=[printable("name")],
+        help_text="A name matches exactly; a volume id opens that volume whatever its project.",
+        error_messages={"max_length": f"A name is at most {MAX_NAME} characters."})
+    marker = forms.UUIDField(required=False, widget=forms.HiddenInput,
+                             error_messages={"invalid": "This page's link is damaged; start from the first page."})
