@@ -1075,3 +1075,29 @@ def test_every_project_s_volumes_for_an_admin_a_page_at_a_time(cut: CloudUnderTe
     # A member's all_tenants is ignored: their own project's volumes only (capture 156).
     found, _ = cut.cloud().cinder.list_all_volumes(limit=50)
     assert set(mine) <= {v.id for v in found} and bobs not in {v.id for v in found}
+
+
+def test_force_detach_by_an_admin_of_another_project(cut: CloudUnderTest) -> None:
+    """Captures 160-165: a host attachment of alice's, force-detached by admin (project admin)."""
+    vol = cut.make_volume(1)
+    attachment = cut.attach_host(vol)
+    admin = cut.cloud("admin", "admin").cinder
+    r = cut.post_action(vol, {"os-force_detach": {"attachment_id": attachment}})
+    assert fault(r) == (403, "forbidden", "Policy doesn't allow volume_extension:volume_admin_actions:"
+                                          "force_detach to be performed.")
+    with pytest.raises(CloudError) as exc:
+        admin.force_detach(vol, str(uuid.uuid4()))
+    assert error(exc) == ("fault", 409, "conflictingRequest", "ConflictNovaUsingAttachment: Detach volume from "
+                                                              "instance  using the Compute API")
+    r = cut.post_action(vol, {"os-force_detach": {"attachment_id": attachment, "reason": "x"}}, user="admin",
+                        project="admin")
+    assert fault(r) == (400, "badRequest", f"Invalid input for field/attribute os-force_detach. Value: "
+                                           f"{{'attachment_id': '{attachment}', 'reason': 'x'}}. Additional "
+                                           "properties are not allowed ('reason' was unexpected)".replace(
+                                               attachment, "<id>"))
+    assert admin.force_detach(vol, attachment).status == 202
+    seen = cut.watch_volume(vol)
+    assert seen.final and (seen.final["status"], seen.final["attachments"]) == ("available", [])
+    with pytest.raises(CloudError) as exc:
+        admin.force_detach(vol, attachment)
+    assert error(exc)[:3] == ("fault", 409, "conflictingRequest")

@@ -170,3 +170,33 @@ def test_it_lists_every_project_s_volumes_for_an_admin_filtered_and_paged(
     # A member is refused, and the nav does not offer it.
     assert alice_client.get("/manage/volumes/").status_code == 403
     assert 'href="/manage/volumes/"' not in alice_client.get("/volumes/").content.decode()
+
+
+def test_an_admin_force_detaches_one_attachment_with_a_reason(demo: Demo, alice_client: Client) -> None:
+    vid = demo.volume("scratch")["id"]
+    alice_client.post(f"/volumes/{vid}/attach_host/", {"host_name": "bm-7", "mountpoint": "/dev/sdc", "mode": "rw"})
+    assert watchers.wait_idle(20)
+    (attachment,) = demo.volume("scratch")["attachments"]
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    page = admin.get(f"/manage/volumes/{vid}/").content.decode()
+    assert f'value="{attachment["attachment_id"]}"' in page and "a host at /dev/sdc" in page
+    url = f"/manage/volumes/{vid}/force_detach/"
+    posts = action_posts(demo)
+    for data, message in [({"attachment_id": attachment["attachment_id"]}, "Say why"),
+                          ({"attachment_id": str(uuid4()), "reason": "x"}, "(it may have been detached meanwhile; reload)"),
+                          ({"reason": "x"}, "Choose the attachment to detach.")]:
+        response = admin.post(url, data)
+        assert response.status_code == 400 and message in response.content.decode(), data
+    assert alice_client.post(url, {"attachment_id": attachment["attachment_id"], "reason": "x"}).status_code == 403
+    assert action_posts(demo) == posts
+    response = admin.post(url, {"attachment_id": attachment["attachment_id"], "reason": "bm-7 was decommissioned",
+                                "idempotency_key": uuid4().hex})
+    assert response.status_code == 302
+    assert watchers.wait_idle(20)
+    row = AuditEntry.objects.get(action="os-force_detach")
+    assert (row.outcome, row.attachment_id, row.reason, row.detail) == (
+        Outcome.SUCCEEDED, attachment["attachment_id"], "bm-7 was decommissioned", "Detached.")
+    assert demo.volume("scratch")["status"] == "available"
+    page = admin.get(f"/manage/volumes/{vid}/").content.decode()
+    assert 'data-testid="reason-force_detach"' in page and "this volume has none" in page

@@ -22,6 +22,7 @@ from .schema import (
     VOLUME_STATUSES,
     action_schema,
     as_bool,
+    is_uuid_like,
     upload_schema,
     validate,
 )
@@ -365,6 +366,25 @@ def set_bootable(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
     return empty_response(200)
 
 
+# --- admin actions (issue 16) -----------------------------------------------------------------------------
+FORCE_DETACH = action_schema("os-force_detach", {"connector": {"type": ["string", "object", "null"]},
+                                                 "attachment_id": {"type": ["string", "null"]}})
+
+
+def force_detach(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """cinder.api.contrib.admin_actions.VolumeAdminController._force_detach: schema, volume (404), policy (403),
+    then the same detach as os-detach, whose guard answers an unknown attachment 409 too (captures 160-165)."""
+    validate(body, FORCE_DETACH)
+    get_volume(ctx, volume_id)
+    if not ctx.admin:
+        raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:volume_admin_actions:force_detach "
+                                      "to be performed."))
+    attachment_id = body["os-force_detach"].get("attachment_id")
+    if attachment_id is not None and not is_uuid_like(attachment_id):
+        raise _conflict_nova("")
+    return detach(ctx, volume_id, {"os-detach": {"attachment_id": attachment_id}})
+
+
 # name → (minimum microversion, implementation)
 UPDATE_READONLY = action_schema("os-update_readonly_flag", {"readonly": BOOLEAN}, ["readonly"])
 
@@ -391,6 +411,7 @@ ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], R
     "os-reset_status": ((3, 0), reset_status),
     "os-set_bootable": ((3, 0), set_bootable),
     "os-update_readonly_flag": ((3, 0), update_readonly_flag),
+    "os-force_detach": ((3, 0), force_detach),
 }
 
 

@@ -437,6 +437,11 @@ class CinderClient:
         given = {"status": status, "attach_status": attach_status, "migration_status": migration_status}
         return self.action(volume_id, {"os-reset_status": {k: v for k, v in given.items() if v}})
 
+    def force_detach(self, volume_id: str, attachment_id: str) -> ActionResult:
+        """os-force_detach of one attachment: the back end's connection is ended, then the attachment (no
+        connector: Cinder ends every connection of the volume, as `cinder force-detach` does without one)."""
+        return self.action(volume_id, {"os-force_detach": {"attachment_id": attachment_id, "connector": None}})
+
     def list_all_volumes(self, *, project_id: str = "", status: str = "", name: str = "", marker: str = "",
                          limit: int = 50) -> tuple[list[Volume], str]:
         """One page of every project's volumes (all_tenants: an admin's view; a member's token gets its own

@@ -340,6 +340,23 @@ def _reset_status(cloud: Cloud, volume: Volume, data: Data) -> Request:
     )
 
 
+FORCE_DETACH = Audited("os-force_detach", "Force detach", outcomes.detached, "update/os-force_detach",
+                       "/volumes/{volume_id}/action", 1)
+AUDITED[FORCE_DETACH.name] = FORCE_DETACH
+
+
+def _force_detach(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    attachment_id = data["attachment_id"]
+    attachment = next(a for a in volume.attachments if a.attachment_id == attachment_id)
+    return Request(
+        FORCE_DETACH, {"attachment_id": attachment_id, "host_name": attachment.host_name or "",
+                       "device": attachment.device or "", "was_status": volume.status},
+        lambda: from_result(cloud.cinder.force_detach(volume.id, attachment_id)),
+        server_id=attachment.server_id or "", attachment_id=attachment_id,
+        reason=data["reason"], repairs=data.get("repairs"),
+    )
+
+
 ADMIN_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "reset_status", "Reset status",
@@ -347,6 +364,13 @@ ADMIN_SPECS: tuple[ActionSpec, ...] = (
         "changes nothing else.",
         forms.ResetStatusForm, (RESET_STATUS,), lambda p: rules.reset_status(p.volume), _reset_status,
         audience="admin",
+    ),
+    ActionSpec(
+        "force_detach", "Force detach",
+        "End one attachment in Cinder and on the back end (os-force_detach), for a detach stuck in detaching or "
+        "an attachment whose server or host is gone. A server still using the volume loses it.",
+        forms.ForceDetachForm, (FORCE_DETACH,), lambda p: rules.force_detach(p.volume), _force_detach,
+        audience="admin", danger=True,
     ),
 )
 SPECS += ADMIN_SPECS

@@ -12,6 +12,7 @@ from django import forms
 
 from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry
 from volpanel.lib.bidi import isolate
+from volpanel.openstack.cinder import Attachment
 from volpanel.volumes.rules import (
     DELETABLE_SNAPSHOT,
     RESET_ATTACH_STATUSES,
@@ -386,16 +387,16 @@ def _choices(values: tuple[str, ...], keep: str) -> list[tuple[str, str]]:
     return [("", keep), *((v, v) for v in values)]
 
 
-class ResetStatusForm(VolumeActionForm):
-    status = forms.ChoiceField(label="Status", required=False,
-                               choices=_choices(RESET_STATUSES, "(leave as it is)"))
-    attach_status = forms.ChoiceField(label="Attach status", required=False,
-                                      choices=_choices(RESET_ATTACH_STATUSES, "(leave as it is)"))
-    migration_status = forms.ChoiceField(label="Migration status", required=False,
-                                         choices=_choices(RESET_MIGRATION_STATUSES, "(leave as it is)"))
+class AdminActionForm(VolumeActionForm):
+    """Every admin action's form: its own fields, then the required reason and the failed attempt it repairs."""
+
     reason = reason_field()
     # The failed attempt this repairs (its audit row's uuid), when the page was opened from it.
     repairs = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.order_fields([k for k in self.fields if k not in ("reason", "repairs")])
 
     def clean_repairs(self) -> AuditEntry | None:
         found = self.cleaned_data.get("repairs")
@@ -407,6 +408,15 @@ class ResetStatusForm(VolumeActionForm):
             raise forms.ValidationError("The attempt this repair was opened from is not a failed attempt on this "
                                         "volume; open the repair again from the audit trail.")
         return entry
+
+
+class ResetStatusForm(AdminActionForm):
+    status = forms.ChoiceField(label="Status", required=False,
+                               choices=_choices(RESET_STATUSES, "(leave as it is)"))
+    attach_status = forms.ChoiceField(label="Attach status", required=False,
+                                      choices=_choices(RESET_ATTACH_STATUSES, "(leave as it is)"))
+    migration_status = forms.ChoiceField(label="Migration status", required=False,
+                                         choices=_choices(RESET_MIGRATION_STATUSES, "(leave as it is)"))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -443,3 +453,20 @@ class AllVolumesFilter(forms.Form):
         error_messages={"max_length": f"A name is at most {MAX_NAME} characters."})
     marker = forms.UUIDField(required=False, widget=forms.HiddenInput,
                              error_messages={"invalid": "This page's link is damaged; start from the first page."})
+
+
+class ForceDetachForm(AdminActionForm):
+    attachment_id = forms.ChoiceField(label="Attachment", widget=forms.RadioSelect, error_messages={
+        "required": "Choose the attachment to detach.",
+        "invalid_choice": "Choose one of this volume's attachments (it may have been detached meanwhile; reload)."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.choice_field("attachment_id").choices = [
+            (a.attachment_id, f"{_attached_to(a)} at {a.device or '?'} ({a.attachment_id})")
+            for a in page.volume.attachments]
+
+
+def _attached_to(a: Attachment) -> str:
+    # Real Cinder reports host_name null for os-attach attachments (captures 14, 21).
+    return f"server {a.server_id}" if a.server_id else (f"host {a.host_name}" if a.host_name else "a host")

@@ -175,3 +175,10 @@ def suggested_reset(status_before: str, status_now: str) -> str:
     if status_now in REPAIRABLE and status_before in RESET_STATUSES and status_before != status_now:
         return status_before
     return ""
+
+
+def force_detach(volume: Volume) -> Availability:
+    # Cinder force-detaches in any status; only an attachment to name is needed.
+    if not volume.attachments:
+        return _no("Force detach needs an attachment; this volume has none.")
+    return OK
