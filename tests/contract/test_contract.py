@@ -1101,3 +1101,32 @@ def test_force_detach_by_an_admin_of_another_project(cut: CloudUnderTest) -> Non
     with pytest.raises(CloudError) as exc:
         admin.force_detach(vol, attachment)
     assert error(exc)[:3] == ("fault", 409, "conflictingRequest")
+
+
+def test_force_delete_by_an_admin_of_another_project(cut: CloudUnderTest) -> None:
+    """Captures 170-176: admin (project admin) force-deletes alice's volume stuck in error_extending; Cinder still
+    refuses an attached volume and one with snapshots."""
+    refusal = ("Invalid volume: Volume  must not be migrating, attached, belong to a group, have snapshots, awaiting "
+               "a transfer, or be disassociated from snapshots after volume transfer.")
+    admin = cut.cloud("admin", "admin").cinder
+    vol = cut.make_volume(1)
+    r = cut.post_action(vol, {"os-force_delete": {}})
+    assert fault(r) == (403, "forbidden", "Policy doesn't allow volume_extension:volume_admin_actions:"
+                                          "force_delete to be performed.")
+    attached = cut.make_volume(1)
+    cut.attach_host(attached)
+    with pytest.raises(CloudError) as exc:
+        admin.force_delete(attached)
+    assert error(exc) == ("fault", 400, "badRequest", refusal)
+    snapped = cut.make_volume(1)
+    cut.make_snapshot(snapped)
+    with pytest.raises(CloudError) as exc:
+        admin.force_delete(snapped)
+    assert error(exc) == ("fault", 400, "badRequest", refusal)
+    with pytest.raises(CloudError) as exc:
+        admin.force_delete(str(uuid.uuid4()))
+    assert error(exc) == ("fault", 404, "itemNotFound", "Volume <id> could not be found.")
+    cut._admin_reset(vol, status="error_extending")
+    assert admin.force_delete(vol).status == 202
+    seen = cut.watch_volume(vol)
+    assert seen.final is None  # gone

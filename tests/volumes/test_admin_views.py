@@ -200,3 +200,30 @@ def test_an_admin_force_detaches_one_attachment_with_a_reason(demo: Demo, alice_
     assert demo.volume("scratch")["status"] == "available"
     page = admin.get(f"/manage/volumes/{vid}/").content.decode()
     assert 'data-testid="reason-force_detach"' in page and "this volume has none" in page
+
+
+def test_an_admin_force_deletes_a_volume_after_typing_its_name(demo: Demo, alice_client: Client) -> None:
+    bob = demo.volume("bob-secret")
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    url = f"/manage/volumes/{bob['id']}/force_delete/"
+    posts = action_posts(demo)
+    for data, message in [({"confirm_name": "bob-secret"}, "Say why"),
+                          ({"confirm_name": "bob-secre", "reason": "x"}, "type bob-secret exactly to delete it"),
+                          ({"reason": "x"}, "a deleted volume and its data cannot be brought back")]:
+        response = admin.post(url, data)
+        assert response.status_code == 400 and message in response.content.decode(), data
+    assert alice_client.post(url, {"confirm_name": "bob-secret", "reason": "x"}).status_code == 403
+    assert action_posts(demo) == posts
+    response = admin.post(url, {"confirm_name": "bob-secret", "reason": "Project other asked for it gone",
+                                "idempotency_key": uuid4().hex})
+    assert response.status_code == 302 and response["Location"] == "/manage/volumes/"
+    assert watchers.wait_idle(20)
+    row = AuditEntry.objects.get(action="os-force_delete")
+    assert (row.outcome, row.detail, row.volume_project_id, row.reason) == (
+        Outcome.SUCCEEDED, "The volume was deleted.", bob["project_id"], "Project other asked for it gone")
+    assert "bob-secret" not in [v["name"] for v in demo.state()["volumes"].values()]
+    # An attached volume is not offered: the page says why.
+    web = demo.volume("web-root")
+    page = admin.get(f"/manage/volumes/{web['id']}/").content.decode()
+    assert "Force delete refuses an attached volume" in page

@@ -385,6 +385,34 @@ def force_detach(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
     return detach(ctx, volume_id, {"os-detach": {"attachment_id": attachment_id}})
 
 
+# cinder.api.schemas.admin_actions.force_delete_volume: the action's value may be anything.
+FORCE_DELETE = {"type": "object", "properties": {"os-force_delete": {}}, "required": ["os-force_delete"],
+                "additionalProperties": False}
+
+
+def force_delete(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """VolumeAdminController._force_delete: any status, but still not attached, with snapshots or migrating
+    (cinder.volume.api.API.delete's check, its status left out: captures 170-176)."""
+    validate(body, FORCE_DELETE)
+    world = ctx.world
+    vol = get_volume(ctx, volume_id)
+    if not ctx.admin:
+        raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:volume_admin_actions:force_delete "
+                                      "to be performed."))
+    has_snaps = any(s["volume_id"] == volume_id for s in world.snapshots.values())
+    if vol["attachments"] or has_snaps or vol["migration_status"] == "migrating":
+        raise bad_request("Invalid volume: Volume  must not be migrating, attached, belong to a group, have "
+                          "snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.")
+    vol["status"] = "deleting"
+    vol["updated_at"] = now()
+
+    def deleted() -> None:
+        if world.volumes.get(volume_id) is vol:
+            del world.volumes[volume_id]
+    world.clock.after(world.config["delay"], deleted)
+    return empty_response(202)
+
+
 # name → (minimum microversion, implementation)
 UPDATE_READONLY = action_schema("os-update_readonly_flag", {"readonly": BOOLEAN}, ["readonly"])
 
@@ -412,6 +440,7 @@ ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], R
     "os-set_bootable": ((3, 0), set_bootable),
     "os-update_readonly_flag": ((3, 0), update_readonly_flag),
     "os-force_detach": ((3, 0), force_detach),
+    "os-force_delete": ((3, 0), force_delete),
 }
 
 

@@ -442,6 +442,11 @@ class CinderClient:
         connector: Cinder ends every connection of the volume, as `cinder force-detach` does without one)."""
         return self.action(volume_id, {"os-force_detach": {"attachment_id": attachment_id, "connector": None}})
 
+    def force_delete(self, volume_id: str) -> ActionResult:
+        """os-force_delete: a delete in any status (error_deleting, a stuck creating); Cinder still refuses an
+        attached volume, one with snapshots or one migrating."""
+        return self.action(volume_id, {"os-force_delete": {}})
+
     def list_all_volumes(self, *, project_id: str = "", status: str = "", name: str = "", marker: str = "",
                          limit: int = 50) -> tuple[list[Volume], str]:
         """One page of every project's volumes (all_tenants: an admin's view; a member's token gets its own

@@ -357,6 +357,17 @@ def _force_detach(cloud: Cloud, volume: Volume, data: Data) -> Request:
     )
 
 
+FORCE_DELETE = Audited("os-force_delete", "Force delete", outcomes.volume_deleted, "delete/os-force_delete",
+                       "/volumes/{volume_id}/action", 1)
+AUDITED[FORCE_DELETE.name] = FORCE_DELETE
+
+
+def _force_delete(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    return Request(FORCE_DELETE, {"was_status": volume.status, "size": volume.size},
+                   lambda: from_result(cloud.cinder.force_delete(volume.id)),
+                   reason=data["reason"], repairs=data.get("repairs"))
+
+
 ADMIN_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "reset_status", "Reset status",
@@ -370,6 +381,13 @@ ADMIN_SPECS: tuple[ActionSpec, ...] = (
         "End one attachment in Cinder and on the back end (os-force_detach), for a detach stuck in detaching or "
         "an attachment whose server or host is gone. A server still using the volume loses it.",
         forms.ForceDetachForm, (FORCE_DETACH,), lambda p: rules.force_detach(p.volume), _force_detach,
+        audience="admin", danger=True,
+    ),
+    ActionSpec(
+        "force_delete", "Force delete",
+        "Delete the volume and its data whatever its status (os-force_delete), e.g. stuck in error_deleting or "
+        "creating. Cinder still refuses an attached volume or one with snapshots.",
+        forms.ForceDeleteForm, (FORCE_DELETE,), lambda p: rules.force_delete(p.volume, p.snapshots), _force_delete,
         audience="admin", danger=True,
     ),
 )

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from volpanel.audit.access import cloud_admins_only
-from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry
+from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry, Outcome
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.openstack.cinder import Volume
 from volpanel.openstack.errors import CloudError
@@ -107,6 +107,8 @@ def admin_volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) 
         form.add_error(None, str(exc))
         return render(request, "volpanel/admin_volume.html", _context(request, page, failed, bound=form),
                       status=400)
+    if entry.action == actions.FORCE_DELETE.name and entry.outcome in (Outcome.ACCEPTED, Outcome.SUCCEEDED):
+        back = reverse("admin_volume_list")  # the volume's page is about to be gone
     return _answer(request, entry, back)
 
 

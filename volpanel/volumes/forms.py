@@ -470,3 +470,16 @@ class ForceDetachForm(AdminActionForm):
 def _attached_to(a: Attachment) -> str:
     # Real Cinder reports host_name null for os-attach attachments (captures 14, 21).
     return f"server {a.server_id}" if a.server_id else (f"host {a.host_name}" if a.host_name else "a host")
+
+
+class ForceDeleteForm(AdminActionForm):
+    confirm_name = forms.CharField(
+        label="Type the volume's name to confirm", max_length=MAX_NAME,
+        error_messages={"required": "Type the volume's name: a deleted volume and its data cannot be brought back."})
+
+    def clean_confirm_name(self) -> str:
+        typed = self.cleaned_data["confirm_name"]
+        expected = self.page.volume.name or self.page.volume.id
+        if typed != expected:
+            raise forms.ValidationError(f"That is not the volume's name; type {expected} exactly to delete it.")
+        return typed

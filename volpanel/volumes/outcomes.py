@@ -34,6 +34,8 @@ def judge(entry: AuditEntry, kind_judge: Judge, volume: Volume | None, image: Im
     """The final outcome of an accepted action, or None while it is still moving. `volume` None means the
     volume is gone; `snapshot` is the row's snapshot if it names one (None: gone)."""
     if volume is None:
+        if kind_judge is volume_deleted:
+            return Outcome.SUCCEEDED, "The volume was deleted."
         return Outcome.UNKNOWN, "The volume no longer exists."
     if volume.is_transitional:
         return None
@@ -197,3 +199,9 @@ def status_reset(entry: AuditEntry, r: Settled) -> Verdict:
     if differs:
         return Outcome.FAILED, r.failure or f"Cinder shows the volume otherwise: {'; '.join(differs)}."
     return Outcome.SUCCEEDED, f"The volume's status is now {r.volume.status}."
+
+
+def volume_deleted(entry: AuditEntry, r: Settled) -> Verdict:
+    # Called only while the volume is still there and settled: the delete did not happen (a gone volume is a
+    # success, decided by `judge`).
+    return Outcome.FAILED, r.failure or f"Cinder left the volume {r.volume.status}; its back end did not delete it."

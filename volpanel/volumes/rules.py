@@ -182,3 +182,15 @@ def force_detach(volume: Volume) -> Availability:
     if not volume.attachments:
         return _no("Force detach needs an attachment; this volume has none.")
     return OK
+
+
+def force_delete(volume: Volume, snapshots: list[Snapshot]) -> Availability:
+    # cinder.volume.api.API.delete with force: any status, but not attached, with snapshots or migrating. (An
+    # admin lists only their own project's snapshots; Cinder refuses another project's volume that has some.)
+    if volume.attachments:
+        return _no("Force delete refuses an attached volume: force-detach its attachments first.")
+    if snapshots:
+        return _no("Force delete refuses a volume with snapshots: delete them first.")
+    if volume.migration_status == "migrating":
+        return _no("Force delete refuses a volume that is migrating.")
+    return OK
