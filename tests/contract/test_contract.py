@@ -1130,3 +1130,33 @@ def test_force_delete_by_an_admin_of_another_project(cut: CloudUnderTest) -> Non
     assert admin.force_delete(vol).status == 202
     seen = cut.watch_volume(vol)
     assert seen.final is None  # gone
+
+
+def test_migrate_refusals_and_the_scheduler_s_pools(cut: CloudUnderTest) -> None:
+    """Captures 180-187. The real rig has one back end, so a migration's success is the demo cloud's alone
+    (tests/volumes/test_admin_views.py); the answers both clouds give are compared here."""
+    vol = cut.make_volume(1)
+    admin = cut.cloud("admin", "admin").cinder
+    pools = admin.scheduler_pools()
+    host = admin.get_volume(vol).host
+    assert host in pools and all(p.count("@") == 1 and p.count("#") == 1 for p in pools)
+    with pytest.raises(CloudError) as exc:
+        cut.cloud().cinder.scheduler_pools()
+    assert error(exc) == ("fault", 403, "forbidden", "Policy doesn't allow scheduler_extension:scheduler_stats:"
+                                                     "get_pools to be performed.")
+    r = cut.post_action(vol, {"os-migrate_volume": {"host": host}})
+    assert fault(r) == (403, "forbidden", "Policy doesn't allow volume_extension:volume_admin_actions:"
+                                          "migrate_volume to be performed.")
+    with pytest.raises(CloudError) as exc:
+        admin.migrate(vol, "nowhere@lvm#pool", force_host_copy=False, lock_volume=False)
+    assert error(exc) == ("fault", 400, "badRequest", "Invalid host: No available service named 'nowhere@lvm#pool'")
+    with pytest.raises(CloudError) as exc:
+        admin.migrate(vol, host, force_host_copy=False, lock_volume=True)
+    assert error(exc) == ("fault", 400, "badRequest", "Invalid volume: Volume <id> status must be available or "
+                                                      "in-use, must not be migrating, have snapshots, be replicated, "
+                                                      "be part of a group and destination host/cluster must be "
+                                                      "different than the current one")
+    r = cut.post_action(vol, {"os-migrate_volume": {}}, user="admin", project="admin")
+    assert fault(r) == (400, "badRequest", "Invalid input for field/attribute os-migrate_volume. Value: {}. 'host' "
+                                           "is a required property")
+    assert cut.get_volume(vol)["status"] == "available"

@@ -227,3 +227,30 @@ def test_an_admin_force_deletes_a_volume_after_typing_its_name(demo: Demo, alice
     web = demo.volume("web-root")
     page = admin.get(f"/manage/volumes/{web['id']}/").content.decode()
     assert "Force delete refuses an attached volume" in page
+
+
+def test_an_admin_migrates_a_volume_to_another_pool_and_the_row_follows_it(
+        demo: Demo, alice_client: Client) -> None:
+    vol = demo.volume("bob-secret")
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    page = admin.get(f"/manage/volumes/{vol['id']}/").content.decode()
+    assert '<option value="democloud@lvm-b#lvm-b">' in page and '<option value="democloud@lvm#lvm">' not in page
+    url = f"/manage/volumes/{vol['id']}/migrate/"
+    posts = action_posts(demo)
+    for data, message in [({"host": "democloud@lvm-b#lvm-b"}, "Say why"),
+                          ({"host": "democloud@lvm#lvm", "reason": "x"}, "other pools (the list may have changed"),
+                          ({"reason": "x"}, "Choose the pool to migrate to.")]:
+        response = admin.post(url, data)
+        assert response.status_code == 400 and message in response.content.decode(), data
+    assert alice_client.post(url, {"host": "democloud@lvm-b#lvm-b", "reason": "x"}).status_code == 403
+    assert action_posts(demo) == posts
+    response = admin.post(url, {"host": "democloud@lvm-b#lvm-b", "lock_volume": "on", "reason": "Draining lvm",
+                                "idempotency_key": uuid4().hex})
+    assert response.status_code == 302
+    assert watchers.wait_idle(20)
+    row = AuditEntry.objects.get(action="os-migrate_volume")
+    assert (row.outcome, row.detail, row.parameters["lock_volume"], row.parameters["was_host"]) == (
+        Outcome.SUCCEEDED, "The volume is now on democloud@lvm-b#lvm-b.", True, "democloud@lvm#lvm")
+    page = admin.get(f"/manage/volumes/{vol['id']}/").content.decode()
+    assert "democloud@lvm-b#lvm-b</code>" in page and 'data-testid="volume-migration-status">success' in page

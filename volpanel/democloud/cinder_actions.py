@@ -26,7 +26,7 @@ from .schema import (
     upload_schema,
     validate,
 )
-from .state import World, iso_db, new_request_id, now, stable_hex
+from .state import BACKEND_HOST, BACKEND_POOLS, World, iso_db, new_request_id, now, stable_hex
 from .web import HttpError, Request, Response, empty_response, json_response, os_fault, parse_json
 
 # Real cinder-api appends the remote traceback to this one; clients must show the first line only.
@@ -413,6 +413,52 @@ def force_delete(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
     return empty_response(202)
 
 
+MIGRATE = action_schema("os-migrate_volume", {"host": {"type": "string", "maxLength": 255},
+                                               "force_host_copy": BOOLEAN, "lock_volume": BOOLEAN}, ["host"])
+
+
+def migrate(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """VolumeAdminController._migrate_volume and cinder.volume.api.API.migrate_volume (captures 180-187): the
+    pool must be the scheduler's, the volume available or in use, not migrating, without snapshots and elsewhere;
+    then migration_status starting → migrating → success and the host changes (lock_volume: an available volume
+    is in maintenance meanwhile)."""
+    validate(body, MIGRATE)
+    world = ctx.world
+    vol = get_volume(ctx, volume_id)
+    if not ctx.admin:
+        raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:volume_admin_actions:migrate_volume "
+                                      "to be performed."))
+    params = body["os-migrate_volume"]
+    host = params["host"]
+    if host not in BACKEND_POOLS:
+        raise bad_request(f"Invalid host: No available service named '{host}'")
+    has_snaps = any(s["volume_id"] == volume_id for s in world.snapshots.values())
+    if (vol["status"] not in ("available", "in-use") or vol["migration_status"] not in (None, "error", "success")
+            or has_snaps or (vol.get("host") or BACKEND_HOST) == host):
+        raise bad_request(f"Invalid volume: Volume {volume_id} status must be available or in-use, must not be "
+                          "migrating, have snapshots, be replicated, be part of a group and destination "
+                          "host/cluster must be different than the current one")
+    previous = vol["status"]
+    vol["migration_status"] = "starting"
+    if as_bool(params.get("lock_volume", False)) and previous == "available":
+        vol["status"] = "maintenance"
+    vol["updated_at"] = now()
+
+    def moving() -> None:
+        if world.volumes.get(volume_id) is vol and vol["migration_status"] == "starting":
+            vol["migration_status"] = "migrating"
+
+    def done() -> None:
+        if world.volumes.get(volume_id) is vol and vol["migration_status"] == "migrating":
+            vol["migration_status"], vol["host"] = "success", host
+            if vol["status"] == "maintenance":
+                vol["status"] = previous
+            vol["updated_at"] = now()
+    world.clock.after(world.config["delay"] / 2, moving)
+    world.clock.after(world.config["delay"], done)
+    return empty_response(202)
+
+
 # name → (minimum microversion, implementation)
 UPDATE_READONLY = action_schema("os-update_readonly_flag", {"readonly": BOOLEAN}, ["readonly"])
 
@@ -441,6 +487,7 @@ ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], R
     "os-update_readonly_flag": ((3, 0), update_readonly_flag),
     "os-force_detach": ((3, 0), force_detach),
     "os-force_delete": ((3, 0), force_delete),
+    "os-migrate_volume": ((3, 0), migrate),
 }
 
 

@@ -447,6 +447,17 @@ class CinderClient:
         attached volume, one with snapshots or one migrating."""
         return self.action(volume_id, {"os-force_delete": {}})
 
+    def scheduler_pools(self) -> list[str]:
+        """The scheduler's pools by name ("host@backend#pool"), the hosts a volume may migrate to."""
+        raw = self._get("/scheduler-stats/get_pools", "pools")
+        with understood(SERVICE, "Cinder", "a pool list"):
+            return sorted(str(p["name"]) for p in raw)
+
+    def migrate(self, volume_id: str, host: str, *, force_host_copy: bool, lock_volume: bool) -> ActionResult:
+        """os-migrate_volume to another pool; the migration runs after the 202 (migration_status)."""
+        return self.action(volume_id, {"os-migrate_volume": {"host": host, "force_host_copy": force_host_copy,
+                                                             "lock_volume": lock_volume}})
+
     def list_all_volumes(self, *, project_id: str = "", status: str = "", name: str = "", marker: str = "",
                          limit: int = 50) -> tuple[list[Volume], str]:
         """One page of every project's volumes (all_tenants: an admin's view; a member's token gets its own

@@ -368,6 +368,18 @@ def _force_delete(cloud: Cloud, volume: Volume, data: Data) -> Request:
                    reason=data["reason"], repairs=data.get("repairs"))
 
 
+MIGRATE = Audited("os-migrate_volume", "Migrate", outcomes.migrated, "update/os-migrate_volume",
+                  "/volumes/{volume_id}/action", 1)
+AUDITED[MIGRATE.name] = MIGRATE
+
+
+def _migrate(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    host, copy, lock = data["host"], bool(data.get("force_host_copy")), bool(data.get("lock_volume"))
+    return Request(MIGRATE, {"host": host, "force_host_copy": copy, "lock_volume": lock, "was_host": volume.host},
+                   lambda: from_result(cloud.cinder.migrate(volume.id, host, force_host_copy=copy, lock_volume=lock)),
+                   reason=data["reason"], repairs=data.get("repairs"))
+
+
 ADMIN_SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "reset_status", "Reset status",
@@ -389,6 +401,12 @@ ADMIN_SPECS: tuple[ActionSpec, ...] = (
         "creating. Cinder still refuses an attached volume or one with snapshots.",
         forms.ForceDeleteForm, (FORCE_DELETE,), lambda p: rules.force_delete(p.volume, p.snapshots), _force_delete,
         audience="admin", danger=True,
+    ),
+    ActionSpec(
+        "migrate", "Migrate",
+        "Move the volume to another back-end pool (os-migrate_volume); its data is copied and its id stays.",
+        forms.MigrateForm, (MIGRATE,), lambda p: rules.migrate(p.volume, p.snapshots, p.pools), _migrate,
+        audience="admin",
     ),
 )
 SPECS += ADMIN_SPECS

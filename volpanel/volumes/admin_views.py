@@ -5,6 +5,7 @@ the volume and the suggested repair, and the repair's row links back to it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID, uuid4
@@ -19,6 +20,7 @@ from volpanel.audit.access import cloud_admins_only
 from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry, Outcome
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.openstack.cinder import Volume
+from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.volumes import actions, presenters, rules, selectors, services
 from volpanel.volumes.forms import IDEMPOTENCY_KEY, AllVolumesFilter, VolumeActionForm
@@ -26,6 +28,18 @@ from volpanel.volumes.selectors import VolumePage
 from volpanel.volumes.views import _actor, _cloud, cloud_budget, cloud_errors
 
 HISTORY_ROWS = 20
+
+
+def _admin_page(cloud: Cloud, volume_id: str) -> VolumePage:
+    """The volume page's reads, and the scheduler's pools for Migrate (none if Cinder does not list them)."""
+    page = selectors.load_volume_page(cloud, volume_id)
+    try:
+        pools = tuple(cloud.cinder.scheduler_pools())
+    except CloudError as exc:
+        if exc.kind == "auth":
+            raise
+        pools = ()
+    return replace(page, pools=pools)
 
 
 def _failed_row(raw: str, volume_id: str) -> AuditEntry | None:
@@ -69,7 +83,7 @@ def _context(request: HttpRequest, page: VolumePage, failed: AuditEntry | None,
 @cloud_budget
 @cloud_errors
 def admin_volume(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
-    page = selectors.load_volume_page(_cloud(request), str(volume_id))
+    page = _admin_page(_cloud(request), str(volume_id))
     failed = _failed_row(request.GET.get("repair", ""), page.volume.id)
     return render(request, "volpanel/admin_volume.html", _context(request, page, failed))
 
@@ -83,7 +97,7 @@ def admin_volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) 
     if spec is None:
         raise Http404("No such admin action.")
     cloud = _cloud(request)
-    page = selectors.load_volume_page(cloud, str(volume_id))
+    page = _admin_page(cloud, str(volume_id))
     failed = _failed_row(request.POST.get("repairs", ""), page.volume.id)
     back = reverse("admin_volume", args=[volume_id]) + (f"?repair={failed.uuid}" if failed else "")
     form = spec.bind(page, request.POST)

@@ -483,3 +483,17 @@ class ForceDeleteForm(AdminActionForm):
         if typed != expected:
             raise forms.ValidationError(f"That is not the volume's name; type {expected} exactly to delete it.")
         return typed
+
+
+class MigrateForm(AdminActionForm):
+    host = forms.ChoiceField(label="Destination pool", error_messages={
+        "required": "Choose the pool to migrate to.",
+        "invalid_choice": "Choose one of the scheduler's other pools (the list may have changed; reload)."})
+    force_host_copy = forms.BooleanField(
+        label="Copy through the host (force_host_copy), not the back end's own migration", required=False)
+    lock_volume = forms.BooleanField(
+        label="Lock the volume (maintenance) while it migrates, if it is available", required=False)
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.choice_field("host").choices = [(p, p) for p in page.pools if p != page.volume.host]

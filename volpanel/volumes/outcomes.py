@@ -205,3 +205,14 @@ def volume_deleted(entry: AuditEntry, r: Settled) -> Verdict:
     # Called only while the volume is still there and settled: the delete did not happen (a gone volume is a
     # success, decided by `judge`).
     return Outcome.FAILED, r.failure or f"Cinder left the volume {r.volume.status}; its back end did not delete it."
+
+
+def migrated(entry: AuditEntry, r: Settled) -> Verdict | None:
+    # A migration runs after the 202 while the volume's status may stay available: migration_status says.
+    wanted = str((entry.parameters or {}).get("host", ""))
+    if r.volume.migration_status in ("starting", "migrating", "completing"):
+        return None
+    if r.volume.host == wanted and r.volume.migration_status in ("success", ""):
+        return Outcome.SUCCEEDED, f"The volume is now on {wanted}."
+    return Outcome.FAILED, r.failure or (f"Cinder left the volume on {r.volume.host or 'its host'} with migration "
+                                         f"status {r.volume.migration_status or 'none'}.")

@@ -194,3 +194,19 @@ def force_delete(volume: Volume, snapshots: list[Snapshot]) -> Availability:
     if volume.migration_status == "migrating":
         return _no("Force delete refuses a volume that is migrating.")
     return OK
+
+
+MIGRATING = ("starting", "migrating", "completing")
+
+
+def migrate(volume: Volume, snapshots: list[Snapshot], pools: tuple[str, ...]) -> Availability:
+    # cinder.volume.api.API.migrate_volume's conditional update (captures 183-184).
+    if volume.status not in ("available", "in-use"):
+        return _no(f"Migrate needs the volume to be available or in use; it is {volume.status}.")
+    if volume.migration_status in MIGRATING:
+        return _no(f"The volume is already migrating ({volume.migration_status}).")
+    if snapshots:
+        return _no("Cinder does not migrate a volume with snapshots.")
+    if not [p for p in pools if p != volume.host]:
+        return _no("The scheduler lists no other pool to migrate to.")
+    return OK

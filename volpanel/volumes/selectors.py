@@ -92,6 +92,7 @@ class VolumePage:
     images: dict[str, Image | None] = field(default_factory=dict)
     servers_problem: str = ""  # why the server list is empty when Nova did not answer
     nova_followups: tuple[NovaFollowUp, ...] = ()  # set by the watcher that follows an action on the volume
+    pools: tuple[str, ...] = ()  # the scheduler's pools, loaded for the admin page only (admin_views)
 
     @property
     def server_names(self) -> dict[str, str]:
