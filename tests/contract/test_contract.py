@@ -1119,7 +1119,10 @@ def test_force_delete_by_an_admin_of_another_project(cut: CloudUnderTest) -> Non
         admin.force_delete(attached)
     assert error(exc) == ("fault", 400, "badRequest", refusal)
     snapped = cut.make_volume(1)
-    cut.make_snapshot(snapped)
+    snapshot = cut.make_snapshot(snapped)
+    # An admin sees another project's snapshots with all_tenants only.
+    assert [s.id for s in admin.list_snapshots(snapped, all_projects=True)] == [snapshot]
+    assert admin.list_snapshots(snapped) == []
     with pytest.raises(CloudError) as exc:
         admin.force_delete(snapped)
     assert error(exc) == ("fault", 400, "badRequest", refusal)

@@ -223,7 +223,9 @@ def test_an_admin_force_deletes_a_volume_after_typing_its_name(demo: Demo, alice
     assert (row.outcome, row.detail, row.volume_project_id, row.reason) == (
         Outcome.SUCCEEDED, "The volume was deleted.", bob["project_id"], "Project other asked for it gone")
     assert "bob-secret" not in [v["name"] for v in demo.state()["volumes"].values()]
-    # An attached volume is not offered: the page says why.
+    # A volume with snapshots (alice's, another project's) or an attached one is not offered: the page says why.
+    page = admin.get(f"/manage/volumes/{demo.volume('data-01')['id']}/").content.decode()
+    assert "Force delete refuses a volume with snapshots" in page
     web = demo.volume("web-root")
     page = admin.get(f"/manage/volumes/{web['id']}/").content.decode()
     assert "Force delete refuses an attached volume" in page

@@ -265,10 +265,12 @@ class CinderClient:
     def get_volume(self, volume_id: str) -> Volume:
         return _volume(self._get(f"/volumes/{volume_id}", "volume", self.read_microversion()))
 
-    def list_snapshots(self, volume_id: str) -> list[Snapshot]:
+    def list_snapshots(self, volume_id: str, *, all_projects: bool = False) -> list[Snapshot]:
         # At 3.0: the fields volpanel reads are all there, and the volume_id filter is accepted whatever the
-        # cloud's resource_filters.json says (the 3.31 note at the top).
-        raw = self._get(f"/snapshots/detail?volume_id={volume_id}", "snapshots", "3.0")
+        # cloud's resource_filters.json says (the 3.31 note at the top). `all_projects`: an admin looking at
+        # another project's volume (without all_tenants Cinder lists the admin's own project's snapshots only).
+        scope = "&all_tenants=1" if all_projects else ""
+        raw = self._get(f"/snapshots/detail?volume_id={volume_id}{scope}", "snapshots", "3.0")
         # Newest first: revert may only go to the latest one (Cinder compares created_at).
         with understood(SERVICE, "Cinder", "a snapshot list"):
             return sorted((_snapshot(s) for s in raw if s.get("volume_id") == volume_id),

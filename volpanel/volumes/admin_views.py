@@ -31,15 +31,17 @@ HISTORY_ROWS = 20
 
 
 def _admin_page(cloud: Cloud, volume_id: str) -> VolumePage:
-    """The volume page's reads, and the scheduler's pools for Migrate (none if Cinder does not list them)."""
+    """The volume page's reads, the volume's snapshots whatever their project (Force delete and Migrate refuse a
+    volume with any), and the scheduler's pools for Migrate (none if Cinder does not list them)."""
     page = selectors.load_volume_page(cloud, volume_id)
+    snapshots = cloud.cinder.list_snapshots(volume_id, all_projects=True)
     try:
         pools = tuple(cloud.cinder.scheduler_pools())
     except CloudError as exc:
         if exc.kind == "auth":
             raise
         pools = ()
-    return replace(page, pools=pools)
+    return replace(page, pools=pools, snapshots=snapshots)
 
 
 def _failed_row(raw: str, volume_id: str) -> AuditEntry | None:
