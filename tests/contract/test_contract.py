@@ -1163,3 +1163,23 @@ def test_migrate_refusals_and_the_scheduler_s_pools(cut: CloudUnderTest) -> None
     assert fault(r) == (400, "badRequest", "Invalid input for field/attribute os-migrate_volume. Value: {}. 'host' "
                                            "is a required property")
     assert cut.get_volume(vol)["status"] == "available"
+
+
+def test_every_project_s_volumes_unchanged_since_a_time(cut: CloudUnderTest) -> None:
+    """Cinder's updated_at=lt: filter, which the all-projects list's "unchanged for N minutes" asks with."""
+    from datetime import datetime, timedelta
+    from datetime import timezone as tz
+
+    name = f"contract-stuck-{uuid.uuid4().hex[:8]}"
+    vol = cut.make_volume(1)
+    cut.cloud().cinder.update(vol, name=name, description="")
+    admin = cut.cloud("admin", "admin").cinder
+    now = datetime.now(tz.utc)
+    found, _ = admin.list_all_volumes(name=name, updated_before=now + timedelta(hours=1))
+    assert [v.id for v in found] == [vol]
+    found, _ = admin.list_all_volumes(name=name, updated_before=now - timedelta(hours=1))
+    assert found == []
+    r = cut.session("admin", "admin").get(
+        f"{cut.volume_url('admin', 'admin')}/volumes/detail?all_tenants=1&updated_at=lt:bogus",
+        headers={"OpenStack-API-Version": "volume 3.60"}, raise_exc=False)
+    assert fault(r, "3.60") == (400, "badRequest", "Invalid bogus value")

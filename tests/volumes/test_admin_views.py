@@ -141,6 +141,14 @@ def test_it_lists_every_project_s_volumes_for_an_admin_filtered_and_paged(
     page = admin.get("/manage/volumes/", {"status": "error"}).content.decode()
     assert 'data-testid="no-volumes"' in page
 
+    # Stuck: unchanged for N minutes (Cinder's updated_at filter). A volume just changed is not.
+    alice_client.post(f"/volumes/{demo.volume('scratch')['id']}/edit/", {"name": "scratch", "description": "now"})
+    assert watchers.wait_idle(20)
+    page = admin.get("/manage/volumes/", {"stuck": "5"}).content.decode()
+    assert "<bdi>scratch</bdi>" not in page and "<bdi>data-01</bdi>" in page  # seeded days ago
+    page = admin.get("/manage/volumes/", {"name": "scratch", "stuck": ""}).content.decode()
+    assert "<bdi>scratch</bdi>" in page
+
     # A page at a time, by Cinder's marker; the pages together are every volume once.
     monkeypatch.setattr("volpanel.volumes.admin_views.PAGE_SIZE", 2)
     seen: list[str] = []
@@ -159,7 +167,8 @@ def test_it_lists_every_project_s_volumes_for_an_admin_filtered_and_paged(
     for params, message in [({"project": "not a project"}, "A project id is hexadecimal"),
                             ({"status": "bogus"}, "Choose the status from the list."),
                             ({"name": "a\x07b"}, "The name can use printable characters only"),
-                            ({"marker": "nope"}, "start from the first page")]:
+                            ({"marker": "nope"}, "start from the first page"),
+                            ({"stuck": "0"}, "Give at least 1 minute.")]:
         page = admin.get("/manage/volumes/", params).content.decode()
         assert message in page, params
     assert volume_lists(demo) == lists

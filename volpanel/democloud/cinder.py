@@ -196,11 +196,32 @@ def v3_root(world: World, req: Request) -> Response:
 
 
 # ---- volumes ----------------------------------------------------------------------------------------------
+_TIME_OPS: dict[str, Callable[[datetime, datetime], bool]] = {
+    "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b, "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
+    "eq": lambda a, b: a == b, "neq": lambda a, b: a != b}
+
+
+def _time_filter(raw: str) -> Callable[[datetime | None], bool]:
+    """cinder.api.common: `updated_at=lt:2026-12-04T05:00:00` (an unknown operator or time: 400 "Invalid <value>
+    value"); a volume never updated has no updated_at and matches nothing."""
+    op, _, value = raw.partition(":") if ":" in raw and raw.split(":", 1)[0] in _TIME_OPS else ("eq", "", raw)
+    try:
+        moment = datetime.fromisoformat(value.rstrip("Z")).replace(tzinfo=None)
+    except ValueError:
+        raise HttpError(os_fault(400, f"Invalid {value} value")) from None
+    compare = _TIME_OPS[op]
+    return lambda found: found is not None and compare(found.replace(microsecond=0), moment)
+
+
 def _volume_filters(ctx: Ctx, vols: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for key in ("name", "status", "project_id"):
         wanted = ctx.req.q(key)
         if wanted is not None:
             vols = [v for v in vols if v[key] == wanted]
+    updated = ctx.req.q("updated_at")
+    if updated is not None:
+        matches = _time_filter(updated)
+        vols = [v for v in vols if matches(v["updated_at"])]
     return vols
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -461,13 +462,16 @@ class CinderClient:
                                                              "lock_volume": lock_volume}})
 
     def list_all_volumes(self, *, project_id: str = "", status: str = "", name: str = "", marker: str = "",
-                         limit: int = 50) -> tuple[list[Volume], str]:
+                         limit: int = 50, updated_before: datetime | None = None) -> tuple[list[Volume], str]:
         """One page of every project's volumes (all_tenants: an admin's view; a member's token gets its own
         project's), newest first as Cinder sorts them, and the marker of the next page ("" on the last). Cinder
         links a next page whenever a page is full (captures 150-157)."""
         query = [("all_tenants", "1"), ("limit", str(limit))]
         query += [(k, v) for k, v in (("project_id", project_id), ("status", status), ("name", name),
                                       ("marker", marker)) if v]
+        if updated_before is not None:
+            # Cinder's time comparison filter (lt:, in UTC as its database keeps it): "unchanged since".
+            query.append(("updated_at", f"lt:{updated_before.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%S}"))
         response = self._request("GET", f"/volumes/detail?{urlencode(query)}", microversion=self.read_microversion())
         if response.status_code != 200:
             raise fault_from_response(SERVICE, response)

@@ -6,6 +6,7 @@ the volume and the suggested repair, and the repair's row links back to it."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID, uuid4
@@ -14,6 +15,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from volpanel.audit.access import cloud_admins_only
@@ -160,9 +162,11 @@ def admin_volume_list(request: HtmxHttpRequest) -> HttpResponse:
             if volume_id:
                 volumes = [cloud.cinder.get_volume(volume_id)]
             else:
+                stuck = data.get("stuck")
                 volumes, next_marker = cloud.cinder.list_all_volumes(
                     project_id=data.get("project") or "", status=data.get("status") or "", name=name,
-                    marker=str(marker) if marker else "", limit=PAGE_SIZE)
+                    marker=str(marker) if marker else "", limit=PAGE_SIZE,
+                    updated_before=timezone.now() - timedelta(minutes=stuck) if stuck else None)
         except CloudError as exc:
             if exc.status != 404 or exc.service != "volume":
                 raise

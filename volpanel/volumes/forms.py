@@ -451,6 +451,11 @@ class AllVolumesFilter(forms.Form):
         label="Name or id", required=False, max_length=MAX_NAME, validators=[printable("name")],
         help_text="A name matches exactly; a volume id opens that volume whatever its project.",
         error_messages={"max_length": f"A name is at most {MAX_NAME} characters."})
+    stuck = forms.IntegerField(
+        label="Unchanged for at least (minutes)", required=False, min_value=1, max_value=60 * 24 * 365,
+        help_text="With a transitional status (detaching, extending…): the volumes stuck in it.",
+        error_messages={"invalid": "Give the minutes as a whole number.",
+                        "min_value": "Give at least 1 minute.", "max_value": "Give at most a year's minutes."})
     marker = forms.UUIDField(required=False, widget=forms.HiddenInput,
                              error_messages={"invalid": "This page's link is damaged; start from the first page."})
 
