@@ -6,7 +6,7 @@ from django.urls import path
 from volpanel import health
 from volpanel.accounts import views as accounts
 from volpanel.audit import views as audit
-from volpanel.volumes import streams
+from volpanel.volumes import admin_views, streams
 from volpanel.volumes import views as volumes
 
 urlpatterns = [
@@ -20,6 +20,11 @@ urlpatterns = [
     path("volumes/<uuid:volume_id>/", volumes.volume_detail, name="volume_detail"),
     path("volumes/<uuid:volume_id>/stream/", streams.volume_stream, name="volume_stream"),
     path("volumes/<uuid:volume_id>/<slug:action>/", volumes.volume_action, name="volume_action"),
+    # Admins only (issue 16): any project's volume, and its repair actions.
+    path("manage/volumes/", admin_views.admin_volume_list, name="admin_volume_list"),
+    path("manage/volumes/<uuid:volume_id>/", admin_views.admin_volume, name="admin_volume"),
+    path("manage/volumes/<uuid:volume_id>/<slug:action>/", admin_views.admin_volume_action,
+         name="admin_volume_action"),
     path("audit/", audit.audit_list, name="audit_list"),
     path("audit/chart/", audit.audit_chart, name="audit_chart"),
     path("audit/export/<slug:fmt>/", audit.audit_export, name="audit_export"),

@@ -179,3 +179,22 @@ def test_it_finds_events_whose_row_is_gone() -> None:
     assert f"BROKEN at event {event.pk} (entry -): its audit row (id {first.pk}) is gone" in message
     sql("DELETE FROM volpanel_auditevent WHERE id = %s", event.pk)  # leave the database consistent for flush
     assert second.events.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_verifies_rows_chained_before_the_admin_fields_and_still_catches_them_edited() -> None:
+    """Rows written before migration 0007 name no reason, volume project or repair link in their 'requested'
+    event: the replay reads those as the fields' defaults (models.LATER_FIELDS), and a later edit still shows."""
+    from volpanel.audit.chain import canonical_json, jsonable
+
+    entry = make()
+    event = entry.events.get()
+    facts = {k: v for k, v in json.loads(event.facts).items() if k not in ("reason", "volume_project_id", "repairs")}
+    text = canonical_json(facts)
+    digest = AuditEvent.compute_hash(event.prev_hash, str(entry.uuid), event.kind, event.outcome, text,
+                                     jsonable(event.created_at))
+    sql("UPDATE volpanel_auditevent SET facts = %s, hash = %s WHERE id = %s", text, digest, event.pk)
+    sql("UPDATE volpanel_auditchainhead SET last_hash = %s WHERE id = 1", digest)
+    assert verify() == "OK: 1 events, 1 entries"
+    AuditEntry.objects.filter(pk=entry.pk).update(reason="added afterwards")
+    assert "reason is 'added afterwards' in the row but '' in its events" in broken()

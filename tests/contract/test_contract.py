@@ -1119,3 +1119,212 @@ def test_services_reimage_records_success(cut: CloudUnderTest) -> None:
                                volume=cloud.cinder.get_volume(vol), image_id=image.id, image_name=image.name))
     assert (row.outcome, row.http_status, row.action, row.microversion, row.detail) == (
         Outcome.SUCCEEDED, 202, "os-reimage", "3.68", f"The volume now holds image {image.name}.")
+
+
+# --- admin actions (issue 16) --------------------------------------------------------------------------------
+def test_reset_status_by_an_admin_of_another_project(cut: CloudUnderTest) -> None:
+    """Captures 190-203: admin (project admin) resets alice's volume through its own project's URL."""
+    vol = cut.make_volume(1)
+    admin = cut.cloud("admin", "admin").cinder
+    # A member is refused by policy before anything changes (capture 190).
+    r = cut.post_action(vol, {"os-reset_status": {"status": "error"}})
+    assert fault(r) == (403, "forbidden", "Policy doesn't allow volume_extension:volume_admin_actions:"
+                                          "reset_status to be performed.")
+    result = admin.reset_status(vol, status="error_extending")
+    assert (result.status, result.body) == (202, {})
+    seen = admin.get_volume(vol)  # the volume of another project, with the facts Cinder gives admins only
+    assert (seen.status, seen.project_id, seen.migration_status) == (
+        "error_extending", cut.project_id(), "")
+    assert seen.host
+    for given, expected in [
+        ({"status": "bogus"}, "Volume status: bogus is invalid, valid statuses are: ('creating', 'available', "
+                              "'deleting', 'error', 'error_deleting', 'error_managing', 'managing', 'attaching', "
+                              "'in-use', 'detaching', 'maintenance', 'restoring-backup', 'error_restoring', "
+                              "'reserved', 'awaiting-transfer', 'backing-up', 'error_backing-up', "
+                              "'error_extending', 'downloading', 'uploading', 'retyping', 'extending')."),
+        ({"status": "deleting"}, "Cannot reset-state to deleting"),
+        ({"status": "in-use"}, "Cannot reset-state to in-use because volume does not have any attachments."),
+        ({}, "Must specify 'status', 'attach_status' or 'migration_status' for update."),
+        ({"attach_status": "attaching"}, "Volume attach status: attaching is invalid, valid statuses are: "
+                                         "['attached', 'detached']."),
+        ({"migration_status": "bogus"}, "Volume migration status: bogus is invalid, valid statuses are: "
+                                        "('migrating', 'error', 'success', 'completing', 'none', 'starting')."),
+    ]:
+        with pytest.raises(CloudError) as exc:
+            admin.reset_status(vol, **given)
+        assert error(exc) == ("fault", 400, "badRequest", expected), given
+    r = cut.post_action(vol, {"os-reset_status": {"status": "available", "reason": "x"}}, user="admin",
+                        project="admin")
+    assert fault(r) == (400, "badRequest", "Invalid input for field/attribute os-reset_status. Value: {'status': "
+                                           "'available', 'reason': 'x'}. Additional properties are not allowed "
+                                           "('reason' was unexpected)")
+    assert admin.get_volume(vol).status == "error_extending"
+    with pytest.raises(CloudError) as exc:
+        admin.reset_status(str(uuid.uuid4()), status="available")
+    assert error(exc) == ("fault", 404, "itemNotFound", "Volume <id> could not be found.")
+    admin.reset_status(vol, status="available", attach_status="detached", migration_status="none")
+    assert cut.get_volume(vol)["status"] == "available"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_services_reset_status_records_the_admin_the_reason_and_the_volume_s_project(cut: CloudUnderTest) -> None:
+    from volpanel.audit.models import Outcome
+
+    vol = cut.make_volume(1)
+    cut._admin_reset(vol, status="error_extending")
+    cloud = cut.cloud("admin", "admin")
+    row = _settled(actions.run("reset_status", cloud=cloud, actor=_actor(cloud.credentials),
+                               volume=cloud.cinder.get_volume(vol), status="available", attach_status="",
+                               migration_status="", reason="contract: back to available", repairs=None))
+    assert (row.outcome, row.http_status, row.action, row.detail, row.reason) == (
+        Outcome.SUCCEEDED, 202, "os-reset_status", "The volume's status is now available.",
+        "contract: back to available")
+    assert (row.project_id, row.volume_project_id, row.is_admin) == (
+        cut.project_id("admin", "admin"), cut.project_id(), True)
+    # A member's attempt is audited as Cinder's refusal, and changes nothing.
+    member = cut.cloud()
+    row = actions.run("reset_status", cloud=member, actor=_actor(member.credentials),
+                      volume=member.cinder.get_volume(vol), status="error", attach_status="", migration_status="",
+                      reason="not mine to do", repairs=None)
+    assert (row.outcome, row.http_status, row.fault_name) == (Outcome.REJECTED, 403, "forbidden")
+    assert cut.get_volume(vol)["status"] == "available"
+
+
+def test_every_project_s_volumes_for_an_admin_a_page_at_a_time(cut: CloudUnderTest) -> None:
+    """Captures 150-157: all_tenants with project, status and name filters, a page at a time by marker."""
+    name = f"contract-list-{uuid.uuid4().hex[:8]}"
+    mine = []
+    for _ in range(2):
+        mine.append(cut.make_volume(1))
+        cut.cloud().cinder.update(mine[-1], name=name, description="")
+    bobs = cut.make_volume(1, user="bob", project="other")
+    cut.cloud("bob", "other").cinder.update(bobs, name=name, description="")
+    admin = cut.cloud("admin", "admin").cinder
+    first, marker = admin.list_all_volumes(name=name, limit=2)
+    assert len(first) == 2 and marker == first[-1].id
+    assert all(v.host for v in first)  # an admin's view
+    rest, marker = admin.list_all_volumes(name=name, limit=2, marker=marker)
+    assert len(rest) == 1 and marker == ""
+    # Newest first across projects; real Cinder keeps created_at to the second and breaks ties by id.
+    seen = first + rest
+    assert {v.id for v in seen} == {*mine, bobs}
+    assert [(v.created_at, v.id) for v in seen] == sorted(((v.created_at, v.id) for v in seen), reverse=True)
+    assert {v.project_id for v in seen} == {cut.project_id(), cut.project_id("bob", "other")}
+    found, marker = admin.list_all_volumes(name=name, project_id=cut.project_id(), limit=5)
+    assert ({v.id for v in found}, marker) == (set(mine), "")
+    found, _ = admin.list_all_volumes(name=name, status="error", limit=5)
+    assert found == []
+    with pytest.raises(CloudError) as exc:
+        admin.list_all_volumes(marker=str(uuid.uuid4()))
+    assert error(exc) == ("fault", 404, "itemNotFound", "Volume <id> could not be found.")
+    # A member's all_tenants is ignored: their own project's volumes only (capture 156).
+    found, _ = cut.cloud().cinder.list_all_volumes(limit=50)
+    assert set(mine) <= {v.id for v in found} and bobs not in {v.id for v in found}
+
+
+def test_force_detach_by_an_admin_of_another_project(cut: CloudUnderTest) -> None:
+    """Captures 160-165: a host attachment of alice's, force-detached by admin (project admin)."""
+    vol = cut.make_volume(1)
+    attachment = cut.attach_host(vol)
+    admin = cut.cloud("admin", "admin").cinder
+    r = cut.post_action(vol, {"os-force_detach": {"attachment_id": attachment}})
+    assert fault(r) == (403, "forbidden", "Policy doesn't allow volume_extension:volume_admin_actions:"
+                                          "force_detach to be performed.")
+    with pytest.raises(CloudError) as exc:
+        admin.force_detach(vol, str(uuid.uuid4()))
+    assert error(exc) == ("fault", 409, "conflictingRequest", "ConflictNovaUsingAttachment: Detach volume from "
+                                                              "instance  using the Compute API")
+    r = cut.post_action(vol, {"os-force_detach": {"attachment_id": attachment, "reason": "x"}}, user="admin",
+                        project="admin")
+    assert fault(r) == (400, "badRequest", f"Invalid input for field/attribute os-force_detach. Value: "
+                                           f"{{'attachment_id': '{attachment}', 'reason': 'x'}}. Additional "
+                                           "properties are not allowed ('reason' was unexpected)".replace(
+                                               attachment, "<id>"))
+    assert admin.force_detach(vol, attachment).status == 202
+    seen = cut.watch_volume(vol)
+    assert seen.final and (seen.final["status"], seen.final["attachments"]) == ("available", [])
+    with pytest.raises(CloudError) as exc:
+        admin.force_detach(vol, attachment)
+    assert error(exc)[:3] == ("fault", 409, "conflictingRequest")
+
+
+def test_force_delete_by_an_admin_of_another_project(cut: CloudUnderTest) -> None:
+    """Captures 170-176: admin (project admin) force-deletes alice's volume stuck in error_extending; Cinder still
+    refuses an attached volume and one with snapshots."""
+    refusal = ("Invalid volume: Volume  must not be migrating, attached, belong to a group, have snapshots, awaiting "
+               "a transfer, or be disassociated from snapshots after volume transfer.")
+    admin = cut.cloud("admin", "admin").cinder
+    vol = cut.make_volume(1)
+    r = cut.post_action(vol, {"os-force_delete": {}})
+    assert fault(r) == (403, "forbidden", "Policy doesn't allow volume_extension:volume_admin_actions:"
+                                          "force_delete to be performed.")
+    attached = cut.make_volume(1)
+    cut.attach_host(attached)
+    with pytest.raises(CloudError) as exc:
+        admin.force_delete(attached)
+    assert error(exc) == ("fault", 400, "badRequest", refusal)
+    snapped = cut.make_volume(1)
+    snapshot = cut.make_snapshot(snapped)
+    # An admin sees another project's snapshots with all_tenants only.
+    assert [s.id for s in admin.list_snapshots(snapped, all_projects=True)] == [snapshot]
+    assert admin.list_snapshots(snapped) == []
+    with pytest.raises(CloudError) as exc:
+        admin.force_delete(snapped)
+    assert error(exc) == ("fault", 400, "badRequest", refusal)
+    with pytest.raises(CloudError) as exc:
+        admin.force_delete(str(uuid.uuid4()))
+    assert error(exc) == ("fault", 404, "itemNotFound", "Volume <id> could not be found.")
+    cut._admin_reset(vol, status="error_extending")
+    assert admin.force_delete(vol).status == 202
+    seen = cut.watch_volume(vol)
+    assert seen.final is None  # gone
+
+
+def test_migrate_refusals_and_the_scheduler_s_pools(cut: CloudUnderTest) -> None:
+    """Captures 180-187. The real rig has one back end, so a migration's success is the demo cloud's alone
+    (tests/volumes/test_admin_views.py); the answers both clouds give are compared here."""
+    vol = cut.make_volume(1)
+    admin = cut.cloud("admin", "admin").cinder
+    pools = admin.scheduler_pools()
+    host = admin.get_volume(vol).host
+    assert host in pools and all(p.count("@") == 1 and p.count("#") == 1 for p in pools)
+    with pytest.raises(CloudError) as exc:
+        cut.cloud().cinder.scheduler_pools()
+    assert error(exc) == ("fault", 403, "forbidden", "Policy doesn't allow scheduler_extension:scheduler_stats:"
+                                                     "get_pools to be performed.")
+    r = cut.post_action(vol, {"os-migrate_volume": {"host": host}})
+    assert fault(r) == (403, "forbidden", "Policy doesn't allow volume_extension:volume_admin_actions:"
+                                          "migrate_volume to be performed.")
+    with pytest.raises(CloudError) as exc:
+        admin.migrate(vol, "nowhere@lvm#pool", force_host_copy=False, lock_volume=False)
+    assert error(exc) == ("fault", 400, "badRequest", "Invalid host: No available service named 'nowhere@lvm#pool'")
+    with pytest.raises(CloudError) as exc:
+        admin.migrate(vol, host, force_host_copy=False, lock_volume=True)
+    assert error(exc) == ("fault", 400, "badRequest", "Invalid volume: Volume <id> status must be available or "
+                                                      "in-use, must not be migrating, have snapshots, be replicated, "
+                                                      "be part of a group and destination host/cluster must be "
+                                                      "different than the current one")
+    r = cut.post_action(vol, {"os-migrate_volume": {}}, user="admin", project="admin")
+    assert fault(r) == (400, "badRequest", "Invalid input for field/attribute os-migrate_volume. Value: {}. 'host' "
+                                           "is a required property")
+    assert cut.get_volume(vol)["status"] == "available"
+
+
+def test_every_project_s_volumes_unchanged_since_a_time(cut: CloudUnderTest) -> None:
+    """Cinder's updated_at=lt: filter, which the all-projects list's "unchanged for N minutes" asks with."""
+    from datetime import datetime, timedelta
+    from datetime import timezone as tz
+
+    name = f"contract-stuck-{uuid.uuid4().hex[:8]}"
+    vol = cut.make_volume(1)
+    cut.cloud().cinder.update(vol, name=name, description="")
+    admin = cut.cloud("admin", "admin").cinder
+    now = datetime.now(tz.utc)
+    found, _ = admin.list_all_volumes(name=name, updated_before=now + timedelta(hours=1))
+    assert [v.id for v in found] == [vol]
+    found, _ = admin.list_all_volumes(name=name, updated_before=now - timedelta(hours=1))
+    assert found == []
+    r = cut.session("admin", "admin").get(
+        f"{cut.volume_url('admin', 'admin')}/volumes/detail?all_tenants=1&updated_at=lt:bogus",
+        headers={"OpenStack-API-Version": "volume 3.60"}, raise_exc=False)
+    assert fault(r, "3.60") == (400, "badRequest", "Invalid bogus value")

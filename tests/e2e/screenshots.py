@@ -167,3 +167,30 @@ def test_audit(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
         expect(page.get_by_test_id("audit-chart")).to_be_visible()  # drawn by its own request after the rows
         shoot(page, "audit.png")
     assert page_errors(errors) == []
+
+
+def test_admin_repair(browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
+    """An admin's page for another project's volume, opened from a failed extend: Cinder's message, the suggested
+    reset (to the status before the extend) with its reason, and the volume's trail with the repair linked."""
+    demo.config(delay=0.3)
+    with open_page(browser, live_volpanel.url, viewport=VIEWPORT) as (page, errors):
+        log_in(page)
+        demo.faults(backend={"extend": "fail"})
+        open_volume(page, "data-01")
+        act(page, "extend", {"New size (GiB)": "12"}, "Extend")
+        settle(page)
+        demo.clear_faults()
+        page.get_by_role("button", name="Log out").click()
+
+        log_in(page, user="admin", project="admin")
+        page.goto("/audit/?action=os-extend&outcome=failed")
+        page.get_by_test_id("audit-rows").locator("tbody tr").first.get_by_test_id("repair-link").click()
+        form = page.locator("details[data-action=reset_status] form")
+        form.get_by_label("Reason").fill("Back end checked: the LV did not grow. Back to available to retry.")
+        expect(page.get_by_test_id("suggested-repair")).to_contain_text("available")
+        form.get_by_role("button", name="Reset status").click()
+        expect(page.locator(".messages")).to_contain_text("Reset status")
+        page.reload()
+        expect(page.get_by_test_id("admin-history").get_by_test_id("repaired-by-link")).to_be_visible()
+        shoot(page, "admin-repair.png")
+    assert page_errors(errors) == []

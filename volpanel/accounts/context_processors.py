@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 
 from volpanel.accounts import auth
-from volpanel.audit.access import can_audit
+from volpanel.audit.access import can_audit, can_repair
 
 
 def cloud_user(request: HttpRequest) -> dict[str, Any]:
@@ -22,4 +22,5 @@ def cloud_user(request: HttpRequest) -> dict[str, Any]:
         },
         "cloud_projects": request.session.get(auth.PROJECTS_KEY, []) if creds else [],
         "can_audit": can_audit(request),
+        "can_repair": can_repair(request),
     }

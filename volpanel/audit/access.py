@@ -47,3 +47,30 @@ def admins_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResp
         return render(request, "volpanel/forbidden.html", status=403)
 
     return wrapper
+
+
+def can_repair(request: HttpRequest) -> bool:
+    """Admin actions (issue 16) call Cinder with the admin's own token: the Keystone admin role of a token still
+    honoured, re-checked as for the audit pages. Django staff without such a token may read but not repair."""
+    creds = auth.credentials(request)
+    return creds is not None and creds.is_admin and token_honoured(creds)
+
+
+def cloud_admins_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """As `admins_only`, for the admin volume pages and actions: a member (or staff without a cloud token) gets 403
+    before the cloud is called."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if can_repair(request):
+            return view(request, *args, **kwargs)
+        creds = auth.credentials(request)
+        if creds is not None and creds.is_admin:
+            auth.sign_out(request)
+            messages.info(request, "Your session with the cloud has expired. Log in again to continue.")
+            return auth.login_redirect(request)
+        if creds is None and not request.user.is_authenticated:
+            return auth.login_redirect(request)
+        return render(request, "volpanel/forbidden.html", {"forbidden_what": "Repairing volumes is"}, status=403)
+
+    return wrapper

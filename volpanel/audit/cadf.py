@@ -72,6 +72,8 @@ def event(entry: AuditEntry) -> dict[str, Any]:
     target: dict[str, Any] = {"typeURI": TYPE_URI_VOLUME, "id": entry.volume_id}
     if entry.volume_name:
         target["name"] = entry.volume_name
+    if entry.volume_project_id:
+        target["project_id"] = entry.volume_project_id  # an admin's action may be on another project's volume
     result: dict[str, Any] = {
         "typeURI": TYPE_URI_EVENT,
         "id": str(entry.uuid),
@@ -97,6 +99,14 @@ def event(entry: AuditEntry) -> dict[str, Any]:
         value = getattr(entry, name)
         if value:
             attachments.append(_attachment(name, value))
+    # Admin actions (issue 16): the reason, and the repair links both ways by audit row uuid (a CADF event's id).
+    if entry.reason:
+        attachments.append(_attachment("reason", entry.reason))
+    if entry.repairs_id:
+        attachments.append(_attachment("repairs", str(entry.repairs_id)))
+    repairs = [str(r.uuid) for r in sorted(entry.repaired_by.all(), key=lambda r: (r.requested_at, r.pk))]
+    if repairs:
+        attachments.append(_attachment("repaired_by", repairs, "mime:application/json"))
     for name in ("answered_at", "settled_at"):
         value = getattr(entry, name)
         if value:

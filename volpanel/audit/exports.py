@@ -13,9 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db.models import prefetch_related_objects
 
 from volpanel.audit import cadf
-from volpanel.audit.models import AuditEntry, AuditEntryQuerySet, jsonable
+from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry, AuditEntryQuerySet, jsonable
 from volpanel.audit.query import batches
 
 BATCH_SIZE = 2000
@@ -25,6 +26,9 @@ COLUMNS = (
     "project_name", "is_admin", "source_ip", "user_agent", "cloud", "volume_id", "volume_name", "action",
     "parameters", "microversion", "server_id", "attachment_id", "snapshot_id", "image_id", "outcome",
     "http_status", "request_id", "fault_name", "detail", "status_before", "status_after",
+    # Admin actions (issue 16): the volume's project, the admin's reason, and the repair links both ways (the
+    # failed row's uuid on its repair; the repairs' uuids on the failed row).
+    "volume_project_id", "reason", "repairs", "repaired_by",
 )
 # A spreadsheet runs a cell that starts with one of these as a formula (OWASP "CSV injection"), and Excel and
 # LibreOffice skip leading spaces and other blanks first: " =1+1" and "\n@SUM(1)" are formulas too. The
@@ -42,8 +46,32 @@ def _blank(char: str) -> bool:
 _BLANK_CHARS = "".join(chr(code) for code in range(0x3000 + 1) if _blank(chr(code))) + "\ufeff"
 
 
+def _value(entry: AuditEntry, name: str) -> Any:
+    if name == "repairs":
+        return entry.repairs_id
+    if name == "repaired_by":
+        return repaired_by(entry)
+    return getattr(entry, name)
+
+
+def repaired_by(entry: AuditEntry) -> list[str]:
+    """The uuids of the row's repairs, oldest first (prefetched per batch by with_repairs)."""
+    return [str(r.uuid) for r in sorted(entry.repaired_by.all(), key=lambda r: (r.requested_at, r.pk))]
+
+
 def record(entry: AuditEntry) -> dict[str, Any]:
-    return {name: jsonable(getattr(entry, name)) for name in COLUMNS}
+    return {name: jsonable(_value(entry, name)) for name in COLUMNS}
+
+
+def with_repairs(rows: list[AuditEntry]) -> list[AuditEntry]:
+    """A batch with each row's repairs fetched in one query, not one per row. Only a failed, rejected or unknown
+    row can have been repaired (its Repair link is the only way to one), so a batch with none asks nothing more."""
+    repairable = [r for r in rows if r.outcome in REPAIRABLE_OUTCOMES]
+    prefetch_related_objects(repairable, "repaired_by")
+    for row in rows:
+        if row.outcome not in REPAIRABLE_OUTCOMES:
+            row._prefetched_objects_cache = {"repaired_by": AuditEntry.objects.none()}  # type: ignore[attr-defined]
+    return rows
 
 
 def spreadsheet_safe(value: Any) -> str:
@@ -93,7 +121,7 @@ def chunks(fmt: Format, rows: AuditEntryQuerySet, batch_size: int | None = None)
     """The export as text, one chunk per batch of rows (a CSV export of no rows is still its header)."""
     first = True
     for batch in batches(rows, batch_size or BATCH_SIZE):
-        yield fmt.render(batch, first)
+        yield fmt.render(with_repairs(batch), first)
         first = False
     if first and fmt.name == "csv":
         yield fmt.render([], True)

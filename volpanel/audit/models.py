@@ -24,6 +24,9 @@ class Outcome(models.TextChoices):
 
 
 FINAL_OUTCOMES = frozenset({Outcome.REJECTED, Outcome.ERROR, Outcome.SUCCEEDED, Outcome.FAILED, Outcome.UNKNOWN})
+# What an admin may open a repair from (issue 16): attempts that left something to put right, or that nobody
+# knows the end of.
+REPAIRABLE_OUTCOMES = frozenset({Outcome.FAILED, Outcome.REJECTED, Outcome.UNKNOWN})
 # The only moves the application may make: history moves forward, never back or sideways.
 ALLOWED_MOVES: dict[str, frozenset[str]] = {
     Outcome.PENDING: frozenset({Outcome.ACCEPTED, Outcome.REJECTED, Outcome.ERROR, Outcome.UNKNOWN}),
@@ -94,6 +97,16 @@ class AuditEntry(models.Model):
     # instead of calling the cloud again (the database's unique constraint decides between racing posts).
     idempotency_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
 
+    # Admin actions (issue 16), fixed when the row is written like everything above. An admin acts on volumes of
+    # other projects: `project_id` stays the actor's, `volume_project_id` is the volume's.
+    volume_project_id = models.CharField(max_length=64, blank=True, db_default="")
+    reason = models.TextField(blank=True, db_default="",
+                              help_text="Why an admin acted, in their words (required for repairs)")
+    # The failed attempt this row repairs. Only the repair names the link, at insert; the failed row finds its
+    # repairs through `repaired_by`, so no row changes after the fact. By uuid, as exports name rows.
+    repairs = models.ForeignKey("self", to_field="uuid", null=True, blank=True, on_delete=models.PROTECT,
+                                related_name="repaired_by", editable=False)
+
     objects = AuditEntryQuerySet.as_manager()
     # Not stored: set on a row found again by its form's idempotency key, so the answer says it was not re-sent.
     duplicate = False
@@ -162,6 +175,11 @@ class AuditEntry(models.Model):
             for key, value in facts.items():
                 setattr(self, key, value)
         return bool(moved)
+
+
+# Fields added after rows were chained, with the value such a row holds: its 'requested' event does not name
+# them, and the chain's replay (audit.verify) must read that as the default, not as a changed row.
+LATER_FIELDS: dict[str, Any] = {"volume_project_id": "", "reason": "", "repairs": None}
 
 
 def row_facts(entry: AuditEntry) -> dict[str, Any]:

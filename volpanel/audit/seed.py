@@ -53,6 +53,7 @@ AGENTS = [
 VOLUME_WORDS = ["data", "db", "logs", "backup", "scratch", "web", "cache", "archive", "build", "pg-wal"]
 FIELDS = [f.name for f in AuditEntry._meta.concrete_fields if f.name not in ("id", "outcome")]
 ENTRY_COLUMNS = [f.column for f in AuditEntry._meta.concrete_fields if f.column != "id"]
+ENTRY_FIELDS = [f.name for f in AuditEntry._meta.concrete_fields if f.column != "id"]  # ENTRY_COLUMNS' fields
 EVENT_COLUMNS = ["id", *(f.column for f in AuditEvent._meta.concrete_fields if f.column != "id")]
 
 Step = tuple[str, str, dict[str, Any], datetime]  # a later event: kind, outcome, facts, time
@@ -210,6 +211,7 @@ def make_row(rng: random.Random, world: World, requested: datetime) -> Row:
                       else ipaddress.IPv6Address(f"2001:db8::{rng.getrandbits(16):x}").compressed),
         "cloud": settings.OPENSTACK["auth_url"], "volume_id": volume.id, "volume_name": volume.name,
         "action": action, "http_status": None, "idempotency_key": _hex(rng),
+        "volume_project_id": project.id, "repairs": None,
         "status_before": "in-use" if action in (actions.DETACH.name, actions.SERVER_DETACH.name) else "available",
     })
     sample = SAMPLES.get(action, _no_sample)(rng, volume, server)
@@ -270,7 +272,7 @@ def _insert(rows: list[Row]) -> None:
                 final.update(facts)
             final["outcome"] = outcome
             values = []
-            for name in ENTRY_COLUMNS:
+            for name in ENTRY_FIELDS:
                 value = final[name]
                 if isinstance(value, datetime):
                     value = db_time(value)

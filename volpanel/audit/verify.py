@@ -18,6 +18,7 @@ from volpanel.audit.digests import Digest
 from volpanel.audit.models import (
     ALLOWED_MOVES,
     CHANGEABLE_FIELDS,
+    LATER_FIELDS,
     AuditChainHead,
     AuditEntry,
     AuditEvent,
@@ -170,7 +171,7 @@ def _replay(entry: AuditEntry, history: list[Any]) -> str:
 
     if not history or history[0][2] != EventKind.REQUESTED:
         return "the row has no 'requested' event (written outside volpanel, or its event was removed)"
-    state: dict[str, Any] = json.loads(history[0][4])
+    state: dict[str, Any] = {**LATER_FIELDS, **json.loads(history[0][4])}
     outcome = history[0][3]
     for _, event_id, kind, new_outcome, facts in history[1:]:
         if kind == EventKind.REQUESTED:

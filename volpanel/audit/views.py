@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from django.core.handlers.asgi import ASGIRequest
+from django.db.models import prefetch_related_objects
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -15,8 +16,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from volpanel.audit import chart, exports
-from volpanel.audit.access import admins_only
-from volpanel.audit.models import AuditEntry, Outcome
+from volpanel.audit.access import admins_only, can_repair
+from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry, Outcome
 from volpanel.audit.query import AuditFilter, Cursor, InvalidCursor, parse_filters
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.volumes import actions
@@ -59,6 +60,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         "chart_url": (reverse("audit_chart") + (f"?{query}" if query else "")
                       if cursor is None and not paging else ""),
         "actions": [(a.name, a.label) for a in actions.AUDITED.values()], "outcomes": Outcome.choices,
+        **_repairs(request, found.rows),
     }
     template = "volpanel/audit.html"
     if request.htmx:
@@ -66,6 +68,13 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     # A filter or cursor that cannot be used is said next to the rows, which are still shown (200, as a search
     # form answers; htmx would not swap a 4xx).
     return render(request, template, context)
+
+
+def _repairs(request: HtmxHttpRequest, rows: list[AuditEntry]) -> dict[str, Any]:
+    """Each row's links to the attempt it repairs and to its repairs (two queries for the page), and whether this
+    viewer may open a repair (the Keystone admin role: Django staff may read the trail but not act on volumes)."""
+    prefetch_related_objects(rows, "repairs", "repaired_by")
+    return {"can_repair": can_repair(request), "repairable": REPAIRABLE_OUTCOMES}
 
 
 @require_GET
@@ -121,7 +130,7 @@ def audit_detail(request: HtmxHttpRequest, entry_uuid: UUID) -> HttpResponse:
     return render(request, "volpanel/audit_detail.html", {
         "entry": entry, "events": events, "parameters": sanitized(entry.parameters),
         "back_url": reverse("audit_list") + (f"?{back}" if back else ""),
-        "volume_url": _volume_url(entry.volume_id),
+        "volume_url": _volume_url(entry.volume_id), **_repairs(request, [entry]),
     })
 
 

@@ -7,7 +7,9 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from . import cinder_views as views
 from .keystone import authenticate
@@ -144,12 +146,23 @@ def visible(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [i for i in items if all_tenants or i["project_id"] == ctx.project_id]
 
 
-def paged(ctx: Ctx, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    items = sorted(items, key=lambda i: i["created_at"], reverse=True)
+def _second(value: Any) -> Any:
+    return value.replace(microsecond=0) if isinstance(value, datetime) else value
+
+
+def paged(ctx: Ctx, items: list[dict[str, Any]], missing: str = "", by_second: bool = False) -> list[dict[str, Any]]:
+    """Newest first (Cinder's default sort: created_at, then id, descending), from after `marker`. An unknown
+    marker is Cinder's 404 for the resource when `missing` names it (volumes: capture 154), else a 400."""
+    # Cinder's database keeps created_at to the second: volumes made within one second come in id order
+    # (capture 152; `by_second`, for the volume list whose pages the contract suite compares).
+    items = sorted(items, key=lambda i: (_second(i["created_at"]) if by_second else i["created_at"], i["id"]),
+                   reverse=True)
     marker = ctx.req.q("marker")
     if marker:
         ids = [i["id"] for i in items]
         if marker not in ids:
+            if missing:
+                raise HttpError(os_fault(404, f"{missing} {marker} could not be found."))
             raise HttpError(os_fault(400, f"Invalid input received: marker [{marker}] not found"))
         items = items[ids.index(marker) + 1:]
     limit = ctx.req.q("limit")
@@ -183,11 +196,32 @@ def v3_root(world: World, req: Request) -> Response:
 
 
 # ---- volumes ----------------------------------------------------------------------------------------------
+_TIME_OPS: dict[str, Callable[[datetime, datetime], bool]] = {
+    "lt": lambda a, b: a < b, "lte": lambda a, b: a <= b, "gt": lambda a, b: a > b, "gte": lambda a, b: a >= b,
+    "eq": lambda a, b: a == b, "neq": lambda a, b: a != b}
+
+
+def _time_filter(raw: str) -> Callable[[datetime | None], bool]:
+    """cinder.api.common: `updated_at=lt:2026-12-04T05:00:00` (an unknown operator or time: 400 "Invalid <value>
+    value"); a volume never updated has no updated_at and matches nothing."""
+    op, _, value = raw.partition(":") if ":" in raw and raw.split(":", 1)[0] in _TIME_OPS else ("eq", "", raw)
+    try:
+        moment = datetime.fromisoformat(value.rstrip("Z")).replace(tzinfo=None)
+    except ValueError:
+        raise HttpError(os_fault(400, f"Invalid {value} value")) from None
+    compare = _TIME_OPS[op]
+    return lambda found: found is not None and compare(found.replace(microsecond=0), moment)
+
+
 def _volume_filters(ctx: Ctx, vols: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    for key in ("name", "status"):
+    for key in ("name", "status", "project_id"):
         wanted = ctx.req.q(key)
         if wanted is not None:
             vols = [v for v in vols if v[key] == wanted]
+    updated = ctx.req.q("updated_at")
+    if updated is not None:
+        matches = _time_filter(updated)
+        vols = [v for v in vols if matches(v["updated_at"])]
     return vols
 
 
@@ -200,10 +234,17 @@ def volumes_index(ctx: Ctx) -> Response:
 
 @api()
 def volumes_detail(ctx: Ctx) -> Response:
-    vols = paged(ctx, _volume_filters(ctx, visible(ctx, list(ctx.world.volumes.values()))))
-    return json_response(200, {"volumes": [views.volume_view(
+    vols = paged(ctx, _volume_filters(ctx, visible(ctx, list(ctx.world.volumes.values()))), missing="Volume",
+                 by_second=True)
+    body: dict[str, Any] = {"volumes": [views.volume_view(
         ctx.world, v, base=ctx.req.base_url, url_project=ctx.url_project, mv=ctx.mv, admin=ctx.admin)
-        for v in vols]})
+        for v in vols]}
+    limit = ctx.req.q("limit")
+    if vols and limit is not None and len(vols) == int(limit):
+        # A full page links to the next (captures 150, 153): the same query from after its last volume.
+        query = [(k, v) for k, vs in ctx.req.query.items() if k != "marker" for v in vs] + [("marker", vols[-1]["id"])]
+        body["volumes_links"] = [{"rel": "next", "href": f"{ctx.req.base_url}{ctx.req.path}?{urlencode(query)}"}]
+    return json_response(200, body)
 
 
 @api()

@@ -16,17 +16,20 @@ from .schema import (
     BOOLEAN,
     DETACH,
     EXTEND,
+    MIGRATION_STATUSES,
     REIMAGE,
     RESET_STATUS,
     RETYPE,
     SET_IMAGE_METADATA,
     UNSET_IMAGE_METADATA,
+    VOLUME_STATUSES,
     action_schema,
     as_bool,
+    is_uuid_like,
     upload_schema,
     validate,
 )
-from .state import World, iso_db, new_request_id, now, stable_hex
+from .state import BACKEND_HOST, BACKEND_POOLS, World, iso_db, new_request_id, now, stable_hex
 from .web import HttpError, Request, Response, empty_response, json_response, os_fault, parse_json
 
 # Real cinder-api appends the remote traceback to this one; clients must show the first line only.
@@ -315,18 +318,40 @@ def revert(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
 
 
 def reset_status(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """cinder.api.contrib.admin_actions.VolumeAdminController._reset_status: the schema and its format checkers,
+    then the volume (404), the policy (403), then the two statuses it refuses; the update is written before the
+    202 (no back end involved)."""
     validate(body, RESET_STATUS)
+    update = body["os-reset_status"]
+    status, attach, migration = (str(update.get(k) or "").lower() for k in
+                                 ("status", "attach_status", "migration_status"))
+    if not (status or attach or migration):
+        raise bad_request("Must specify 'status', 'attach_status' or 'migration_status' for update.")
+    if status and status not in VOLUME_STATUSES:
+        raise bad_request(f"Volume status: {update['status']} is invalid, valid statuses are: {VOLUME_STATUSES}.")
+    if attach and attach not in ("attached", "detached"):
+        raise bad_request(f"Volume attach status: {update['attach_status']} is invalid, valid statuses are: "
+                          "['attached', 'detached'].")
+    if migration and migration not in MIGRATION_STATUSES:
+        raise bad_request(f"Volume migration status: {update['migration_status']} is invalid, valid statuses "
+                          f"are: {MIGRATION_STATUSES}.")
     vol = get_volume(ctx, volume_id)
     if not ctx.admin:
         raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:volume_admin_actions:reset_status "
                                       "to be performed."))
-    update = body["os-reset_status"]
-    if "status" in update:
-        vol["status"] = update["status"]
-    if update.get("attach_status") == "detached":
+    # Real Cinder's tuple ('deleting', 'error_deleting' 'detaching') joins the last two strings: only deleting
+    # is refused.
+    if status == "deleting":
+        raise bad_request(f"Cannot reset-state to {status}")
+    if status == "in-use" and not vol["attachments"]:
+        raise bad_request("Cannot reset-state to in-use because volume does not have any attachments.")
+    if status:
+        vol["status"] = status
+    if attach == "detached":
         vol["attachments"] = []
-    if "migration_status" in update:
-        vol["migration_status"] = None if update["migration_status"] == "none" else update["migration_status"]
+        vol["admin_metadata"].pop("attached_mode", None)
+    if migration:
+        vol["migration_status"] = None if migration == "none" else migration
     vol["updated_at"] = now()
     return empty_response(202)
 
@@ -342,6 +367,99 @@ def set_bootable(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
     vol["bootable"] = as_bool(body["os-set_bootable"]["bootable"])
     vol["updated_at"] = now()
     return empty_response(200)
+
+
+# --- admin actions (issue 16) -----------------------------------------------------------------------------
+FORCE_DETACH = action_schema("os-force_detach", {"connector": {"type": ["string", "object", "null"]},
+                                                 "attachment_id": {"type": ["string", "null"]}})
+
+
+def force_detach(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """cinder.api.contrib.admin_actions.VolumeAdminController._force_detach: schema, volume (404), policy (403),
+    then the same detach as os-detach, whose guard answers an unknown attachment 409 too (captures 160-165)."""
+    validate(body, FORCE_DETACH)
+    get_volume(ctx, volume_id)
+    if not ctx.admin:
+        raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:volume_admin_actions:force_detach "
+                                      "to be performed."))
+    attachment_id = body["os-force_detach"].get("attachment_id")
+    if attachment_id is not None and not is_uuid_like(attachment_id):
+        raise _conflict_nova("")
+    return detach(ctx, volume_id, {"os-detach": {"attachment_id": attachment_id}})
+
+
+# cinder.api.schemas.admin_actions.force_delete_volume: the action's value may be anything.
+FORCE_DELETE = {"type": "object", "properties": {"os-force_delete": {}}, "required": ["os-force_delete"],
+                "additionalProperties": False}
+
+
+def force_delete(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """VolumeAdminController._force_delete: any status, but still not attached, with snapshots or migrating
+    (cinder.volume.api.API.delete's check, its status left out: captures 170-176)."""
+    validate(body, FORCE_DELETE)
+    world = ctx.world
+    vol = get_volume(ctx, volume_id)
+    if not ctx.admin:
+        raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:volume_admin_actions:force_delete "
+                                      "to be performed."))
+    has_snaps = any(s["volume_id"] == volume_id for s in world.snapshots.values())
+    if vol["attachments"] or has_snaps or vol["migration_status"] == "migrating":
+        raise bad_request("Invalid volume: Volume  must not be migrating, attached, belong to a group, have "
+                          "snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.")
+    vol["status"] = "deleting"
+    vol["updated_at"] = now()
+
+    def deleted() -> None:
+        if world.volumes.get(volume_id) is vol:
+            del world.volumes[volume_id]
+    world.clock.after(world.config["delay"], deleted)
+    return empty_response(202)
+
+
+MIGRATE = action_schema("os-migrate_volume", {"host": {"type": "string", "maxLength": 255},
+                                               "force_host_copy": BOOLEAN, "lock_volume": BOOLEAN}, ["host"])
+
+
+def migrate(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
+    """VolumeAdminController._migrate_volume and cinder.volume.api.API.migrate_volume (captures 180-187): the
+    pool must be the scheduler's, the volume available or in use, not migrating, without snapshots and elsewhere;
+    then migration_status starting → migrating → success and the host changes (lock_volume: an available volume
+    is in maintenance meanwhile)."""
+    validate(body, MIGRATE)
+    world = ctx.world
+    vol = get_volume(ctx, volume_id)
+    if not ctx.admin:
+        raise HttpError(os_fault(403, "Policy doesn't allow volume_extension:volume_admin_actions:migrate_volume "
+                                      "to be performed."))
+    params = body["os-migrate_volume"]
+    host = params["host"]
+    if host not in BACKEND_POOLS:
+        raise bad_request(f"Invalid host: No available service named '{host}'")
+    has_snaps = any(s["volume_id"] == volume_id for s in world.snapshots.values())
+    if (vol["status"] not in ("available", "in-use") or vol["migration_status"] not in (None, "error", "success")
+            or has_snaps or (vol.get("host") or BACKEND_HOST) == host):
+        raise bad_request(f"Invalid volume: Volume {volume_id} status must be available or in-use, must not be "
+                          "migrating, have snapshots, be replicated, be part of a group and destination "
+                          "host/cluster must be different than the current one")
+    previous = vol["status"]
+    vol["migration_status"] = "starting"
+    if as_bool(params.get("lock_volume", False)) and previous == "available":
+        vol["status"] = "maintenance"
+    vol["updated_at"] = now()
+
+    def moving() -> None:
+        if world.volumes.get(volume_id) is vol and vol["migration_status"] == "starting":
+            vol["migration_status"] = "migrating"
+
+    def done() -> None:
+        if world.volumes.get(volume_id) is vol and vol["migration_status"] == "migrating":
+            vol["migration_status"], vol["host"] = "success", host
+            if vol["status"] == "maintenance":
+                vol["status"] = previous
+            vol["updated_at"] = now()
+    world.clock.after(world.config["delay"] / 2, moving)
+    world.clock.after(world.config["delay"], done)
+    return empty_response(202)
 
 
 # name → (minimum microversion, implementation)
@@ -449,6 +567,9 @@ ACTIONS: dict[str, tuple[tuple[int, int], Callable[[Ctx, str, dict[str, Any]], R
     "os-set_image_metadata": ((3, 0), set_image_metadata),
     "os-unset_image_metadata": ((3, 0), unset_image_metadata),
     "os-reimage": ((3, 68), reimage),
+    "os-force_detach": ((3, 0), force_detach),
+    "os-force_delete": ((3, 0), force_delete),
+    "os-migrate_volume": ((3, 0), migrate),
 }
 
 

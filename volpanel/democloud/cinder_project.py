@@ -8,7 +8,7 @@ from typing import Any
 from . import cinder_views as views
 from .cinder import Ctx, api, paged, visible
 from .schema import as_bool
-from .state import World
+from .state import BACKEND_POOLS, World
 from .web import HttpError, Response, empty_response, json_response, os_fault
 
 
@@ -129,3 +129,13 @@ def attachments_index(ctx: Ctx) -> Response:
 @api(min_mv=(3, 27))
 def attachments_detail(ctx: Ctx) -> Response:
     return _attachments(ctx, detail=True)
+
+
+# ---- admin (issue 16) -------------------------------------------------------------------------------------
+@api()
+def scheduler_pools(ctx: Ctx) -> Response:
+    """GET /scheduler-stats/get_pools without detail: the pools' names (captures 180, 181)."""
+    if not ctx.admin:
+        raise HttpError(os_fault(403, "Policy doesn't allow scheduler_extension:scheduler_stats:get_pools to be "
+                                      "performed."))
+    return json_response(200, {"pools": [{"name": name} for name in BACKEND_POOLS]})

@@ -33,3 +33,4 @@ def register(router: Router) -> None:
     router.add("DELETE", f"{base}/messages/{{message_id}}", p.message_delete)
     router.add("GET", f"{base}/attachments", p.attachments_index)
     router.add("GET", f"{base}/attachments/detail", p.attachments_detail)
+    router.add("GET", f"{base}/scheduler-stats/get_pools", p.scheduler_pools)

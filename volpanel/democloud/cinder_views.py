@@ -62,7 +62,7 @@ def volume_view(world: World, vol: dict[str, Any], *, base: str, url_project: st
         if admin:
             view["os-vol-mig-status-attr:migstat"] = vol["migration_status"]
             view["os-vol-mig-status-attr:name_id"] = None
-            view["os-vol-host-attr:host"] = BACKEND_HOST
+            view["os-vol-host-attr:host"] = vol.get("host") or BACKEND_HOST  # a migration moves it
         if vol["image_metadata"]:  # the image-metadata extension adds it to a show or a listing, when there is any
             view["volume_image_metadata"] = dict(vol["image_metadata"])
     return view

@@ -87,16 +87,17 @@ def upload_schema(v31: bool, snapshot_upload: bool) -> dict[str, Any]:
     return action_schema("os-volume_upload_image", props, ["image_name"])
 
 
+# cinder.api.schemas.admin_actions.reset_status_volume: the values are checked by format checkers afterwards
+# (cinder.api.validation.validators), whose words the demo cloud's handler repeats.
+_NULLABLE_STRING = {"type": ["string", "null"]}
 RESET_STATUS = action_schema("os-reset_status", {
-    "status": {"type": "string", "enum": ["available", "error", "creating", "deleting", "in-use", "attaching",
-                                          "detaching", "error_deleting", "maintenance", "reserved",
-                                          "error_extending", "extending", "retyping", "uploading",
-                                          "reverting", "downloading", "backing-up", "restoring-backup",
-                                          "error_restoring", "error_managing", "managing"]},
-    "attach_status": {"type": "string", "enum": ["attached", "detached"]},
-    "migration_status": {"type": "string", "enum": ["migrating", "error", "success", "completing", "none",
-                                                    "starting"]},
-})
+    "status": _NULLABLE_STRING, "attach_status": _NULLABLE_STRING, "migration_status": _NULLABLE_STRING})
+# cinder.objects.fields: VolumeStatus.ALL and VolumeMigrationStatus.ALL, in their order (the 400 lists them).
+VOLUME_STATUSES = ("creating", "available", "deleting", "error", "error_deleting", "error_managing", "managing",
+                   "attaching", "in-use", "detaching", "maintenance", "restoring-backup", "error_restoring",
+                   "reserved", "awaiting-transfer", "backing-up", "error_backing-up", "error_extending",
+                   "downloading", "uploading", "retyping", "extending")
+MIGRATION_STATUSES = ("migrating", "error", "success", "completing", "none", "starting")
 SNAPSHOT_CREATE = {"type": "object", "properties": {"snapshot": {
     "type": "object",
     "properties": {"name": DESCRIPTION, "display_name": DESCRIPTION, "description": PRINTABLE_DESCRIPTION,

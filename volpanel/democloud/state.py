@@ -27,6 +27,8 @@ MAX_VOLUME_MV = (3, 71)
 DEFAULT_QUOTA = {"volumes": 10, "snapshots": 10, "gigabytes": 100, "backups": 10, "backup_gigabytes": 1000,
                  "groups": 10, "per_volume_gigabytes": -1}
 BACKEND_HOST = "democloud@lvm#lvm"
+# The scheduler's pools (GET /scheduler-stats/get_pools): a second back end for admins to migrate to.
+BACKEND_POOLS = (BACKEND_HOST, "democloud@lvm-b#lvm-b")
 SERVICE_UUID = str(uuid.uuid5(_NS, "cinder-volume"))
 COMPUTE_HOST = "democloud-compute"
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import urlencode
 
 from keystoneauth1 import session as ks_session
 
@@ -66,6 +68,9 @@ class Volume:
     attached_mode: str = ""  # metadata "attached_mode" while attached: "rw" or "ro"
     # volume_image_metadata (Glance properties Cinder keeps for the volume), sorted by key
     image_metadata: tuple[tuple[str, str], ...] = ()
+    # Shown to admins only (Cinder leaves them out of a member's view): the back end and any migration.
+    host: str = ""  # os-vol-host-attr:host, e.g. "node@backend#pool"
+    migration_status: str = ""  # os-vol-mig-status-attr:migstat; "" when none
 
     @property
     def image_properties(self) -> dict[str, str]:
@@ -168,6 +173,8 @@ def _volume(raw: dict[str, Any]) -> Volume:
             attached_mode=str((raw.get("metadata") or {}).get("attached_mode") or ""),
             image_metadata=tuple(sorted((str(k), str(v))
                                         for k, v in (raw.get("volume_image_metadata") or {}).items())),
+            host=str(raw.get("os-vol-host-attr:host") or ""),
+            migration_status=str(raw.get("os-vol-mig-status-attr:migstat") or ""),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CloudError("malformed", f"Cinder sent a volume volpanel does not understand ({exc}).",
@@ -268,10 +275,12 @@ class CinderClient:
     def get_volume(self, volume_id: str) -> Volume:
         return _volume(self._get(f"/volumes/{volume_id}", "volume", self.read_microversion()))
 
-    def list_snapshots(self, volume_id: str) -> list[Snapshot]:
+    def list_snapshots(self, volume_id: str, *, all_projects: bool = False) -> list[Snapshot]:
         # At 3.0: the fields volpanel reads are all there, and the volume_id filter is accepted whatever the
-        # cloud's resource_filters.json says (the 3.31 note at the top).
-        raw = self._get(f"/snapshots/detail?volume_id={volume_id}", "snapshots", "3.0")
+        # cloud's resource_filters.json says (the 3.31 note at the top). `all_projects`: an admin looking at
+        # another project's volume (without all_tenants Cinder lists the admin's own project's snapshots only).
+        scope = "&all_tenants=1" if all_projects else ""
+        raw = self._get(f"/snapshots/detail?volume_id={volume_id}{scope}", "snapshots", "3.0")
         # Newest first: revert may only go to the latest one (Cinder compares created_at).
         with understood(SERVICE, "Cinder", "a snapshot list"):
             return sorted((_snapshot(s) for s in raw if s.get("volume_id") == volume_id),
@@ -448,3 +457,51 @@ class CinderClient:
 
     def revert(self, volume_id: str, snapshot_id: str) -> ActionResult:
         return self.action(volume_id, {"revert": {"snapshot_id": snapshot_id}}, MV_REVERT)
+
+    # --- admin actions (Cinder's policy: the admin role; a member gets 403) ---------------------------------
+    def reset_status(self, volume_id: str, *, status: str = "", attach_status: str = "",
+                     migration_status: str = "") -> ActionResult:
+        """os-reset_status: Cinder writes the given statuses as they are (no back-end call); only those given."""
+        given = {"status": status, "attach_status": attach_status, "migration_status": migration_status}
+        return self.action(volume_id, {"os-reset_status": {k: v for k, v in given.items() if v}})
+
+    def force_detach(self, volume_id: str, attachment_id: str) -> ActionResult:
+        """os-force_detach of one attachment: the back end's connection is ended, then the attachment (no
+        connector: Cinder ends every connection of the volume, as `cinder force-detach` does without one)."""
+        return self.action(volume_id, {"os-force_detach": {"attachment_id": attachment_id, "connector": None}})
+
+    def force_delete(self, volume_id: str) -> ActionResult:
+        """os-force_delete: a delete in any status (error_deleting, a stuck creating); Cinder still refuses an
+        attached volume, one with snapshots or one migrating."""
+        return self.action(volume_id, {"os-force_delete": {}})
+
+    def scheduler_pools(self) -> list[str]:
+        """The scheduler's pools by name ("host@backend#pool"), the hosts a volume may migrate to."""
+        raw = self._get("/scheduler-stats/get_pools", "pools")
+        with understood(SERVICE, "Cinder", "a pool list"):
+            return sorted(str(p["name"]) for p in raw)
+
+    def migrate(self, volume_id: str, host: str, *, force_host_copy: bool, lock_volume: bool) -> ActionResult:
+        """os-migrate_volume to another pool; the migration runs after the 202 (migration_status)."""
+        return self.action(volume_id, {"os-migrate_volume": {"host": host, "force_host_copy": force_host_copy,
+                                                             "lock_volume": lock_volume}})
+
+    def list_all_volumes(self, *, project_id: str = "", status: str = "", name: str = "", marker: str = "",
+                         limit: int = 50, updated_before: datetime | None = None) -> tuple[list[Volume], str]:
+        """One page of every project's volumes (all_tenants: an admin's view; a member's token gets its own
+        project's), newest first as Cinder sorts them, and the marker of the next page ("" on the last). Cinder
+        links a next page whenever a page is full (captures 150-157)."""
+        query = [("all_tenants", "1"), ("limit", str(limit))]
+        query += [(k, v) for k, v in (("project_id", project_id), ("status", status), ("name", name),
+                                      ("marker", marker)) if v]
+        if updated_before is not None:
+            # Cinder's time comparison filter (lt:, in UTC as its database keeps it): "unchanged since".
+            query.append(("updated_at", f"lt:{updated_before.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%S}"))
+        response = self._request("GET", f"/volumes/detail?{urlencode(query)}", microversion=self.read_microversion())
+        if response.status_code != 200:
+            raise fault_from_response(SERVICE, response)
+        with understood(SERVICE, "Cinder", "a volume list"):
+            body = response.json()
+            volumes = [_volume(v) for v in body["volumes"]]
+            more = any(link.get("rel") == "next" for link in body.get("volumes_links") or [])
+        return volumes, (volumes[-1].id if more and volumes else "")

@@ -361,3 +361,97 @@ def run(action: str, /, *, cloud: Cloud, actor: Actor, volume: Volume, **data: A
     spec = BY_NAME.get(action)
     build = spec.request if spec is not None else _REQUESTS_WITHOUT_FORM[action]
     return perform(cloud=cloud, actor=actor, volume=volume, request=build(cloud, volume, data))
+
+
+# --- admin actions (issue 16) ----------------------------------------------------------------------------------
+# Offered on the admin volume page only (audience "admin"): the tenant's page and its action POST leave them out,
+# and their view lets only a token with Keystone's admin role post them. Each row records the admin's reason,
+# the volume's project and the failed attempt it repairs, if any.
+RESET_STATUS = Audited("os-reset_status", "Reset status", outcomes.status_reset, "update/os-reset_status",
+                       "/volumes/{volume_id}/action", 2)
+AUDITED[RESET_STATUS.name] = RESET_STATUS
+
+
+def _reset_status(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    status, attach, migration = (data.get(k) or "" for k in ("status", "attach_status", "migration_status"))
+    return Request(
+        RESET_STATUS, {"status": status, "attach_status": attach, "migration_status": migration,
+                       "was_status": volume.status, "was_migration_status": volume.migration_status},
+        lambda: from_result(cloud.cinder.reset_status(volume.id, status=status, attach_status=attach,
+                                                      migration_status=migration)),
+        reason=data["reason"], repairs=data.get("repairs"),
+    )
+
+
+FORCE_DETACH = Audited("os-force_detach", "Force detach", outcomes.detached, "update/os-force_detach",
+                       "/volumes/{volume_id}/action", 1)
+AUDITED[FORCE_DETACH.name] = FORCE_DETACH
+
+
+def _force_detach(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    attachment_id = data["attachment_id"]
+    attachment = next(a for a in volume.attachments if a.attachment_id == attachment_id)
+    return Request(
+        FORCE_DETACH, {"attachment_id": attachment_id, "host_name": attachment.host_name or "",
+                       "device": attachment.device or "", "was_status": volume.status},
+        lambda: from_result(cloud.cinder.force_detach(volume.id, attachment_id)),
+        server_id=attachment.server_id or "", attachment_id=attachment_id,
+        reason=data["reason"], repairs=data.get("repairs"),
+    )
+
+
+FORCE_DELETE = Audited("os-force_delete", "Force delete", outcomes.volume_deleted, "delete/os-force_delete",
+                       "/volumes/{volume_id}/action", 1)
+AUDITED[FORCE_DELETE.name] = FORCE_DELETE
+
+
+def _force_delete(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    return Request(FORCE_DELETE, {"was_status": volume.status, "size": volume.size},
+                   lambda: from_result(cloud.cinder.force_delete(volume.id)),
+                   reason=data["reason"], repairs=data.get("repairs"))
+
+
+MIGRATE = Audited("os-migrate_volume", "Migrate", outcomes.migrated, "update/os-migrate_volume",
+                  "/volumes/{volume_id}/action", 1)
+AUDITED[MIGRATE.name] = MIGRATE
+
+
+def _migrate(cloud: Cloud, volume: Volume, data: Data) -> Request:
+    host, copy, lock = data["host"], bool(data.get("force_host_copy")), bool(data.get("lock_volume"))
+    return Request(MIGRATE, {"host": host, "force_host_copy": copy, "lock_volume": lock, "was_host": volume.host},
+                   lambda: from_result(cloud.cinder.migrate(volume.id, host, force_host_copy=copy, lock_volume=lock)),
+                   reason=data["reason"], repairs=data.get("repairs"))
+
+
+ADMIN_SPECS: tuple[ActionSpec, ...] = (
+    ActionSpec(
+        "reset_status", "Reset status",
+        "Set the status Cinder records for the volume (os-reset_status), after checking the back end: Cinder "
+        "changes nothing else.",
+        forms.ResetStatusForm, (RESET_STATUS,), lambda p: rules.reset_status(p.volume), _reset_status,
+        audience="admin",
+    ),
+    ActionSpec(
+        "force_detach", "Force detach",
+        "End one attachment in Cinder and on the back end (os-force_detach), for a detach stuck in detaching or "
+        "an attachment whose server or host is gone. A server still using the volume loses it.",
+        forms.ForceDetachForm, (FORCE_DETACH,), lambda p: rules.force_detach(p.volume), _force_detach,
+        audience="admin", danger=True,
+    ),
+    ActionSpec(
+        "force_delete", "Force delete",
+        "Delete the volume and its data whatever its status (os-force_delete), e.g. stuck in error_deleting or "
+        "creating. Cinder still refuses an attached volume or one with snapshots.",
+        forms.ForceDeleteForm, (FORCE_DELETE,), lambda p: rules.force_delete(p.volume, p.snapshots), _force_delete,
+        audience="admin", danger=True,
+    ),
+    ActionSpec(
+        "migrate", "Migrate",
+        "Move the volume to another back-end pool (os-migrate_volume); its data is copied and its id stays.",
+        forms.MigrateForm, (MIGRATE,), lambda p: rules.migrate(p.volume, p.snapshots, p.pools), _migrate,
+        audience="admin",
+    ),
+)
+SPECS += ADMIN_SPECS
+ADMIN_BY_NAME: dict[str, ActionSpec] = {spec.name: spec for spec in ADMIN_SPECS}
+BY_NAME.update(ADMIN_BY_NAME)

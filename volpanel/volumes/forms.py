@@ -10,8 +10,16 @@ from typing import Any
 
 from django import forms
 
+from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry
 from volpanel.lib.bidi import isolate
-from volpanel.volumes.rules import DELETABLE_SNAPSHOT, Availability
+from volpanel.openstack.cinder import Attachment
+from volpanel.volumes.rules import (
+    DELETABLE_SNAPSHOT,
+    RESET_ATTACH_STATUSES,
+    RESET_MIGRATION_STATUSES,
+    RESET_STATUSES,
+    Availability,
+)
 from volpanel.volumes.selectors import VolumePage
 
 # Cinder's limits: names and mountpoints 1–255 characters; sizes are whole GiB.
@@ -435,3 +443,147 @@ class RevertForm(VolumeActionForm):
             raise forms.ValidationError("Cinder can only revert to the volume's latest snapshot; "
                                         "that snapshot is not the latest one.")
         return snapshot_id
+
+
+# --- admin actions (issue 16) ----------------------------------------------------------------------------------
+MAX_REASON = 1000
+
+
+def reason_field() -> forms.CharField:
+    """Every admin action's reason: required, kept in its audit row."""
+    return forms.CharField(
+        label="Reason", max_length=MAX_REASON, widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[printable_multiline("reason")],
+        error_messages={"required": "Say why: the reason goes into the audit trail with your name.",
+                        "max_length": f"The reason can be at most {MAX_REASON} characters."})
+
+
+def printable_multiline(what: str) -> Callable[[str], None]:
+    """As `printable`, but line breaks are allowed: a reason is prose for people reading the trail."""
+    check = printable(what)
+
+    def check_lines(value: str) -> None:
+        check(value.replace("\r\n", " ").replace("\n", " "))
+
+    return check_lines
+
+
+def _choices(values: tuple[str, ...], keep: str) -> list[tuple[str, str]]:
+    return [("", keep), *((v, v) for v in values)]
+
+
+class AdminActionForm(VolumeActionForm):
+    """Every admin action's form: its own fields, then the required reason and the failed attempt it repairs."""
+
+    reason = reason_field()
+    # The failed attempt this repairs (its audit row's uuid), when the page was opened from it.
+    repairs = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.order_fields([k for k in self.fields if k not in ("reason", "repairs")])
+
+    def clean_repairs(self) -> AuditEntry | None:
+        found = self.cleaned_data.get("repairs")
+        if found is None:
+            return None
+        entry = AuditEntry.objects.filter(uuid=found, volume_id=self.page.volume.id,
+                                          outcome__in=REPAIRABLE_OUTCOMES).first()
+        if entry is None:
+            raise forms.ValidationError("The attempt this repair was opened from is not a failed attempt on this "
+                                        "volume; open the repair again from the audit trail.")
+        return entry
+
+
+class ResetStatusForm(AdminActionForm):
+    status = forms.ChoiceField(label="Status", required=False,
+                               choices=_choices(RESET_STATUSES, "(leave as it is)"))
+    attach_status = forms.ChoiceField(label="Attach status", required=False,
+                                      choices=_choices(RESET_ATTACH_STATUSES, "(leave as it is)"))
+    migration_status = forms.ChoiceField(label="Migration status", required=False,
+                                         choices=_choices(RESET_MIGRATION_STATUSES, "(leave as it is)"))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        status = cleaned.get("status")
+        if not (status or cleaned.get("attach_status") or cleaned.get("migration_status")):
+            self.add_error("status", "Choose a status, an attach status or a migration status to set.")
+        if status == "in-use" and not self.page.volume.attachments:
+            self.add_error("status", "Cinder resets a volume to in-use only if it has an attachment; this one "
+                                     "has none.")
+        return cleaned
+
+
+# cinder.objects.fields.VolumeStatus.ALL: what the all-projects list may filter on.
+VOLUME_STATUSES = ("available", "in-use", "error", "error_extending", "error_deleting", "error_restoring",
+                   "error_backing-up", "error_managing", "creating", "deleting", "attaching", "detaching",
+                   "extending", "retyping", "uploading", "downloading", "reserved", "maintenance", "backing-up",
+                   "restoring-backup", "awaiting-transfer", "managing")
+PROJECT_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
+
+
+class AllVolumesFilter(forms.Form):
+    """The all-projects list's filters (GET): Cinder's own filters, checked before Cinder is asked."""
+
+    project = forms.RegexField(
+        label="Project id", regex=PROJECT_ID, required=False, max_length=64,
+        error_messages={"invalid": "A project id is hexadecimal (as Keystone shows it), e.g. 5c531a83…",
+                        "max_length": "A project id is at most 64 characters."})
+    status = forms.ChoiceField(label="Status", required=False, choices=[("", "any"), *((s, s) for s in
+                                                                                        VOLUME_STATUSES)],
+                               error_messages={"invalid_choice": "Choose the status from the list."})
+    name = forms.CharField(
+        label="Name or id", required=False, max_length=MAX_NAME, validators=[printable("name")],
+        help_text="A name matches exactly; a volume id opens that volume whatever its project.",
+        error_messages={"max_length": f"A name is at most {MAX_NAME} characters."})
+    stuck = forms.IntegerField(
+        label="Unchanged for at least (minutes)", required=False, min_value=1, max_value=60 * 24 * 365,
+        help_text="With a transitional status (detaching, extending…): the volumes stuck in it.",
+        error_messages={"invalid": "Give the minutes as a whole number.",
+                        "min_value": "Give at least 1 minute.", "max_value": "Give at most a year's minutes."})
+    marker = forms.UUIDField(required=False, widget=forms.HiddenInput,
+                             error_messages={"invalid": "This page's link is damaged; start from the first page."})
+
+
+class ForceDetachForm(AdminActionForm):
+    attachment_id = forms.ChoiceField(label="Attachment", widget=forms.RadioSelect, error_messages={
+        "required": "Choose the attachment to detach.",
+        "invalid_choice": "Choose one of this volume's attachments (it may have been detached meanwhile; reload)."})
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.choice_field("attachment_id").choices = [
+            (a.attachment_id, f"{_attached_to(a)} at {a.device or '?'} ({a.attachment_id})")
+            for a in page.volume.attachments]
+
+
+def _attached_to(a: Attachment) -> str:
+    # Real Cinder reports host_name null for os-attach attachments (captures 14, 21).
+    return f"server {a.server_id}" if a.server_id else (f"host {a.host_name}" if a.host_name else "a host")
+
+
+class ForceDeleteForm(AdminActionForm):
+    confirm_name = forms.CharField(
+        label="Type the volume's name to confirm", max_length=MAX_NAME,
+        error_messages={"required": "Type the volume's name: a deleted volume and its data cannot be brought back."})
+
+    def clean_confirm_name(self) -> str:
+        typed = self.cleaned_data["confirm_name"]
+        expected = self.page.volume.name or self.page.volume.id
+        if typed != expected:
+            raise forms.ValidationError(f"That is not the volume's name; type {expected} exactly to delete it.")
+        return typed
+
+
+class MigrateForm(AdminActionForm):
+    host = forms.ChoiceField(label="Destination pool", error_messages={
+        "required": "Choose the pool to migrate to.",
+        "invalid_choice": "Choose one of the scheduler's other pools (the list may have changed; reload)."})
+    force_host_copy = forms.BooleanField(
+        label="Copy through the host (force_host_copy), not the back end's own migration", required=False)
+    lock_volume = forms.BooleanField(
+        label="Lock the volume (maintenance) while it migrates, if it is available", required=False)
+
+    def __init__(self, *args: Any, page: VolumePage, **kwargs: Any) -> None:
+        super().__init__(*args, page=page, **kwargs)
+        self.choice_field("host").choices = [(p, p) for p in page.pools if p != page.volume.host]

@@ -34,6 +34,8 @@ def judge(entry: AuditEntry, kind_judge: Judge, volume: Volume | None, image: Im
     """The final outcome of an accepted action, or None while it is still moving. `volume` None means the
     volume is gone; `snapshot` is the row's snapshot if it names one (None: gone)."""
     if volume is None:
+        if kind_judge is volume_deleted:
+            return Outcome.SUCCEEDED, "The volume was deleted."
         return Outcome.UNKNOWN, "The volume no longer exists."
     if volume.is_transitional:
         return None
@@ -205,3 +207,36 @@ def detached_from_server(entry: AuditEntry, r: Settled) -> Verdict:
 
 def unjudgeable(entry: AuditEntry, r: Settled) -> Verdict:
     return Outcome.UNKNOWN, f"volpanel cannot judge {entry.action}."
+
+
+# --- admin actions (issue 16) ----------------------------------------------------------------------------------
+def status_reset(entry: AuditEntry, r: Settled) -> Verdict:
+    # Cinder writes the statuses before its 202 (no back end involved): the volume shows them, unless someone
+    # or something changed it again meanwhile.
+    params = entry.parameters or {}
+    wanted = {"status": params.get("status") or "", "migration status": params.get("migration_status") or ""}
+    seen = {"status": r.volume.status, "migration status": r.volume.migration_status or "none"}
+    differs = [f"its {what} is {seen[what]}, not {value}" for what, value in wanted.items()
+               if value and seen[what] != value]
+    if params.get("attach_status") == "detached" and r.volume.attachments:
+        differs.append("it still has attachments")
+    if differs:
+        return Outcome.FAILED, r.failure or f"Cinder shows the volume otherwise: {'; '.join(differs)}."
+    return Outcome.SUCCEEDED, f"The volume's status is now {r.volume.status}."
+
+
+def volume_deleted(entry: AuditEntry, r: Settled) -> Verdict:
+    # Called only while the volume is still there and settled: the delete did not happen (a gone volume is a
+    # success, decided by `judge`).
+    return Outcome.FAILED, r.failure or f"Cinder left the volume {r.volume.status}; its back end did not delete it."
+
+
+def migrated(entry: AuditEntry, r: Settled) -> Verdict | None:
+    # A migration runs after the 202 while the volume's status may stay available: migration_status says.
+    wanted = str((entry.parameters or {}).get("host", ""))
+    if r.volume.migration_status in ("starting", "migrating", "completing"):
+        return None
+    if r.volume.host == wanted and r.volume.migration_status in ("success", ""):
+        return Outcome.SUCCEEDED, f"The volume is now on {wanted}."
+    return Outcome.FAILED, r.failure or (f"Cinder left the volume on {r.volume.host or 'its host'} with migration "
+                                         f"status {r.volume.migration_status or 'none'}.")

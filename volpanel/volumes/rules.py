@@ -178,3 +178,64 @@ def revert(volume: Volume, snapshots: list[Snapshot], cloud: CloudFeatures) -> A
         return _no(f"Revert needs the latest snapshot to be the volume's size ({latest.size} GiB vs "
                    f"{volume.size} GiB); the volume was extended after it was taken.")
     return OK
+
+
+# --- admin actions (issue 16) ----------------------------------------------------------------------------------
+# What an admin may reset a volume to (cinder.objects.fields.VolumeStatus, less what Cinder's reset refuses —
+# deleting — and the transitional statuses: a volume reset to one looks busy to every follower until it is
+# reset again). in-use needs an attachment (Cinder: "Cannot reset-state to in-use because volume does not have
+# any attachments.").
+RESET_STATUSES = ("available", "in-use", "error", "error_extending", "error_deleting", "error_restoring",
+                  "error_backing-up", "error_managing")
+RESET_ATTACH_STATUSES = ("attached", "detached")  # cinder.api.validation.validators: only these two
+RESET_MIGRATION_STATUSES = ("none", "error", "success")  # VolumeMigrationStatus, less the moving ones
+# The status a failed attempt's row suggests going back to, by the status it left the volume in.
+REPAIRABLE = {"error_extending": "extend"}
+
+
+def reset_status(volume: Volume) -> Availability:
+    # Cinder resets a volume in any status (the admin's call); what it refuses is said by the form.
+    return OK
+
+
+def suggested_reset(status_before: str, status_now: str) -> str:
+    """The status a repair should reset to: the one before the failed attempt, when the attempt left the
+    volume in its error status (error_extending: back to available or in-use), else ""."""
+    if status_now in REPAIRABLE and status_before in RESET_STATUSES and status_before != status_now:
+        return status_before
+    return ""
+
+
+def force_detach(volume: Volume) -> Availability:
+    # Cinder force-detaches in any status; only an attachment to name is needed.
+    if not volume.attachments:
+        return _no("Force detach needs an attachment; this volume has none.")
+    return OK
+
+
+def force_delete(volume: Volume, snapshots: list[Snapshot]) -> Availability:
+    # cinder.volume.api.API.delete with force: any status, but not attached, with snapshots or migrating. (An
+    # admin lists only their own project's snapshots; Cinder refuses another project's volume that has some.)
+    if volume.attachments:
+        return _no("Force delete refuses an attached volume: force-detach its attachments first.")
+    if snapshots:
+        return _no("Force delete refuses a volume with snapshots: delete them first.")
+    if volume.migration_status == "migrating":
+        return _no("Force delete refuses a volume that is migrating.")
+    return OK
+
+
+MIGRATING = ("starting", "migrating", "completing")
+
+
+def migrate(volume: Volume, snapshots: list[Snapshot], pools: tuple[str, ...]) -> Availability:
+    # cinder.volume.api.API.migrate_volume's conditional update (captures 183-184).
+    if volume.status not in ("available", "in-use"):
+        return _no(f"Migrate needs the volume to be available or in use; it is {volume.status}.")
+    if volume.migration_status in MIGRATING:
+        return _no(f"The volume is already migrating ({volume.migration_status}).")
+    if snapshots:
+        return _no("Cinder does not migrate a volume with snapshots.")
+    if not [p for p in pools if p != volume.host]:
+        return _no("The scheduler lists no other pool to migrate to.")
+    return OK

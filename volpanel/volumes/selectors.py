@@ -96,6 +96,7 @@ class VolumePage:
     project_images: list[Image] = field(default_factory=list)
     # attachment id → the host name volpanel recorded when it attached it (with_recorded_hosts)
     recorded_hosts: dict[str, str] = field(default_factory=dict)
+    pools: tuple[str, ...] = ()  # the scheduler's pools, loaded for the admin page only (admin_views)
 
     @property
     def server_names(self) -> dict[str, str]:

@@ -83,6 +83,8 @@ class Request:
     server_id: str = ""
     attachment_id: str = ""
     snapshot_id: str = ""  # the snapshot it acts on, when known before the call (a new one's comes with the answer)
+    reason: str = ""  # an admin action's reason, in the admin's words
+    repairs: AuditEntry | None = None  # the failed attempt an admin action repairs
 
 
 UNANSWERED_GUIDANCE = ("The request was sent but no complete answer came back, so the cloud may still carry it "
@@ -125,6 +127,7 @@ def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> 
         volume_id=volume.id, volume_name=volume.name, action=request.kind.name, parameters=request.parameters,
         server_id=request.server_id, attachment_id=request.attachment_id, snapshot_id=request.snapshot_id,
         status_before=volume.status, idempotency_key=actor.idempotency_key or None,
+        volume_project_id=volume.project_id, reason=request.reason, repairs=request.repairs,
     )
     # Written and committed before the cloud hears of it: no action without its row. Durable: inside a caller's
     # transaction the row would not be committed yet (and could be rolled back after the cloud acted), so that

@@ -1,0 +1,76 @@
+"""Issue 16's "Done means" in Chromium: an admin goes from a failed extend in the audit trail to the volume in
+another project, resets it with a reason, and sees both rows linked."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import LiveServer, log_in, open_page
+from tests.e2e.test_actions import panel
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_admin_repairs_a_failed_extend_from_the_audit_trail(page: Any, browser: Any, demo: Any,
+                                                               live_volpanel: LiveServer) -> None:
+    # alice (project demo) extends data-01 and the back end fails: error_extending.
+    demo.faults(backend={"extend": "fail"})
+    log_in(page)
+    page.get_by_role("link", name="data-01", exact=True).click()
+    form = panel(page, "extend")
+    form.get_by_label("New size (GiB)").fill("11")
+    form.get_by_role("button", name="Extend").click()
+    expect(page.get_by_test_id("history").locator("tbody tr").first).to_have_attribute(
+        "data-outcome", "failed", timeout=20_000)
+    demo.clear_faults()
+
+    # admin, signed in to project admin: the volume is another project's.
+    with open_page(browser, live_volpanel.url) as (admin, errors):
+        log_in(admin, user="admin", project="admin")
+        admin.goto("/audit/?action=os-extend&outcome=failed")
+        failed = admin.get_by_test_id("audit-rows").locator("tbody tr").first
+        expect(failed).to_contain_text("data-01")
+        failed.get_by_test_id("repair-link").click()
+        admin.wait_for_url(re.compile(r"/manage/volumes/[0-9a-f-]+/\?repair="))
+        expect(admin.get_by_test_id("failed-row")).to_contain_text("Extend by alice")
+        expect(admin.get_by_test_id("volume-status")).to_contain_text("error_extending")
+        expect(admin.get_by_test_id("suggested-repair")).to_contain_text("available")
+        expect(admin.get_by_test_id("user-message").first).to_contain_text("extend volume")
+        form = admin.locator("details[data-action=reset_status] form")
+        expect(form.get_by_label("Status", exact=True)).to_have_value("available")
+        form.get_by_label("Reason").fill("Back end checked: the extend did not happen; back to available.")
+        form.get_by_role("button", name="Reset status").click()
+        admin.wait_for_url(re.compile(r"/manage/volumes/[0-9a-f-]+/\?repair="))
+        expect(admin.locator(".messages")).to_contain_text(re.compile(r"Reset status (accepted|succeeded)"))
+        repair = admin.get_by_test_id("admin-history").locator("tbody tr").first
+        for _ in range(40):  # the watcher judges the reset as soon as it reads the volume back
+            if repair.get_attribute("data-outcome") == "succeeded":
+                break
+            time.sleep(0.25)
+            admin.reload()
+        expect(repair).to_have_attribute("data-outcome", "succeeded")
+        expect(admin.get_by_test_id("volume-status")).to_contain_text("available")
+        expect(repair.get_by_test_id("repairs-link")).to_contain_text("repairs Extend")
+
+        # Both ways in the audit trail: the failed row names its repair, the repair its failed row and reason.
+        admin.goto("/audit/?action=os-extend&outcome=failed")
+        failed = admin.get_by_test_id("audit-rows").locator("tbody tr").first
+        expect(failed.get_by_test_id("repaired-by-link")).to_contain_text("repaired by admin’s reset status")
+        failed.get_by_test_id("repaired-by-link").get_by_role("link").click()
+        expect(admin.get_by_test_id("reason")).to_contain_text("back to available")
+        expect(admin.get_by_test_id("repairs-link")).to_contain_text("repairs Extend")
+        expect(admin.get_by_test_id("volume-project")).to_be_visible()
+        admin.get_by_test_id("repairs-link").get_by_role("link").click()
+        expect(admin.get_by_test_id("repaired-by-link")).to_contain_text("repaired by admin")
+        assert not errors, errors
+
+    # alice sees none of it: no Repair, and the admin page is refused.
+    page.reload()
+    assert "/manage/" not in page.content()
+    vid = demo.volume("data-01")["id"]
+    assert page.request.get(f"{live_volpanel.url}/manage/volumes/{vid}/").status == 403
