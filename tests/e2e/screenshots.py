@@ -178,6 +178,7 @@ def test_admin_repair(browser: Any, demo: Any, live_volpanel: LiveServer) -> Non
         demo.faults(backend={"extend": "fail"})
         open_volume(page, "data-01")
         act(page, "extend", {"New size (GiB)": "12"}, "Extend")
+        expect(page.get_by_test_id("volume-status")).to_contain_text("error_extending", timeout=30_000)
         settle(page)
         demo.clear_faults()
         page.get_by_role("button", name="Log out").click()
