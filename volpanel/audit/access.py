@@ -29,24 +29,29 @@ def can_audit(request: HttpRequest) -> bool:
     return _staff(request)
 
 
-def admins_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Nobody signed in, or a token no longer honoured → the login page; signed in without the admin role → 403."""
+def _gate(allowed: Callable[[HttpRequest], bool], forbidden: dict[str, str]) -> Callable[
+        [Callable[..., HttpResponseBase]], Callable[..., HttpResponseBase]]:
+    """A view decorator: `allowed` requests pass; a signed-in admin whose token the cloud no longer honours goes
+    to the login page, as any expired session; nobody signed in → the login page; anyone else → 403."""
 
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if can_audit(request):
-            return view(request, *args, **kwargs)
-        creds = auth.credentials(request)
-        if creds is not None and creds.is_admin:
-            # The admin role was in a token the cloud no longer honours: as for any expired session.
-            auth.sign_out(request)
-            messages.info(request, "Your session with the cloud has expired. Log in again to continue.")
-            return auth.login_redirect(request)
-        if creds is None and not request.user.is_authenticated:
-            return auth.login_redirect(request)
-        return render(request, "volpanel/forbidden.html", status=403)
+    def decorator(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if allowed(request):
+                return view(request, *args, **kwargs)
+            creds = auth.credentials(request)
+            if creds is not None and creds.is_admin:
+                # The admin role was in a token the cloud no longer honours: as for any expired session.
+                auth.sign_out(request)
+                messages.info(request, "Your session with the cloud has expired. Log in again to continue.")
+                return auth.login_redirect(request)
+            if creds is None and not request.user.is_authenticated:
+                return auth.login_redirect(request)
+            return render(request, "volpanel/forbidden.html", forbidden, status=403)
 
-    return wrapper
+        return wrapper
+
+    return decorator
 
 
 def can_repair(request: HttpRequest) -> bool:
@@ -56,21 +61,9 @@ def can_repair(request: HttpRequest) -> bool:
     return creds is not None and creds.is_admin and token_honoured(creds)
 
 
-def cloud_admins_only(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """As `admins_only`, for the admin volume pages and actions: a member (or staff without a cloud token) gets 403
-    before the cloud is called."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if can_repair(request):
-            return view(request, *args, **kwargs)
-        creds = auth.credentials(request)
-        if creds is not None and creds.is_admin:
-            auth.sign_out(request)
-            messages.info(request, "Your session with the cloud has expired. Log in again to continue.")
-            return auth.login_redirect(request)
-        if creds is None and not request.user.is_authenticated:
-            return auth.login_redirect(request)
-        return render(request, "volpanel/forbidden.html", {"forbidden_what": "Repairing volumes is"}, status=403)
-
-    return wrapper
+# The audit pages: nobody signed in, or a token no longer honoured → the login page; signed in without the admin
+# role (nor Django staff) → 403.
+admins_only = _gate(can_audit, {})
+# The admin volume pages and actions: as `admins_only`, but Django staff without a cloud token get 403 too, and a
+# member is refused before the cloud is called.
+cloud_admins_only = _gate(can_repair, {"forbidden_what": "Repairing volumes is"})

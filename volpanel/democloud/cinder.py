@@ -331,12 +331,17 @@ def volume_delete(ctx: Ctx, volume_id: str) -> Response:
                                       "error_restoring or error_extending or error_managing and must not be "
                                       "migrating, attached, belong to a group, have snapshots, awaiting a "
                                       "transfer, or be disassociated from snapshots after volume transfer."))
+    return begin_delete(world, vol)
+
+
+def begin_delete(world: World, vol: dict[str, Any]) -> Response:
+    """The volume goes `deleting` and is gone after the delay; the delete's 202 (also os-force_delete's)."""
     vol["status"] = "deleting"
     vol["updated_at"] = now()
 
     def deleted() -> None:
-        if world.volumes.get(volume_id) is vol:
-            del world.volumes[volume_id]
+        if world.volumes.get(vol["id"]) is vol:
+            del world.volumes[vol["id"]]
     world.clock.after(world.config["delay"], deleted)
     return empty_response(202)
 

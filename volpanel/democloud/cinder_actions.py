@@ -9,7 +9,16 @@ from collections.abc import Callable
 from typing import Any
 
 from . import cinder_views as views
-from .cinder import NOT_FOUND, Ctx, check_project, find_type, get_volume, parse_microversion, quota_check_gigabytes
+from .cinder import (
+    NOT_FOUND,
+    Ctx,
+    begin_delete,
+    check_project,
+    find_type,
+    get_volume,
+    parse_microversion,
+    quota_check_gigabytes,
+)
 from .keystone import authenticate
 from .schema import (
     ATTACH,
@@ -406,14 +415,7 @@ def force_delete(ctx: Ctx, volume_id: str, body: dict[str, Any]) -> Response:
     if vol["attachments"] or has_snaps or vol["migration_status"] == "migrating":
         raise bad_request("Invalid volume: Volume  must not be migrating, attached, belong to a group, have "
                           "snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.")
-    vol["status"] = "deleting"
-    vol["updated_at"] = now()
-
-    def deleted() -> None:
-        if world.volumes.get(volume_id) is vol:
-            del world.volumes[volume_id]
-    world.clock.after(world.config["delay"], deleted)
-    return empty_response(202)
+    return begin_delete(world, vol)
 
 
 MIGRATE = action_schema("os-migrate_volume", {"host": {"type": "string", "maxLength": 255},

@@ -25,9 +25,9 @@ from volpanel.openstack.cinder import Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.volumes import actions, presenters, rules, selectors, services
-from volpanel.volumes.forms import IDEMPOTENCY_KEY, AllVolumesFilter, VolumeActionForm
+from volpanel.volumes.forms import AllVolumesFilter, VolumeActionForm
 from volpanel.volumes.selectors import VolumePage
-from volpanel.volumes.views import _actor, _cloud, cloud_budget, cloud_errors
+from volpanel.volumes.views import _actor, _cloud, cloud_budget, cloud_errors, earlier_attempt
 
 HISTORY_ROWS = 20
 
@@ -105,16 +105,9 @@ def admin_volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) 
     failed = _failed_row(request.POST.get("repairs", ""), page.volume.id)
     back = reverse("admin_volume", args=[volume_id]) + (f"?repair={failed.uuid}" if failed else "")
     form = spec.bind(page, request.POST)
-    key = request.POST.get("idempotency_key", "")
-    if IDEMPOTENCY_KEY.match(key):
-        try:
-            earlier = services.earlier_attempt(_actor(request, key), str(volume_id), spec.audit_names)
-        except services.DuplicateKeyError as exc:
-            earlier = None
-            form.is_valid()
-            form.add_error(None, str(exc))
-        if earlier is not None:
-            return _answer(request, earlier, back)
+    earlier = earlier_attempt(request, str(volume_id), spec, form)
+    if earlier is not None:
+        return _answer(request, earlier, back)
     if form.errors or not form.is_valid():
         return render(request, "volpanel/admin_volume.html", _context(request, page, failed, bound=form),
                       status=400)

@@ -112,6 +112,21 @@ def _actor(request: HttpRequest, idempotency_key: str = "") -> services.Actor:
     )
 
 
+def earlier_attempt(request: HttpRequest, volume_id: str, spec: actions.ActionSpec,
+                    form: VolumeActionForm) -> AuditEntry | None:
+    """The attempt this very form already made (double click, second tab, replay), by its idempotency key, or
+    None. A key reused for something else is said on the form instead."""
+    key = request.POST.get("idempotency_key", "")
+    if not IDEMPOTENCY_KEY.match(key):
+        return None
+    try:
+        return services.earlier_attempt(_actor(request, key), volume_id, spec.audit_names)
+    except services.DuplicateKeyError as exc:
+        form.is_valid()
+        form.add_error(None, str(exc))
+        return None
+
+
 def _cloud(request: HttpRequest) -> Cloud:
     creds = auth.credentials(request)
     assert creds is not None
@@ -194,16 +209,9 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
     detail_url = reverse("volume_detail", args=[volume_id])
     # The same form posted again (double click, second tab, replay): answer with the first attempt's result,
     # before the volume's new state could make the form look invalid.
-    key = request.POST.get("idempotency_key", "")
-    if IDEMPOTENCY_KEY.match(key):
-        try:
-            earlier = services.earlier_attempt(_actor(request, key), str(volume_id), spec.audit_names)
-        except services.DuplicateKeyError as exc:
-            earlier = None
-            form.is_valid()
-            form.add_error(None, str(exc))
-        if earlier is not None:
-            return _answer(request, cloud, page, earlier, detail_url)
+    earlier = earlier_attempt(request, str(volume_id), spec, form)
+    if earlier is not None:
+        return _answer(request, cloud, page, earlier, detail_url)
     if form.errors or not form.is_valid():
         if request.htmx:
             # 200 so htmx swaps the form back in with its messages next to the fields (and clears the last answer).
