@@ -9,6 +9,7 @@ makes it deletes."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from keystoneauth1 import session as ks_session
@@ -53,8 +54,9 @@ class AdminRig(Rig):
         return r
 
 
-def main(auth_url: str) -> None:
-    rig = AdminRig(auth_url)
+def capture_with(run: Callable[[AdminRig], None]) -> None:
+    """Run one capture script's steps with a fresh rig (Keystone URL from argv) and clean up whatever it made."""
+    rig = AdminRig(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000/v3")
     try:
         run(rig)
     finally:
@@ -91,4 +93,4 @@ def run(rig: AdminRig) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000/v3")
+    capture_with(run)

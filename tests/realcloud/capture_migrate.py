@@ -7,17 +7,7 @@ unknown host, the volume's own host, a bad flag). Every volume it makes it delet
 
 from __future__ import annotations
 
-import sys
-
-from tests.realcloud.capture_admin import AdminRig
-
-
-def main(auth_url: str) -> None:
-    rig = AdminRig(auth_url)
-    try:
-        run(rig)
-    finally:
-        rig.cleanup()
+from tests.realcloud.capture_admin import AdminRig, capture_with
 
 
 def run(rig: AdminRig) -> None:
@@ -39,4 +29,4 @@ def run(rig: AdminRig) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:5000/v3")
+    capture_with(run)
