@@ -63,3 +63,20 @@ def test_the_admin_stream_follows_a_migrate_through_its_states_to_the_settled_ro
     status, _, _ = read_raw(Client(), url)
     assert status == 401
     assert demo.requests_served() == served
+
+
+def test_the_admin_page_follows_a_tenant_s_action_live(demo: Demo, alice_client: Client) -> None:
+    demo.config(delay=1.0)
+    vid = demo.volume("data-01")["id"]
+    alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "15"}, HTTP_HX_REQUEST="true")
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    page = admin.get(f"/manage/volumes/{vid}/").content.decode()
+    assert f'sse-connect="/manage/volumes/{vid}/stream/"' in page and "extending" in page
+    status, _, text = read_raw(admin, f"/manage/volumes/{vid}/stream/")
+    events = parse(text)
+    states = [data for name, data in events if name == "status"]
+    assert status == 200 and "extending" in states[0] and "15 GiB" in states[-1]
+    assert events[-1] == ("settled", "available")
+    assert "alice" in [data for name, data in events if name == "history"][-1]  # the tenant's row, every project's
+    assert watchers.wait_idle(20)
