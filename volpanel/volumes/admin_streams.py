@@ -16,6 +16,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET
 
 from volpanel.audit.access import can_repair
+from volpanel.cloud import project_names
 from volpanel.openstack.cloud import Cloud, token_expired
 from volpanel.openstack.errors import CloudError
 from volpanel.volumes import admin_views, streams, watchers
@@ -43,7 +44,8 @@ def _render(state: watchers.State, cloud: Cloud, repair: str) -> _AdminRender:
         except CloudError:
             page = state.page  # the state's own facts: the panel's rules say what they cannot offer without them
         failed = admin_views.failed_row(repair, page.volume.id) if repair else None
-        context = admin_views.admin_context(page, failed, admin_views.admin_history(page.volume.id))
+        context = admin_views.admin_context(page, failed, admin_views.admin_history(page.volume.id),
+                                            names=project_names(cloud.credentials))
         context["stream_problem"] = state.problem
         keys = tuple(form.initial["idempotency_key"] for form in context["forms"].values()
                      if "idempotency_key" in form.initial)

@@ -18,8 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from volpanel.accounts import auth
 from volpanel.audit.access import cloud_admins_only
 from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry, Outcome
+from volpanel.cloud import project_names
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.openstack.cinder import Volume
 from volpanel.openstack.cloud import Cloud
@@ -71,7 +73,7 @@ def admin_history(volume_id: str) -> list[AuditEntry]:
 
 
 def admin_context(page: VolumePage, failed: AuditEntry | None, history: list[AuditEntry],
-                  bound: VolumeActionForm | None = None) -> dict[str, Any]:
+                  bound: VolumeActionForm | None = None, names: dict[str, str] | None = None) -> dict[str, Any]:
     """The admin page's context, for the page and for every partial the admin stream sends (no request)."""
     suggestion = rules.suggested_reset(failed.status_before, page.volume.status) if failed else ""
     forms = {}
@@ -91,12 +93,14 @@ def admin_context(page: VolumePage, failed: AuditEntry | None, history: list[Aud
         "page": page, "volume": page.volume, "failed": failed, "suggestion": suggestion,
         "specs": actions.ADMIN_SPECS, "forms": forms, "availability": actions.availability(page),
         "history": history, "repairable": REPAIRABLE_OUTCOMES, "watching": watching,
+        "project_names": names or {},
     }
 
 
 def _context(request: HttpRequest, page: VolumePage, failed: AuditEntry | None,
              bound: VolumeActionForm | None = None) -> dict[str, Any]:
-    return admin_context(page, failed, admin_history(page.volume.id), bound)
+    return admin_context(page, failed, admin_history(page.volume.id), bound,
+                         project_names(auth.credentials(request)))
 
 
 @require_GET
@@ -157,7 +161,8 @@ PAGE_SIZE = 50
 def admin_volume_list(request: HtmxHttpRequest) -> HttpResponse:
     """Every project's volumes (Cinder's all_tenants), filtered by project, status and name or id, a page at a
     time by Cinder's marker. A bad filter is said next to its field and Cinder is not asked."""
-    form = AllVolumesFilter(request.GET if request.GET else None)
+    names = project_names(auth.credentials(request))
+    form = AllVolumesFilter(request.GET if request.GET else None, projects=names)
     volumes: list[Volume] = []
     next_marker = ""
     if not form.is_bound or form.is_valid():
@@ -185,7 +190,7 @@ def admin_volume_list(request: HtmxHttpRequest) -> HttpResponse:
             volumes = []
     query = {k: v for k, v in request.GET.items() if k != "marker" and v}
     return render(request, "volpanel/admin_volumes.html", {
-        "form": form, "volumes": volumes,
+        "form": form, "volumes": volumes, "project_names": names,
         "next_url": "?" + urlencode({**query, "marker": next_marker}) if next_marker else "",
         "first_url": "?" + urlencode(query) if request.GET.get("marker") else "",
     })

@@ -525,10 +525,10 @@ PROJECT_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 class AllVolumesFilter(forms.Form):
     """The all-projects list's filters (GET): Cinder's own filters, checked before Cinder is asked."""
 
-    project = forms.RegexField(
-        label="Project id", regex=PROJECT_ID, required=False, max_length=64,
-        error_messages={"invalid": "A project id is hexadecimal (as Keystone shows it), e.g. 5c531a83…",
-                        "max_length": "A project id is at most 64 characters."})
+    project = forms.CharField(
+        label="Project (name or id)", required=False, max_length=64, validators=[printable("project")],
+        widget=forms.TextInput(attrs={"list": "project-names"}),
+        error_messages={"max_length": "A project name or id is at most 64 characters."})
     status = forms.ChoiceField(label="Status", required=False, choices=[("", "any"), *((s, s) for s in
                                                                                         VOLUME_STATUSES)],
                                error_messages={"invalid_choice": "Choose the status from the list."})
@@ -543,6 +543,28 @@ class AllVolumesFilter(forms.Form):
                         "min_value": "Give at least 1 minute.", "max_value": "Give at most a year's minutes."})
     marker = forms.UUIDField(required=False, widget=forms.HiddenInput,
                              error_messages={"invalid": "This page's link is damaged; start from the first page."})
+
+    def __init__(self, *args: Any, projects: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.projects = projects or {}  # id → name, as Keystone lists them ({} if it did not answer)
+
+    def clean_project(self) -> str:
+        """A project's name or id → its id. A name Keystone does not list is refused; so is anything but a
+        hexadecimal id when Keystone gave no names."""
+        given = str(self.cleaned_data.get("project") or "").strip()
+        if not given or given in self.projects:
+            return given
+        ids = [pid for pid, name in self.projects.items() if name == given]
+        if len(ids) == 1:
+            return ids[0]
+        if len(ids) > 1:
+            raise forms.ValidationError("Several projects (in different domains) have this name: give its id.")
+        if PROJECT_ID.match(given):
+            return given
+        if self.projects:
+            raise forms.ValidationError("No project has this name; choose one from the list, or give an id.")
+        raise forms.ValidationError("Project names are not available now (Keystone did not list them): give the "
+                                    "project's id, hexadecimal as Keystone shows it, e.g. 5c531a83…")
 
 
 class ForceDetachForm(AdminActionForm):
