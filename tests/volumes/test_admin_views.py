@@ -12,7 +12,7 @@ from django.test import Client
 from tests.conftest import Demo, web_login
 from tests.volumes.test_views import action_posts
 from volpanel.audit.models import AuditEntry, Outcome
-from volpanel.volumes import watchers
+from volpanel.volumes import selectors, watchers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -305,3 +305,37 @@ def test_admin_pages_name_projects_as_keystone_lists_them_and_fall_back_to_ids(
     assert "bob-secret" in page
     demo.clear_faults()
 
+
+
+def test_a_tenant_s_history_shows_a_cloud_administrator_s_repair_without_the_admin_s_name(
+        demo: Demo, alice_client: Client) -> None:
+    vid, failed = failed_extend(demo, alice_client)
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    form = admin.get(f"/manage/volumes/{vid}/?repair={failed.uuid}").content.decode()
+    assert "The volume&#x27;s project also sees it in the volume&#x27;s History" in form  # the form says where
+    reason = "Back end checked <b>by ops</b>;\nthe extend never happened."
+    response = admin.post(f"/manage/volumes/{vid}/reset_status/", {
+        "status": "available", "reason": reason, "repairs": str(failed.uuid), "idempotency_key": uuid4().hex})
+    assert response.status_code == 302
+    assert watchers.wait_idle(20)
+    fixed = AuditEntry.objects.get(action="os-reset_status")
+    assert fixed.outcome == Outcome.SUCCEEDED and fixed.project_id != fixed.volume_project_id
+
+    # The volume's project sees the repair: action, time, outcome and reason, by "Cloud administrator".
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    history = page.split('data-testid="history"')[1].split("</table>")[0]
+    assert history.count("<tr ") == 2 and "Reset status" in history and 'data-outcome="succeeded"' in history
+    assert '<span data-testid="cloud-admin">Cloud administrator</span>' in history
+    assert "Back end checked &lt;b&gt;by ops&lt;/b&gt;;<br>the extend never happened." in history
+    assert "<td>admin</td>" not in history and ">admin<" not in history  # not the administrator's name
+    assert "<td>alice</td>" in history  # her own row, under her name
+
+    # Another project's tenant never gets it: its History of the volume has none of these rows; the admin's own
+    # project still has the admin's row (by name), and the volume's project both.
+    other = demo.volume("bob-secret")["project_id"]
+    assert list(AuditEntry.objects.for_volume(other, vid)) == []
+    assert [e.pk for e in AuditEntry.objects.for_volume(fixed.project_id, vid)] == [fixed.pk]
+    rows = selectors.history(fixed.volume_project_id, vid)
+    assert [(e.pk, e.by_cloud_admin) for e in rows] == [(fixed.pk, True), (failed.pk, False)]
+    assert [e.by_cloud_admin for e in selectors.history(fixed.project_id, vid)] == [False]

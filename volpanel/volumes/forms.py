@@ -449,11 +449,17 @@ class RevertForm(VolumeActionForm):
 MAX_REASON = 1000
 
 
+# Where an admin's reason is read (docs/audit.md, "What a tenant sees of a repair").
+REASON_SHOWN = ("Kept in the audit trail with your name. The volume's project also sees it in the volume's "
+                "History, with the action, its time and outcome, as done by “Cloud administrator” (not your name).")
+
+
 def reason_field() -> forms.CharField:
     """Every admin action's reason: required, kept in its audit row."""
     return forms.CharField(
         label="Reason", max_length=MAX_REASON, widget=forms.Textarea(attrs={"rows": 2}),
         validators=[printable_multiline("reason")],
+        help_text=REASON_SHOWN,
         error_messages={"required": "Say why: the reason goes into the audit trail with your name.",
                         "max_length": f"The reason can be at most {MAX_REASON} characters."})
 
