@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.conftest import CloudUnderTest, Seen
+from tests.contract.conftest import CloudUnderTest, Seen, mv
 from volpanel.openstack.errors import CloudError
 from volpanel.volumes import actions
 
@@ -1366,3 +1366,31 @@ def test_every_project_for_an_admin_and_403_for_a_member(cut: CloudUnderTest) ->
     with pytest.raises(CloudError) as exc:
         all_projects(cut.config, cut.login())
     assert (exc.value.kind, exc.value.status) == ("fault", 403)
+
+
+# --- a member's list filters from 3.31 (packaged Cinder's resource_filters.json; the rig uses the same file) ------
+def test_a_member_s_list_filters_from_3_31_are_packaged_cinder_s(cut: CloudUnderTest) -> None:
+    """cinder.api.common.reject_invalid_filters: from 3.31 a non-admin may filter volumes and snapshots by the
+    filters etc/cinder/resource_filters.json lists (`name`, `status`, snapshot `volume_id`, …) and by nothing
+    else; pagination and sorting are not filters; a member's all_tenants is dropped silently."""
+    vol = cut.make_volume(1)
+    name = f"contract-filter-{uuid.uuid4().hex[:8]}"
+    cut.cloud().cinder.update(vol, name=name, description="")
+    snap = cut.make_snapshot(vol)
+    snap_name = cut.get_snapshot(snap)["name"]  # type: ignore[index]
+    url, s = cut.volume_url(), cut.session()
+    for version in ("3.31", "3.71"):
+        r = s.get(f"{url}/volumes/detail?name={name}&limit=5&sort=created_at:desc&all_tenants=1",
+                  headers=mv(version), raise_exc=False)
+        assert r.status_code == 200, r.text
+        assert [v["id"] for v in r.json()["volumes"]] == [vol]
+        r = s.get(f"{url}/snapshots/detail?name={snap_name}", headers=mv(version), raise_exc=False)
+        assert [x["id"] for x in r.json()["snapshots"]] == [snap], r.text
+        r = s.get(f"{url}/snapshots?volume_id={vol}&status=available", headers=mv(version), raise_exc=False)
+        assert [x["id"] for x in r.json()["snapshots"]] == [snap], r.text
+        # Anything else is refused, every unlisted filter named in the query's order.
+        r = s.get(f"{url}/volumes/detail?host=x&name={name}&project_id={cut.project_id()}", headers=mv(version),
+                  raise_exc=False)
+        assert fault(r, version) == (400, "badRequest", "Invalid filters host,project_id are found in query options.")
+        r = s.get(f"{url}/snapshots/detail?project_id={cut.project_id()}", headers=mv(version), raise_exc=False)
+        assert fault(r, version) == (400, "badRequest", "Invalid filters project_id are found in query options.")
