@@ -72,9 +72,13 @@ def test_an_admin_repairs_a_failed_extend_from_the_audit_trail(page: Any, browse
         expect(admin.get_by_test_id("repaired-by-link")).to_contain_text("repaired by admin")
         assert not errors, errors
 
-    # alice sees none of it: no Repair, and the admin page is refused.
+    # alice sees none of the admin pages: no Repair, and the admin page is refused. Her History shows the repair
+    # of her volume, with its reason, as done by "Cloud administrator" (docs/audit.md).
     page.reload()
     assert "/manage/" not in page.content()
+    repaired = page.get_by_test_id("history").locator("tbody tr").first
+    expect(repaired.get_by_test_id("cloud-admin")).to_have_text("Cloud administrator")
+    expect(repaired.get_by_test_id("repair-reason")).to_contain_text("back to available")
     vid = demo.volume("data-01")["id"]
     assert page.request.get(f"{live_volpanel.url}/manage/volumes/{vid}/").status == 403
 
