@@ -47,7 +47,11 @@ class AppendOnlyError(Exception):
 
 class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
     def for_volume(self, project_id: str, volume_id: str) -> AuditEntryQuerySet:
-        return self.filter(project_id=project_id, volume_id=volume_id)
+        """The volume's History for a project: its own attempts, and a cloud administrator's actions on the volume
+        while it was this project's (`volume_project_id`; docs/audit.md, "What a tenant sees of a repair").
+        Never another project's attempts."""
+        return self.filter(models.Q(project_id=project_id) | models.Q(volume_project_id=project_id),
+                           volume_id=volume_id)
 
     def unsettled(self) -> AuditEntryQuerySet:
         return self.filter(outcome__in=[Outcome.PENDING, Outcome.ACCEPTED])
@@ -110,6 +114,9 @@ class AuditEntry(models.Model):
     objects = AuditEntryQuerySet.as_manager()
     # Not stored: set on a row found again by its form's idempotency key, so the answer says it was not re-sent.
     duplicate = False
+    # Not stored: set by the History of another project than the actor's (selectors.history) — a cloud
+    # administrator's action on the project's volume, shown without the administrator's name.
+    by_cloud_admin = False
 
     class Meta:
         app_label = "volpanel"  # the tables and migrations stay the volpanel app's (volpanel/migrations/)
