@@ -223,7 +223,7 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
     except services.DuplicateKeyError as exc:
         form.add_error(None, str(exc))
         return _refused(request, cloud, spec, state, form)
-    if entry.outcome == Outcome.ERROR and entry.http_status == 401:
+    if entry.outcome == Outcome.ERROR and entry.http_status == 401 and not entry.duplicate:
         # The token expired between the page load and the action (its row says so): the same path as an
         # expiry found earlier, log in again and find the form filled in.
         raise CloudError("auth", entry.detail, service="volume", status=401)
