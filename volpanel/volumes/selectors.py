@@ -310,12 +310,6 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     return page
 
 
-def refresh_volume(cloud: Cloud, page: VolumePage) -> VolumePage:
-    """The page after an action: the volume fetched again (one Cinder GET), everything else as just loaded;
-    the status stream brings the rest once the volume moves on."""
-    return replace(page, volume=cloud.cinder.get_volume(page.volume.id))
-
-
 # --- an action POST: its fresh state, and the page its answer shows ---------------------------------------------
 # What an action's form and availability may read of the page beyond the volume, the cloud's features and the
 # volume types (volumes.actions.ActionSpec.needs).
