@@ -15,6 +15,7 @@ from this client, with no volpanel in between: the page against that is volpanel
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,8 @@ import requests
 from stack import ROOT, Stack, endpoint, keystone_token, load, percentile, running, summary
 
 MICROVERSION = "volume 3.71"  # what volpanel reads with (cinder.CLIENT_MAX_MICROVERSION; both clouds allow it)
-REALCLOUD_ENV = ROOT / ".cache" / "realcloud" / "env"
+# The rig's env file: REALCLOUD_ENV names it (as for the realcloud tests), else this tree's own .cache.
+REALCLOUD_ENV = Path(os.environ.get("REALCLOUD_ENV") or ROOT / ".cache" / "realcloud" / "env")
 
 
 def timed(fn: Callable[[], requests.Response]) -> float:
