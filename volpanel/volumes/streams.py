@@ -237,7 +237,7 @@ def _fresh_state(cloud: Cloud, volume_id: str) -> watchers.State:
 
 
 async def _events(request: HttpRequest, creds: Credentials, volume_id: str, client_has: str,
-                  attempt: str, session_expires: datetime, refresh: bool = False) -> AsyncGenerator[str, None]:
+                  attempt: str, session_expires: datetime, refresh: str = "") -> AsyncGenerator[str, None]:
     _release_request_thread()
     # Browsers reconnect after `retry` ms if the stream drops, sending the last id they received.
     yield f"retry: {RETRY_MS}\n\n"
@@ -261,9 +261,11 @@ async def _events(request: HttpRequest, creds: Credentials, volume_id: str, clie
         return
     if fresh is not None:
         assert fresh.page is not None
-        # What the page reused from the memos, read again with this viewer's token (the page's `refresh`).
-        yield await _batch(request, fresh, creds.is_admin)
-        client_has = fresh.event_id
+        # What the page reused from the memos, read again with this viewer's token (the page's `refresh`): sent
+        # only if it differs from what the page shows.
+        if fresh.event_id != client_has:
+            yield await _batch(request, fresh, creds.is_admin)
+            client_has = fresh.event_id
         if not presenters.follows(fresh.page, fresh.history) and not attempt:
             yield sse("settled", fresh.page.volume.status, event_id=fresh.event_id)
             return
@@ -361,8 +363,10 @@ async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponseBa
     client_has = request.headers.get("Last-Event-ID", "")
     # The attempt the page announced as accepted: its final outcome replaces that announcement once known.
     attempt = request.GET.get("attempt", "")
-    # The page reused memo answers (selectors.SIDE_TTL): the stream reads them again first.
-    refresh = request.GET.get("refresh") == "1"
+    # The page reused memo answers (selectors.SIDE_TTL): the stream reads them again first. `refresh` is the id of
+    # what the page shows, unless the browser already got a later state (a reconnection).
+    refresh = request.GET.get("refresh", "")
+    client_has = client_has or refresh
     events = _counted(_events(request, creds, str(volume_id), client_has, attempt, session_expires, refresh), slot)
     # A response never streamed (the client left first) never runs the generator's `finally`: its collection
     # releases the slot instead.

@@ -26,7 +26,7 @@ from volpanel.cloud import connect, disconnect
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
-from volpanel.volumes import actions, limits, presenters, selectors, services
+from volpanel.volumes import actions, limits, presenters, selectors, services, watchers
 from volpanel.volumes.forms import IDEMPOTENCY_KEY, VolumeActionForm
 from volpanel.volumes.selectors import VolumePage
 
@@ -169,7 +169,9 @@ def volume_context(request: HttpRequest, page: VolumePage, *, bound: VolumeActio
         context["streams_full"] = context["watching"]
         context["watching"] = context["refresh"] = False
     entry = context["entry"]
-    query = {"refresh": "1" if context["refresh"] else "",
+    # A refresh names what this page shows (as the watchers' event ids do): the stream sends nothing if the fresh
+    # read finds the same, so an action form the tenant already opened is not swapped for an identical one.
+    query = {"refresh": watchers.fingerprint(page, tuple(history), "") if context["refresh"] else "",
              "attempt": str(entry.uuid) if entry is not None and not entry.is_final else ""}
     context["stream_url"] = "?".join(filter(None, (reverse("volume_stream", args=[page.volume.id]),
                                                    urlencode({k: v for k, v in query.items() if v}))))
