@@ -340,7 +340,6 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     features = cloud_features(cloud)
     scope = _scope(cloud)
     side = _Side(reuse)
-    volume_f = _pool.submit(cloud.cinder.get_volume, volume_id)
     snaps_f = side.get(_snapshots, (*scope, volume_id), partial(cloud.cinder.list_snapshots, volume_id))
     limits_f = side.get(_limits, scope, partial(_optional, cloud.cinder.get_limits, None),
                         keep=lambda found: found is not None)
@@ -355,7 +354,9 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     messages_f = None
     if not _messages_memoized(cloud, volume_id):
         messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
-    volume = volume_f.result()
+    # The volume in this thread while the pool fetches the rest: in steady state it is the only call, and handing
+    # it to the pool would only add a thread switch to the page's one wait.
+    volume = cloud.cinder.get_volume(volume_id)
     _read_by(cloud, volume_id)
     servers, servers_problem = servers_f.result() if servers_f else ([], "")
     page = VolumePage(
