@@ -4,10 +4,12 @@ Starts the demo cloud with delays off and volpanel under gunicorn (the ASGI work
 logs in as alice, and alternates, over warm keep-alive connections from this client:
   raw `GET volumes/{id}` (same token, same microversion as volpanel) / the volume detail page,
   raw `GET volumes/detail` / the volume list page.
-Prints p50/p95 of each and the page/raw ratios (goals: detail ≤ 1.3×, list ≤ 1.5×). The detail page needs three
-Cinder answers (the volume, its snapshots, the project's limits), so it also times those three GETs made at once
-from this client, with no volpanel in between: the page against that is volpanel's own share. With `--realcloud`
-(or when .cache/realcloud/env exists) it runs the same against the real Keystone + Cinder of tests/realcloud.
+Prints p50/p95 of each and the page/raw ratios (issue 18's goals: detail ≤ 1.5×, list ≤ 1.3×). In steady state the
+detail page waits for the volume GET alone (its snapshots, the project's limits and servers come from memos a
+browser's stream refreshes; selectors.SIDE_TTL); the bench also times the three GETs a full load makes at once
+(the volume, its snapshots, the project's limits), as an action POST still does, for comparison. With
+`--realcloud yes` (or when the rig's env file exists: REALCLOUD_ENV, else .cache/realcloud/env) it runs the same
+against the real Keystone + Cinder of tests/realcloud.
 
     .venv/bin/python bench/page_timing.py [--rounds 300] [--realcloud auto|yes|no]
 """
@@ -15,6 +17,7 @@ from this client, with no volpanel in between: the page against that is volpanel
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +28,8 @@ import requests
 from stack import ROOT, Stack, endpoint, keystone_token, load, percentile, running, summary
 
 MICROVERSION = "volume 3.71"  # what volpanel reads with (cinder.CLIENT_MAX_MICROVERSION; both clouds allow it)
-REALCLOUD_ENV = ROOT / ".cache" / "realcloud" / "env"
+# The rig's env file: REALCLOUD_ENV names it (as for the realcloud tests), else this tree's own .cache.
+REALCLOUD_ENV = Path(os.environ.get("REALCLOUD_ENV") or ROOT / ".cache" / "realcloud" / "env")
 
 
 def timed(fn: Callable[[], requests.Response]) -> float:
@@ -71,8 +75,9 @@ def compare(name: str, raw: Callable[[], requests.Response], page: Callable[[], 
         for key, times in each.items():
             print(f"  raw {key:<10} {summary(times)}  (alone)")
         print(f"  raw {' + '.join(needs)} at once  {summary(needs_t)}")
-        print(f"  ratio page/(what it needs, at once): p50 {percentile(page_t, 50) / percentile(needs_t, 50):.2f}x  "
-              f"p95 {percentile(page_t, 95) / percentile(needs_t, 95):.2f}x  (volpanel's own share)", flush=True)
+        print(f"  ratio page/(a full load's three GETs, at once): "
+              f"p50 {percentile(page_t, 50) / percentile(needs_t, 50):.2f}x  "
+              f"p95 {percentile(page_t, 95) / percentile(needs_t, 95):.2f}x  (for comparison)", flush=True)
         pool.shutdown()  # type: ignore[union-attr]
 
 
@@ -95,10 +100,10 @@ def run(stack: Stack, auth_url: str, user: str, password: str, project: str, vol
     }
     print(f"volume detail ({volume_id}):")
     compare("detail page", lambda: raw.get(f"{cinder}/volumes/{volume_id}", timeout=30),
-            lambda: browser.get(f"{stack.base}/volumes/{volume_id}/", timeout=30), rounds, 1.3, needs)
+            lambda: browser.get(f"{stack.base}/volumes/{volume_id}/", timeout=30), rounds, 1.5, needs)
     print("volume list:")
     compare("list page", lambda: raw.get(f"{cinder}/volumes/detail", timeout=30),
-            lambda: browser.get(f"{stack.base}/volumes/", timeout=30), rounds, 1.5)
+            lambda: browser.get(f"{stack.base}/volumes/", timeout=30), rounds, 1.3)
 
 
 def read_env(path: Path) -> dict[str, str]:

@@ -148,10 +148,13 @@ class Demo:
 
 @pytest.fixture
 def demo(democloud_process: str) -> Iterator[Demo]:
+    from volpanel.lib import memo
     from volpanel.volumes import watchers
 
     demo = Demo(democloud_process)
     demo.reset()
+    # A reset cloud is a new world: nothing volpanel kept of the last one (the project's snapshots, quota…) holds.
+    memo.clear_all()
     demo.config(delay=0.3, snapshot_upload=True, without=[], token_ttl=3600)
     yield demo
     # No watcher from this test may outlive it and write into the next one's database.

@@ -313,7 +313,7 @@ def cinder_calls(demo: Demo) -> dict[str, int]:
             if key.split(" ", 1)[1].startswith("/volume/")}
 
 
-def test_it_makes_three_cinder_calls_per_detail_view_and_one_volume_get_per_action_answer(
+def test_it_makes_one_cinder_call_per_warm_detail_view_and_checks_every_action_against_the_whole_page(
         demo: Demo, alice_client: Client) -> None:
     import requests
 
@@ -328,11 +328,17 @@ def test_it_makes_three_cinder_calls_per_detail_view_and_one_volume_get_per_acti
     assert alice_client.get(f"/volumes/{vid}/").status_code == 200
     assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 1, "GET /snapshots/detail": 1, "GET /limits": 1,
                                   "GET /types": 1, "GET /messages": 1}
+    assert demo.requests_served()["GET /compute/v2.1/servers/detail"] == 1
     clear()
+    # Warm: the volume GET alone; its snapshots, the quota and the servers come from the project's memos.
     for _ in range(3):
         assert "GiB of quota left" in alice_client.get(f"/volumes/{vid}/").content.decode()
-    assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 3, "GET /snapshots/detail": 3, "GET /limits": 3}
-    assert demo.requests_served()["GET /compute/v2.1/servers/detail"] == 3
+    assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 3}
+    assert "GET /compute/v2.1/servers/detail" not in demo.requests_served()
+    clear()
+    # Asked for in full (the no-JavaScript link of a page showing reused answers): everything, at once.
+    assert "GiB of quota left" in alice_client.get(f"/volumes/{vid}/?complete").content.decode()
+    assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 1, "GET /snapshots/detail": 1, "GET /limits": 1}
     clear()
     assert alice_client.get("/volumes/").status_code == 200
     assert cinder_calls(demo) == {"GET /volumes/detail": 1}
@@ -396,6 +402,63 @@ def test_every_action_post_is_checked_against_the_volume_as_the_cloud_has_it_now
         assert delete.status_code == (200 if htmx else 400)
         assert "it may have been deleted meanwhile" in delete.content.decode()
     assert (action_posts(demo), AuditEntry.objects.count()) == (posts, rows)
+
+
+def test_it_reuses_side_answers_until_its_own_actions_change_them_and_never_acts_on_them(
+        demo: Demo, alice_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import requests
+
+    from tests.volumes.test_streams import read_stream
+    from volpanel.cloud import connect
+    from volpanel.openstack.session import Credentials
+    from volpanel.volumes import selectors
+
+    vid = demo.volume("scratch")["id"]
+    cloud = connect(Credentials.from_json(alice_client.session["volpanel.credentials"]))
+    monkeypatch.setattr(selectors, "FRESH_FOR", 3600.0)  # what the page reuses counts as fresh for now
+    assert "No snapshots." in alice_client.get(f"/volumes/{vid}/").content.decode()
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "No snapshots." in page and "refresh=" not in page  # read under FRESH_FOR ago: no refresh
+    monkeypatch.setattr(selectors, "FRESH_FOR", -1.0)  # every reused answer is now older than that
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    # The page opens its stream to read them again (and says so where no JavaScript runs).
+    shown = re.search(rf'sse-connect="/volumes/{vid}/stream/\?refresh=([0-9a-f]+)"', page)
+    assert shown and 'data-testid="reused-note"' in page and "No snapshots." in page
+    # What the page shows is what the cloud has: the stream's refresh reads it again and sends nothing.
+    assert read_stream(alice_client, f"/volumes/{vid}/stream/?refresh={shown[1]}")[2] == [("settled", "available")]
+    # A snapshot taken outside volpanel (another tool, another dashboard) since: the refresh brings it.
+    cloud.cinder.create_snapshot(vid, name="from-the-cli", description="", force=False)
+    demo.quiet()
+    snap = next(s for s in demo.state()["snapshots"].values() if s["name"] == "from-the-cli")
+    status, _, events = read_stream(alice_client, f"/volumes/{vid}/stream/?refresh={shown[1]}")
+    assert status == 200 and [name for name, _ in events] == ["status", "actions", "progress", "history", "settled"]
+    status_html, actions_html = dict(events)["status"], dict(events)["actions"]
+    assert "from-the-cli" in status_html and "No snapshots." not in status_html
+    assert "Revert to snapshot" in actions_html and 'data-testid="reason-revert"' not in actions_html
+    # The refresh kept what it read: the next page shows the snapshot from the memo, Cinder asked for the volume alone.
+    requests.delete(f"{demo.base}/_demo/requests", timeout=5).raise_for_status()
+    assert "from-the-cli" in alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 1}
+
+    # Deleted outside volpanel: the memo still lists it, but an action is checked against the cloud as it is now.
+    cloud.cinder.delete_snapshot(snap["id"])
+    demo.quiet()
+    assert "from-the-cli" in alice_client.get(f"/volumes/{vid}/").content.decode()
+    before = action_posts(demo)
+    refused = alice_client.post(f"/volumes/{vid}/delete_snapshot/", {"snapshot_id": snap["id"], "confirm": "on"},
+                                **HTMX).content.decode()
+    assert "from-the-cli" not in refused and 'class="field-error"' in refused
+    assert action_posts(demo) == before and not AuditEntry.objects.exists()
+
+    # volpanel's own action: the memos it changed are dropped when the cloud accepts it and when it settles, so the
+    # next page shows the new snapshot even where no stream refreshes it.
+    monkeypatch.setattr(selectors, "FRESH_FOR", 3600.0)
+    alice_client.get(f"/volumes/{vid}/")
+    answer = alice_client.post(f"/volumes/{vid}/snapshot/", {"name": "nightly", "description": ""}, **HTMX)
+    assert "Take snapshot accepted by the cloud" in answer.content.decode()
+    assert watchers.wait_idle(10)
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert "nightly</bdi> <span class=\"tag\">latest</span>" in page and "refresh=" not in page
 
 
 @pytest.mark.parametrize("without", [["compute"], ["image"], ["compute", "image"]], ids="-".join)

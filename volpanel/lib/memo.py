@@ -57,6 +57,21 @@ class Memo(Generic[K, V]):
             return None
         return found[1]
 
+    def get_aged(self, key: K) -> tuple[V, float] | None:
+        """The answer and how many seconds ago it was put, if it is still kept."""
+        with self._lock:
+            found = self._items.get(key)
+        if found is None:
+            return None
+        age = time.monotonic() - found[0]
+        return None if age > self.ttl else (found[1], age)
+
+    def forget(self, where: Callable[[K], bool]) -> None:
+        """Drop the answers whose key `where` picks (what an action just changed)."""
+        with self._lock:
+            for key in [k for k in self._items if where(k)]:
+                del self._items[key]
+
     def put(self, key: K, value: V) -> None:
         with self._lock:
             if len(self._items) >= self.size:

@@ -27,7 +27,7 @@ def partials_context(page: VolumePage, history: Sequence[AuditEntry], *,
                      bound: VolumeActionForm | None = None, entry: AuditEntry | None = None) -> dict[str, Any]:
     """volume_context without the request: the status stream renders the same partials from a watcher's state.
     The action panel comes as `panel` (shared, to be personalised) unless a bound form must be shown in it."""
-    watching = page.volume.is_transitional or any(not e.is_final for e in history)
+    watching = follows(page, history)
     context: dict[str, Any] = {
         "page": page,
         "volume": page.volume,
@@ -45,6 +45,11 @@ def partials_context(page: VolumePage, history: Sequence[AuditEntry], *,
         context.update(panel_context(page, bound))
     context["flash_level"], context["flash_text"] = describe(entry) if entry else ("", "")
     return context
+
+
+def follows(page: VolumePage, history: Sequence[AuditEntry]) -> bool:
+    """Whether the page follows the volume live: it is moving, or an attempt on it awaits its outcome."""
+    return page.volume.is_transitional or any(not e.is_final for e in history)
 
 
 def panel_context(page: VolumePage, bound: VolumeActionForm | None = None) -> dict[str, Any]:

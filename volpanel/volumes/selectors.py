@@ -97,6 +97,8 @@ class VolumePage:
     # attachment id → the host name volpanel recorded when it attached it (with_recorded_hosts)
     recorded_hosts: dict[str, str] = field(default_factory=dict)
     pools: tuple[str, ...] = ()  # the scheduler's pools, loaded for the admin page only (admin_views)
+    # How old the oldest memo answer this page reuses is, in seconds (0: all fetched now; load_volume_page).
+    side_age: float = field(default=0.0, compare=False, repr=False)
 
     @property
     def server_names(self) -> dict[str, str]:
@@ -270,25 +272,91 @@ def _ready(value: T) -> Future[T]:
     return done
 
 
-def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | None = None) -> VolumePage:
-    """Everything the volume page shows. In steady state that is three Cinder calls made at once (the volume,
-    its snapshots, the project's limits) and Nova's server list; the version document and the volume types
-    come from short memos, and the user messages are asked for again only once the volume has changed."""
+# What the page shows beside the volume, kept per cloud and project (snapshots per volume, servers' instance
+# actions per server) so that a page GET waits for the volume alone: the volume GET proves the viewer's token
+# may read it, the rest comes from here. Every full load (an action POST checking its form, a watcher, the
+# refresh a page's stream makes) puts fresh answers; volpanel's own actions drop them when the cloud accepts
+# them and when they settle (forget_side); an answer older than FRESH_FOR is shown only while the page's
+# stream fetches it again (streams.volume_stream's refresh), and none is used past SIDE_TTL. Nothing is ever
+# acted on from here: every action POST loads the page in full first.
+SIDE_TTL = 30.0
+FRESH_FOR = 1.0
+_snapshots: Memo[tuple[str, str, str], list[Snapshot]] = Memo("volumes.side_snapshots", SIDE_TTL)
+# Only answers are kept: a failed quota or server list (None, or a problem to say) is asked for again.
+_limits: Memo[tuple[str, str], Limits | None] = Memo("volumes.side_limits", SIDE_TTL)
+_server_lists: Memo[tuple[str, str], tuple[list[Server], str]] = Memo("volumes.side_servers", SIDE_TTL)
+_instance_actions: Memo[tuple[str, str, str], list[InstanceAction] | None] = Memo("volumes.side_instance_actions",
+                                                                          SIDE_TTL)
+
+
+def forget_side(scope: tuple[str, str], volume_id: str) -> None:
+    """Drop what an action on the volume may have changed: its snapshots, and the project's quota usage, servers
+    and instance actions. Called when the cloud accepts a volpanel action and when the action settles."""
+    _snapshots.forget(lambda key: key == (*scope, volume_id))
+    _limits.forget(lambda key: key == scope)
+    _server_lists.forget(lambda key: key == scope)
+    _instance_actions.forget(lambda key: key[:2] == scope)
+
+
+def forget_changed_by(entry: AuditEntry) -> None:
+    """forget_side for an action's row: in the actor's project and, for an admin's action, the volume's."""
+    for project_id in {entry.project_id, entry.volume_project_id} - {"", None}:
+        forget_side((entry.cloud, project_id), entry.volume_id)
+
+
+class _Side:
+    """The side answers of one page load: taken from the memos when `reuse` allows and they hold them, fetched
+    (concurrently) and kept otherwise. `age` is the age of the oldest memo answer used."""
+
+    def __init__(self, reuse: bool) -> None:
+        self.reuse = reuse
+        self.age = 0.0
+
+    def get(self, memo: Memo[Any, T], key: Any, fetch: Callable[[], T],
+            keep: Callable[[T], bool] = lambda _: True) -> Future[T]:
+        if self.reuse:
+            found = memo.get_aged(key)
+            if found is not None:
+                self.age = max(self.age, found[1])
+                return _ready(found[0])
+        return _pool.submit(self._fetch, memo, key, fetch, keep)
+
+    @staticmethod
+    def _fetch(memo: Memo[Any, T], key: Any, fetch: Callable[[], T], keep: Callable[[T], bool]) -> T:
+        value = fetch()
+        if keep(value):
+            memo.put(key, value)
+        return value
+
+
+def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | None = None,
+                     reuse: bool = False) -> VolumePage:
+    """Everything the volume page shows. In full (action POSTs, watchers, a stream's refresh) that is three Cinder
+    calls made at once (the volume, its snapshots, the project's limits) and Nova's server list; the version
+    document and the volume types come from short memos, and the user messages are asked for again only once
+    the volume has changed. With `reuse` (a page GET) the snapshots, limits, servers and instance actions come
+    from the project's memos where they hold them (SIDE_TTL): in steady state the volume GET is the only call,
+    and `side_age` says how old the oldest reused answer is."""
     features = cloud_features(cloud)
-    volume_f = _pool.submit(cloud.cinder.get_volume, volume_id)
-    snaps_f = _pool.submit(cloud.cinder.list_snapshots, volume_id)
-    limits_f = _pool.submit(_optional, cloud.cinder.get_limits, None)
-    servers_f = _pool.submit(_servers, cloud) if features.has_compute else None
-    types = _types.get(_scope(cloud))
+    scope = _scope(cloud)
+    side = _Side(reuse)
+    snaps_f = side.get(_snapshots, (*scope, volume_id), partial(cloud.cinder.list_snapshots, volume_id))
+    limits_f = side.get(_limits, scope, partial(_optional, cloud.cinder.get_limits, None),
+                        keep=lambda found: found is not None)
+    servers_f = (side.get(_server_lists, scope, partial(_servers, cloud), keep=lambda found: not found[1])
+                 if features.has_compute else None)
+    types = _types.get(scope)
     types_f = _pool.submit(volume_types, cloud) if types is None else _ready(types)
     images_f = None
     if features.has_image and features.versions.supports(MV_REIMAGE):
-        cached = _images.get(_scope(cloud))
+        cached = _images.get(scope)
         images_f = _pool.submit(_optional, partial(project_images, cloud), []) if cached is None else _ready(cached)
     messages_f = None
     if not _messages_memoized(cloud, volume_id):
         messages_f = _pool.submit(_optional, lambda: cloud.cinder.user_messages(volume_id), None)
-    volume = volume_f.result()
+    # The volume in this thread while the pool fetches the rest: in steady state it is the only call, and handing
+    # it to the pool would only add a thread switch to the page's one wait.
+    volume = cloud.cinder.get_volume(volume_id)
     _read_by(cloud, volume_id)
     servers, servers_problem = servers_f.result() if servers_f else ([], "")
     page = VolumePage(
@@ -300,13 +368,19 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     )
     if features.has_compute and volume.attachments:
         # Nova's side of an in-use extend (extend_volume) shows on the server's instance actions.
-        for server_id in {a.server_id for a in volume.attachments if a.server_id}:
-            page.instance_actions[server_id] = _optional(partial(cloud.nova.instance_actions, server_id), [])
+        server_ids = sorted({a.server_id for a in volume.attachments if a.server_id})
+        found = {server_id: side.get(_instance_actions, (*scope, server_id),
+                                     partial(_optional, partial(cloud.nova.instance_actions, server_id), None),
+                                     keep=lambda actions: actions is not None)
+                 for server_id in server_ids}
+        for server_id, actions_f in found.items():
+            page.instance_actions[server_id] = actions_f.result() or []
     if features.has_image:
         for image_id in image_ids or []:
             image = _optional(partial(cloud.glance.get_image, image_id), _UNANSWERED)
             if image is not _UNANSWERED:
                 page.images[image_id] = image
+    page.side_age = side.age
     return page
 
 

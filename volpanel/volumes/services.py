@@ -20,7 +20,7 @@ from volpanel.openstack.cinder import ActionResult, Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.openstack.session import Credentials
-from volpanel.volumes import watchers
+from volpanel.volumes import selectors, watchers
 from volpanel.volumes.outcomes import Judge
 
 
@@ -147,6 +147,7 @@ def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> 
             # "accepted" would be true; the tenant is told to look before trying again.
             entry.advance(Outcome.UNKNOWN, fault_name=exc.kind, settled_at=timezone.now(),
                           detail=f"{exc.first_line} {UNANSWERED_GUIDANCE}")
+            selectors.forget_changed_by(entry)
             return entry
         outcome = Outcome.REJECTED if exc.kind == "fault" else Outcome.ERROR
         entry.advance(
@@ -168,6 +169,9 @@ def perform(*, cloud: Cloud, actor: Actor, volume: Volume, request: Request) -> 
     if sent.snapshot_id:
         facts["snapshot_id"] = sent.snapshot_id
     entry.advance(Outcome.ACCEPTED, **facts)
+    # Pages reuse the project's snapshots, quota and servers for a few seconds (selectors.SIDE_TTL): not once
+    # volpanel itself has changed them.
+    selectors.forget_changed_by(entry)
     # Should this process's watcher stop early, its reconciler can still judge the row with the actor's token.
     actors.remember(cloud.config.auth_url, creds)
     # The watcher starts once the row is committed: a watcher must never judge a row the database may yet lose,

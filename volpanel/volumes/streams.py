@@ -231,6 +231,19 @@ SESSION_ENDED = {"oob": True, "flash_level": "warning",
                                "to log in again."}
 
 
+def _fresh_state(cloud: Cloud, volume_id: str) -> watchers.State:
+    """The volume page read in full now with this viewer's token, as a state the stream renders like a watcher's."""
+    try:
+        project_id = cloud.credentials.project_id
+        page = selectors.load_volume_page(cloud, volume_id)
+        history = tuple(selectors.history(project_id, volume_id))
+        page = selectors.with_recorded_hosts(page, project_id)
+        return watchers.State(version=0, page=page, settled=False, history=history,
+                              event_id=watchers.fingerprint(page, history, ""))
+    finally:
+        connections.close_all()  # a pool thread: nothing would close it otherwise
+
+
 # What a stream sends for a new state: the page's partials, rendered for this viewer (its CSRF token, form keys).
 Batch = Callable[[HttpRequest, Cloud, watchers.State], Awaitable[str]]
 
@@ -240,14 +253,18 @@ async def _tenant_batch(request: HttpRequest, cloud: Cloud, state: watchers.Stat
 
 
 async def _events(request: HttpRequest, creds: Credentials, volume_id: str, client_has: str,
-                  attempt: str, session_expires: datetime, batch: Batch) -> AsyncGenerator[str, None]:
+                  attempt: str, session_expires: datetime, batch: Batch,
+                  refresh: str = "") -> AsyncGenerator[str, None]:
     _release_request_thread()
     # Browsers reconnect after `retry` ms if the stream drops, sending the last id they received.
     yield f"retry: {RETRY_MS}\n\n"
     cloud = connect(creds)
+    fresh = None
     try:
         # The watcher's state was fetched with some viewer's token: this viewer's own must read the volume first.
         await sync_to_async(selectors.prove_access, thread_sensitive=False)(cloud, volume_id)
+        if refresh:
+            fresh = await sync_to_async(_fresh_state, thread_sensitive=False)(cloud, volume_id)
     except CloudError as exc:
         if exc.kind == "auth":
             await sync_to_async(_disconnect, thread_sensitive=False)(creds)
@@ -259,11 +276,22 @@ async def _events(request: HttpRequest, creds: Credentials, volume_id: str, clie
             yield sse("gone", "This volume is not in your project, or no longer exists.") + sse("settled", "gone")
         # Otherwise the cloud did not answer: end without `settled`, and the browser tries again after `retry`.
         return
+    if fresh is not None:
+        assert fresh.page is not None
+        # What the page reused from the memos, read again with this viewer's token (the page's `refresh`): sent
+        # only if it differs from what the page shows.
+        if fresh.event_id != client_has:
+            yield await batch(request, cloud, fresh)
+            client_has = fresh.event_id
+        if not presenters.follows(fresh.page, fresh.history) and not attempt:
+            yield sse("settled", fresh.page.volume.status, event_id=fresh.event_id)
+            return
     # Subscribed only once the response streams: a client gone before that leaves no subscriber behind.
     subscription = watchers.Subscription(cloud, volume_id)
     endings = _endings_here()
     endings.watch(cloud)
-    seen = 0
+    # After a refresh, the watcher's state from before it is older than what the browser now has.
+    seen = subscription.watch.state.version if fresh is not None else 0
     quiet = 0.0
     try:
         while True:
@@ -358,7 +386,11 @@ def respond(request: HttpRequest, creds: Credentials, volume_id: str, session_ex
     client_has = request.headers.get("Last-Event-ID", "")
     # The attempt the page announced as accepted: its final outcome replaces that announcement once known.
     attempt = request.GET.get("attempt", "")
-    events = _counted(_events(request, creds, volume_id, client_has, attempt, session_expires, batch), slot)
+    # The page reused memo answers (selectors.SIDE_TTL): the stream reads them again first. `refresh` is the id of
+    # what the page shows, unless the browser already got a later state (a reconnection).
+    refresh = request.GET.get("refresh", "")
+    client_has = client_has or refresh
+    events = _counted(_events(request, creds, volume_id, client_has, attempt, session_expires, batch, refresh), slot)
     # A response never streamed (the client left first) never runs the generator's `finally`: its collection
     # releases the slot instead.
     weakref.finalize(events, slot.release)

@@ -7,6 +7,7 @@ import functools
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 from django.conf import settings
@@ -25,7 +26,7 @@ from volpanel.cloud import connect, disconnect
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
-from volpanel.volumes import actions, limits, presenters, selectors, services
+from volpanel.volumes import actions, limits, presenters, selectors, services, watchers
 from volpanel.volumes.forms import IDEMPOTENCY_KEY, VolumeActionForm
 from volpanel.volumes.selectors import VolumePage
 
@@ -159,10 +160,21 @@ def volume_context(request: HttpRequest, page: VolumePage, *, bound: VolumeActio
             fresh.duplicate = entry.duplicate
             entry = fresh
     context = presenters.partials_context(page, history, bound=bound, entry=entry)
-    if context["watching"] and limits.full(request.session.session_key or "", creds.user_id):
+    # What the page reused from the project's memos is fetched again by its stream, unless it is that fresh.
+    context["refresh"] = page.side_age > selectors.FRESH_FOR
+    context["side_ttl"] = selectors.SIDE_TTL
+    if (context["watching"] or context["refresh"]) and limits.full(request.session.session_key or "",
+                                                                   creds.user_id):
         # Its stream would be refused (429): the page is served as without JavaScript, and says so.
-        context["watching"] = False
-        context["streams_full"] = True
+        context["streams_full"] = context["watching"]
+        context["watching"] = context["refresh"] = False
+    entry = context["entry"]
+    # A refresh names what this page shows (as the watchers' event ids do): the stream sends nothing if the fresh
+    # read finds the same, so an action form the tenant already opened is not swapped for an identical one.
+    query = {"refresh": watchers.fingerprint(page, tuple(history), "") if context["refresh"] else "",
+             "attempt": str(entry.uuid) if entry is not None and not entry.is_final else ""}
+    context["stream_url"] = "?".join(filter(None, (reverse("volume_stream", args=[page.volume.id]),
+                                                   urlencode({k: v for k, v in query.items() if v}))))
     return context
 
 
@@ -181,7 +193,13 @@ def render_volume(request: HttpRequest, template: str, context: dict[str, Any], 
 @cloud_budget
 @cloud_errors
 def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
-    page = selectors.load_volume_page(_cloud(request), str(volume_id))
+    creds = auth.credentials(request)
+    assert creds is not None
+    # The volume is the page's one call: the rest comes from the project's memos, refreshed by the page's stream
+    # (selectors.SIDE_TTL). A page whose stream would be refused (limits.full), or a tenant asking for the page
+    # in full (`?complete`), waits for every answer instead.
+    reuse = "complete" not in request.GET and not limits.full(request.session.session_key or "", creds.user_id)
+    page = selectors.load_volume_page(_cloud(request), str(volume_id), reuse=reuse)
     template = "volpanel/volume.html"
     if request.htmx and request.GET.get("partial") in {"live", "status", "actions", "history"}:
         template += "#" + request.GET["partial"]

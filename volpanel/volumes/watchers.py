@@ -279,6 +279,7 @@ class Watch:
                     pass
             entry.advance(outcome, settled_at=timezone.now(), detail=detail,
                           status_after=volume.status if volume else "")
+            selectors.forget_changed_by(entry)  # the page's memos held the volume's state before it settled
             with _lock:
                 self.entries.pop(entry.pk, None)
                 self.judges.pop(entry.pk, None)
