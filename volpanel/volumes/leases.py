@@ -195,31 +195,56 @@ def notify(kind: str, kid: int) -> None:
 
 
 class _Listener:
-    """One LISTEN connection per process, handing each notice to `on_notice` (from its own thread)."""
+    """One LISTEN connection per process while it watches volumes, handing each notice to `on_notice` (from its
+    own thread). Counted: the last watch to end stops it and closes the lease connection, so an idle process
+    keeps no connection open."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.users = 0
         self.pid = 0
+        self.thread: threading.Thread | None = None
+        self.stop = threading.Event()
         self.ready = threading.Event()
 
     def start(self, on_notice: Notice) -> None:
         with self.lock:
-            if self.pid == os.getpid():
+            if self.pid != os.getpid():  # a forked child: the parent's thread is not here
+                self.pid, self.users, self.thread = os.getpid(), 0, None
+            self.users += 1
+            if self.users > 1:
                 return
-            self.pid = os.getpid()
+            if self.thread is not None:
+                self.thread.join()  # the previous one is stopping: at most one listener at a time
+            self.stop.clear()
             self.ready.clear()
-            threading.Thread(target=self._run, args=(on_notice,), name="watch-listener", daemon=True).start()
+            self.thread = threading.Thread(target=self._run, args=(on_notice,), name="watch-listener", daemon=True)
+            self.thread.start()
         # Notices sent before LISTEN ran would be lost: the first watcher waits (bounded) for it.
         self.ready.wait(5.0)
 
+    def done(self) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users > 0:
+                return
+            self.stop.set()
+            thread = self.thread
+        if thread is not None:
+            thread.join(5.0)
+        with _session.mutex:
+            if _session.conn is not None and not any(n > 0 for n in _session.held.values()):
+                _session.conn.close()
+                _session.conn = None
+
     def _run(self, on_notice: Notice) -> None:
-        while True:
+        while not self.stop.is_set():
             try:
                 with psycopg.connect(**_params()) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.ready.set()
-                    while True:
-                        for notice in conn.notifies(timeout=5.0):
+                    while not self.stop.is_set():
+                        for notice in conn.notifies(timeout=0.5):
                             kind, _, kid = notice.payload.partition(":")
                             try:
                                 on_notice(kind, int(kid))
@@ -228,12 +253,17 @@ class _Listener:
             except psycopg.Error as exc:
                 log.warning("watch listener lost its connection (%s); reconnecting", exc)
                 # Missed notices are made up by the followers' periodic reads and the leaders' periodic looks.
-                threading.Event().wait(1.0)
+                self.stop.wait(1.0)
 
 
 _listener = _Listener()
 
 
 def listen(on_notice: Notice) -> None:
-    """Start this process's listener once (again in a forked child)."""
+    """Start this process's listener if it does not run (again in a forked child); pair with `unlisten`."""
     _listener.start(on_notice)
+
+
+def unlisten() -> None:
+    """A watch no longer needs the listener: the last one stops it and closes the lease connection."""
+    _listener.done()

@@ -117,6 +117,7 @@ class Watch:
         # others follow the states it stores. None on SQLite, where every process polls for itself.
         self.kid: int | None = leases.key_id(key) if leases.shared() else None
         self.leading = False
+        self.listening = False
         self.remote_until = 0.0  # (monotonic) another process has viewers of the volume until then
         self.adopt_at = 0.0  # (monotonic) when the leader next reads the rows other processes are waiting on
 
@@ -242,6 +243,8 @@ class Watch:
             if self.leading:
                 self.leading = False
                 leases.release(self.kid)  # type: ignore[arg-type]  # leading implies kid
+            if self.listening:
+                leases.unlisten()
             connections.close_all()  # this thread's own connections: nothing else would ever close them
 
     # --- sharing one poller between processes (PostgreSQL) ----------------------------------------------
@@ -253,7 +256,9 @@ class Watch:
         this process takes the lease (True: it polls from then on) or nobody here needs the volume (False).
         This process's own rows are settled by the leader, which reads them from the database (_adopt)."""
         assert self.kid is not None
-        leases.listen(_on_notice)
+        if not self.listening:
+            leases.listen(_on_notice)
+            self.listening = True
         seen = 0
         hello_at = checked_at = 0.0
         while True:
