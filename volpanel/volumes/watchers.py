@@ -273,12 +273,16 @@ class Watch:
                 self.adopt_at = 0.0
                 return True
             now = time.monotonic()
-            if viewers and now >= hello_at:
+            if viewers and (now >= hello_at or self.stale):
                 leases.notify(leases.HELLO, self.kid)  # the leader then fetches pages even if it has no viewer
                 hello_at = now + leases.HELLO_SECONDS
             stored = leases.load(self.kid)
             settled = False
-            if stored is not None and stored.version > seen:
+            if stored is None:
+                # The leader stores nothing while nobody looks: what this process shows may be behind the cloud;
+                # a viewer coming now waits for the state the leader publishes on the notice above.
+                self.stale = True
+            elif stored.version > seen:
                 seen = stored.version
                 page, settled, problem, history, event_id = stored.value
                 self._set_state(page, settled, problem, history, event_id)
