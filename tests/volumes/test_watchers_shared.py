@@ -193,3 +193,30 @@ def test_it_polls_each_volume_from_one_process_and_hands_over_when_it_dies(
     finally:
         for app in apps:
             app.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_takes_a_lease_once_and_reads_only_states_signed_by_the_deployment() -> None:
+    from volpanel.volumes import leases
+
+    key = leases.key_id(("http://cloud/identity/v3", "project", "volume"))
+    assert key == leases.key_id(("http://cloud/identity/v3", "project", "volume"))
+    assert key != leases.key_id(("http://cloud/identity/v3", "project", "other"))
+    leases.listen(lambda kind, kid: None)
+    try:
+        assert leases.try_lead(key) and leases.holds(key)
+        with psycopg.connect(server_url(settings.DATABASES["default"]["NAME"]), autocommit=True) as other:
+            # Another process (connection) cannot take it while this one holds it, and can once it is released.
+            assert other.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() == (False,)
+            version = leases.store(key, ("page", False, "", (), "id"))
+            stored = leases.load(key)
+            assert stored is not None and (stored.version, stored.value) == (version, ("page", False, "", (), "id"))
+            # A row written by someone without the deployment's key is never unpickled.
+            other.execute("UPDATE volpanel_watch_state SET payload = %s WHERE key = %s",
+                          (b"\0" * 32 + b"cos\nsystem\n(S'false'\ntR.", key))
+            assert leases.load(key) is None
+            leases.release(key)
+            assert not leases.holds(key) and leases.load(key) is None
+            assert other.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone() == (True,)
+    finally:
+        leases.unlisten()

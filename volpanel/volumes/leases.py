@@ -54,7 +54,7 @@ def key_id(key: tuple[str, str, str]) -> int:
 
 def _params() -> dict[str, Any]:
     db = connections["default"].settings_dict
-    params: dict[str, Any] = {"dbname": db["NAME"], "autocommit": True,
+    params: dict[str, Any] = {"dbname": db["NAME"], "autocommit": True, "connect_timeout": 3,
                               "application_name": f"volpanel-watch-{os.getpid()}",
                               # A host that vanishes without closing its socket loses its leases in ~15 s.
                               "options": "-c tcp_keepalives_idle=5 -c tcp_keepalives_interval=2 "
@@ -98,13 +98,15 @@ _session = _Session()
 
 
 def try_lead(kid: int) -> bool:
-    """Take the lease on the watch if no process holds it; False when another does or the database is away."""
+    """Take the lease on the watch if no process holds it (False: another does). With the database away this
+    process polls alone, as on SQLite, rather than leave its viewers without states: the lease counts as held
+    until the connection is made again, when the watch asks once more."""
     with _session.mutex:
         try:
             (got,), = _session.execute("SELECT pg_try_advisory_lock(%s)", (kid,))
         except psycopg.Error as exc:
-            log.warning("could not ask for a watch lease: %s", exc)
-            return False
+            log.warning("could not ask for a watch lease (%s): polling alone", exc)
+            got = True
         if got:
             _session.held[kid] += 1
         return bool(got)
