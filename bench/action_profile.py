@@ -71,7 +71,9 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="volpanel-action-profile-"))
     demo, port = start_demo_cloud(0.0)
     os.environ.update({"DJANGO_SETTINGS_MODULE": "volpanel.settings", "DATABASE_URL": f"sqlite:///{tmp}/db.sqlite3",
-                       "DEMOCLOUD_PORT": str(port), "VOLPANEL_LOG_LEVEL": "WARNING"})
+                       "DEMOCLOUD_PORT": str(port), "VOLPANEL_LOG_LEVEL": "WARNING",
+                       # One session posting as fast as it can: lift its cloud budget, as stack.running does.
+                       "VOLPANEL_CLOUD_RATE": "100000", "VOLPANEL_CLOUD_BURST": "100000"})
     os.environ.pop("OS_AUTH_URL", None)
     os.environ.pop("OS_CLOUD", None)
     try:

@@ -16,7 +16,7 @@ from django.db import DatabaseError
 from volpanel.lib.memo import Memo
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
-from volpanel.openstack.session import CloudConfig, Credentials, token_valid
+from volpanel.openstack.session import CloudConfig, Credentials, all_projects, token_valid
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +93,28 @@ def token_honoured(credentials: Credentials) -> bool:
     else:
         disconnect(credentials)
     return valid
+
+
+# Project names by id, per cloud, for admin pages (Keystone's GET /v3/projects with an admin's token): a project
+# created or renamed shows within PROJECT_NAMES_TTL. Every admin of the cloud sees the same list.
+PROJECT_NAMES_TTL = 60.0
+_project_names: Memo[str, dict[str, str]] = Memo("cloud.project_names", PROJECT_NAMES_TTL, size=16)
+
+
+def project_names(credentials: Credentials | None) -> dict[str, str]:
+    """Project id → name, for an admin's credentials; empty (pages show ids) for anyone else or if Keystone does
+    not answer."""
+    if credentials is None or not credentials.is_admin:
+        return {}
+    config = cloud_config()
+    names = _project_names.get(config.auth_url)
+    if names is None:
+        try:
+            names = {p.id: p.name for p in all_projects(config, credentials)}
+        except CloudError as exc:
+            # Ids for a while: not every admin page waiting on a Keystone that does not answer.
+            log.warning("could not list the cloud's projects, showing ids: %s", exc)
+            names = {}
+        _project_names.put(config.auth_url, names)
+    return names
+

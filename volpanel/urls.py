@@ -6,7 +6,7 @@ from django.urls import path
 from volpanel import health
 from volpanel.accounts import views as accounts
 from volpanel.audit import views as audit
-from volpanel.volumes import admin_views, streams
+from volpanel.volumes import admin_streams, admin_views, streams
 from volpanel.volumes import views as volumes
 
 urlpatterns = [
@@ -23,6 +23,7 @@ urlpatterns = [
     # Admins only (issue 16): any project's volume, and its repair actions.
     path("manage/volumes/", admin_views.admin_volume_list, name="admin_volume_list"),
     path("manage/volumes/<uuid:volume_id>/", admin_views.admin_volume, name="admin_volume"),
+    path("manage/volumes/<uuid:volume_id>/stream/", admin_streams.admin_volume_stream, name="admin_volume_stream"),
     path("manage/volumes/<uuid:volume_id>/<slug:action>/", admin_views.admin_volume_action,
          name="admin_volume_action"),
     path("audit/", audit.audit_list, name="audit_list"),

@@ -4,7 +4,7 @@
 
   // Tell the tenant whether the live status stream is connected or has dropped.
   function indicator(evt, text, cls) {
-    var live = evt.target.closest ? evt.target.closest("#volume-live") : null;
+    var live = evt.target.closest ? evt.target.closest("#volume-live, #admin-live") : null;
     var el = live && live.querySelector("[data-stream-indicator]");
     if (!el) return;
     el.textContent = text;

@@ -198,3 +198,32 @@ def test_it_verifies_rows_chained_before_the_admin_fields_and_still_catches_them
     assert verify() == "OK: 1 events, 1 entries"
     AuditEntry.objects.filter(pk=entry.pk).update(reason="added afterwards")
     assert "reason is 'added afterwards' in the row but '' in its events" in broken()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_chains_what_the_database_holds_whether_or_not_the_write_is_read_back() -> None:
+    from datetime import UTC, datetime
+
+    from volpanel.audit.models import _FIELDS_BY_NAME, kept_as_given
+
+    field = _FIELDS_BY_NAME.__getitem__
+    # Values every database gives back as handed need no read back; anything else is read back before chaining.
+    assert kept_as_given(field("source_ip"), "10.0.0.1") and kept_as_given(field("source_ip"), None)
+    assert not kept_as_given(field("source_ip"), "2001:DB8:0:0::7") and not kept_as_given(field("source_ip"), "::1")
+    assert kept_as_given(field("answered_at"), datetime(2026, 12, 4, 10, 0, 0, 123456, tzinfo=UTC))
+    assert not kept_as_given(field("answered_at"), datetime(2026, 12, 4, 10, 0))  # naive
+    assert kept_as_given(field("http_status"), 202) and not kept_as_given(field("http_status"), "202")
+    assert not kept_as_given(field("request_id"), None) and not kept_as_given(field("request_id"), Outcome.PENDING)
+    assert kept_as_given(field("parameters"), {"new_size": 2, "types": ("a", "b")})
+    assert not kept_as_given(field("parameters"), {1: "a", "b": 2}) and not kept_as_given(field("parameters"), {1.5})
+    plain = make(source_ip="10.0.0.1")
+    plain.advance(Outcome.ACCEPTED, answered_at=datetime.now(UTC), http_status=202, request_id="req-1")
+    odd = make(source_ip="2001:DB8:0:0::7", parameters={"sizes": (1, 2)}, idempotency_key="k" * 32)
+    odd.advance(Outcome.ACCEPTED, http_status=202, request_id="req-2", detail="x" * 3)
+    odd.advance(Outcome.SUCCEEDED, settled_at=datetime.now(UTC), status_after="available")
+    assert verify() == "OK: 5 events, 2 entries"
+    head = AuditChainHead.objects.get(pk=1)
+    last = AuditEvent.objects.order_by("-id").first()
+    assert last is not None and (head.last_event_id, head.last_hash, head.events) == (last.pk, last.hash, 5)
+    requested = json.loads(AuditEvent.objects.get(entry=odd, kind=EventKind.REQUESTED).facts)
+    assert (requested["source_ip"], requested["parameters"]) == ("2001:db8::7", {"sizes": [1, 2]})

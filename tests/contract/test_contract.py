@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract.conftest import CloudUnderTest, Seen
+from tests.contract.conftest import CloudUnderTest, Seen, mv
 from volpanel.openstack.errors import CloudError
 from volpanel.volumes import actions
 
@@ -1328,3 +1328,69 @@ def test_every_project_s_volumes_unchanged_since_a_time(cut: CloudUnderTest) -> 
         f"{cut.volume_url('admin', 'admin')}/volumes/detail?all_tenants=1&updated_at=lt:bogus",
         headers={"OpenStack-API-Version": "volume 3.60"}, raise_exc=False)
     assert fault(r, "3.60") == (400, "badRequest", "Invalid bogus value")
+
+
+# --- Keystone's project list for admin pages (GET /v3/projects; keystone.api.projects.ProjectsResource.get) ------
+def test_every_project_for_an_admin_and_403_for_a_member(cut: CloudUnderTest) -> None:
+    """Admin pages name projects from GET /v3/projects with the admin's token (identity:list_projects, allowed to
+    the admin role by Keystone 30's default policy); a member is refused 403."""
+    from volpanel.openstack.session import all_projects
+
+    keystone = cut.config.auth_url.rstrip("/")
+    admin = cut.session("admin", "admin")
+    r = admin.get(f"{keystone}/projects", raise_exc=False)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["links"] == {"self": f"{keystone}/projects", "previous": None, "next": None}
+    by_name = {p["name"]: p for p in body["projects"]}
+    assert {"demo", "other", "admin"} <= set(by_name)
+    for p in body["projects"]:
+        assert set(p) == {"id", "name", "domain_id", "description", "enabled", "parent_id", "is_domain", "tags",
+                          "options", "links"}, p
+        assert (p["domain_id"], p["parent_id"], p["is_domain"], p["enabled"]) == ("default", "default", False, True)
+        assert p["links"] == {"self": f"{keystone}/projects/{p['id']}"}
+    assert by_name["demo"]["id"] == cut.project_id() and by_name["other"]["id"] == cut.project_id("bob", "other")
+    # Keystone's filters: by name, one project; an unknown name, none; the self link repeats the query.
+    r = admin.get(f"{keystone}/projects?name=other", raise_exc=False)
+    assert [p["id"] for p in r.json()["projects"]] == [cut.project_id("bob", "other")]
+    assert r.json()["links"]["self"] == f"{keystone}/projects?name=other"
+    assert admin.get(f"{keystone}/projects?name=no-such-project", raise_exc=False).json()["projects"] == []
+    # volpanel's client reads the same.
+    assert {p.id: p.name for p in all_projects(cut.config, cut.login("admin", "admin"))} == {
+        p["id"]: p["name"] for p in body["projects"]}
+
+    member = cut.session().get(f"{keystone}/projects", raise_exc=False)
+    assert member.status_code == 403
+    assert member.json() == {"error": {"code": 403, "title": "Forbidden", "message": "You are not authorized to "
+                                       "perform the requested action: identity:list_projects."}}
+    with pytest.raises(CloudError) as exc:
+        all_projects(cut.config, cut.login())
+    assert (exc.value.kind, exc.value.status) == ("fault", 403)
+
+
+# --- a member's list filters from 3.31 (packaged Cinder's resource_filters.json; the rig uses the same file) ------
+def test_a_member_s_list_filters_from_3_31_are_packaged_cinder_s(cut: CloudUnderTest) -> None:
+    """cinder.api.common.reject_invalid_filters: from 3.31 a non-admin may filter volumes and snapshots by the
+    filters etc/cinder/resource_filters.json lists (`name`, `status`, snapshot `volume_id`, …) and by nothing
+    else; pagination and sorting are not filters; a member's all_tenants is dropped silently."""
+    vol = cut.make_volume(1)
+    name = f"contract-filter-{uuid.uuid4().hex[:8]}"
+    cut.cloud().cinder.update(vol, name=name, description="")
+    snap = cut.make_snapshot(vol)
+    snap_name = cut.get_snapshot(snap)["name"]  # type: ignore[index]
+    url, s = cut.volume_url(), cut.session()
+    for version in ("3.31", "3.71"):
+        r = s.get(f"{url}/volumes/detail?name={name}&limit=5&sort=created_at:desc&all_tenants=1",
+                  headers=mv(version), raise_exc=False)
+        assert r.status_code == 200, r.text
+        assert [v["id"] for v in r.json()["volumes"]] == [vol]
+        r = s.get(f"{url}/snapshots/detail?name={snap_name}", headers=mv(version), raise_exc=False)
+        assert [x["id"] for x in r.json()["snapshots"]] == [snap], r.text
+        r = s.get(f"{url}/snapshots?volume_id={vol}&status=available", headers=mv(version), raise_exc=False)
+        assert [x["id"] for x in r.json()["snapshots"]] == [snap], r.text
+        # Anything else is refused, every unlisted filter named in the query's order.
+        r = s.get(f"{url}/volumes/detail?host=x&name={name}&project_id={cut.project_id()}", headers=mv(version),
+                  raise_exc=False)
+        assert fault(r, version) == (400, "badRequest", "Invalid filters host,project_id are found in query options.")
+        r = s.get(f"{url}/snapshots/detail?project_id={cut.project_id()}", headers=mv(version), raise_exc=False)
+        assert fault(r, version) == (400, "badRequest", "Invalid filters project_id are found in query options.")

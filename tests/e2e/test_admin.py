@@ -72,8 +72,42 @@ def test_an_admin_repairs_a_failed_extend_from_the_audit_trail(page: Any, browse
         expect(admin.get_by_test_id("repaired-by-link")).to_contain_text("repaired by admin")
         assert not errors, errors
 
-    # alice sees none of it: no Repair, and the admin page is refused.
+    # alice sees none of the admin pages: no Repair, and the admin page is refused. Her History shows the repair
+    # of her volume, with its reason, as done by "Cloud administrator" (docs/audit.md).
     page.reload()
     assert "/manage/" not in page.content()
+    repaired = page.get_by_test_id("history").locator("tbody tr").first
+    expect(repaired.get_by_test_id("cloud-admin")).to_have_text("Cloud administrator")
+    expect(repaired.get_by_test_id("repair-reason")).to_contain_text("back to available")
     vid = demo.volume("data-01")["id"]
     assert page.request.get(f"{live_volpanel.url}/manage/volumes/{vid}/").status == 403
+
+
+def test_an_admin_migrates_a_volume_and_watches_it_reach_the_new_host_without_reloading(
+        browser: Any, demo: Any, live_volpanel: LiveServer) -> None:
+    demo.config(delay=4.0)  # starting → migrating after 2 s, on the new host after 4 s
+    vid = demo.volume("bob-secret")["id"]  # project other's; the admin signs in to project admin
+    with open_page(browser, live_volpanel.url) as (admin, errors):
+        log_in(admin, user="admin", project="admin")
+        admin.goto(f"/manage/volumes/{vid}/")
+        expect(admin.get_by_test_id("volume-host")).to_contain_text("democloud@lvm#lvm")
+        form = admin.locator("details[data-action=migrate] form")
+        form.get_by_label("Destination pool").select_option("democloud@lvm-b#lvm-b")
+        form.get_by_label("Reason").fill("Draining lvm for maintenance")
+        form.get_by_role("button", name="Migrate").click()
+        admin.wait_for_url(f"**/manage/volumes/{vid}/")
+        expect(admin.locator(".messages")).to_contain_text("Migrate accepted")
+        # From here the page must not load again: a reload would lose this mark.
+        admin.evaluate("document.body.dataset.sameLoad = 'yes'")
+        expect(admin.locator("[data-stream-indicator]")).to_be_visible()
+        expect(admin.get_by_test_id("volume-migration-status")).to_contain_text("migrating", timeout=10_000)
+        expect(admin.get_by_test_id("volume-host")).to_contain_text("democloud@lvm-b#lvm-b", timeout=20_000)
+        expect(admin.get_by_test_id("volume-migration-status")).to_contain_text("success")
+        row = admin.get_by_test_id("admin-history").locator("tbody tr").first
+        expect(row).to_have_attribute("data-outcome", "succeeded", timeout=10_000)
+        expect(row).to_contain_text("Draining lvm for maintenance")
+        expect(admin.locator("[data-stream-indicator]")).to_contain_text("settled")
+        # The repair panel came with the stream too: Migrate now offers the old pool, not the new one.
+        expect(admin.locator("details[data-action=migrate] select option[value='democloud@lvm#lvm']")).to_have_count(1)
+        assert admin.evaluate("document.body.dataset.sameLoad") == "yes"
+        assert not errors, errors

@@ -217,8 +217,14 @@ key_repository = $STATE/keystone/fernet-keys
 key_repository = $STATE/keystone/credential-keys
 EOF
 
+# As packaged Cinder: the list filters a non-admin may use from 3.31 (volume and snapshot `name`, snapshot
+# `volume_id`, message `resource_uuid`, …), copied from the file Cinder's source ships. Without it every
+# non-admin list filter is refused 400 "Invalid filters … are found in query options." (docs/realcloud.md).
+cp "$VENV/etc/cinder/resource_filters.json" "$ETC/cinder/resource_filters.json"
+
 cat > "$ETC/cinder/cinder.conf" <<EOF
 [DEFAULT]
+resource_query_filters_file = $ETC/cinder/resource_filters.json
 host = realcloud
 my_ip = $HOST
 state_path = $STATE/cinder

@@ -12,7 +12,7 @@ from django.test import Client
 from tests.conftest import Demo, web_login
 from tests.volumes.test_views import action_posts
 from volpanel.audit.models import AuditEntry, Outcome
-from volpanel.volumes import watchers
+from volpanel.volumes import selectors, watchers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,7 +82,8 @@ def test_it_takes_an_admin_from_a_failed_extend_to_its_repair_and_links_both_row
     assert f'href="/audit/{fixed.uuid}/"' in detail and "repaired by" in detail
     detail = admin.get(f"/audit/{fixed.uuid}/").content.decode()
     assert f'href="/audit/{failed.uuid}/"' in detail and "Backend checked" in detail
-    assert 'data-testid="volume-project"' in detail
+    # The volume's project by its name (Keystone's project list), its id beside it.
+    assert f'data-testid="volume-project"><bdi>demo</bdi> (<code>{fixed.volume_project_id}</code>)' in detail
     # And both ways in the exports, by audit row uuid.
     lines = {r["uuid"]: r for r in map(json.loads, b"".join(admin.get("/audit/export/jsonl/")).splitlines())}
     assert lines[str(failed.uuid)]["repaired_by"] == [str(fixed.uuid)] and lines[str(failed.uuid)]["repairs"] is None
@@ -164,7 +165,7 @@ def test_it_lists_every_project_s_volumes_for_an_admin_filtered_and_paged(
 
     # Bad filters are said next to their fields and Cinder is not asked.
     lists = volume_lists(demo)
-    for params, message in [({"project": "not a project"}, "A project id is hexadecimal"),
+    for params, message in [({"project": "not a project"}, "No project has this name"),
                             ({"status": "bogus"}, "Choose the status from the list."),
                             ({"name": "a\x07b"}, "The name can use printable characters only"),
                             ({"marker": "nope"}, "start from the first page"),
@@ -265,3 +266,76 @@ def test_an_admin_migrates_a_volume_to_another_pool_and_the_row_follows_it(
         Outcome.SUCCEEDED, "The volume is now on democloud@lvm-b#lvm-b.", True, "democloud@lvm#lvm")
     page = admin.get(f"/manage/volumes/{vol['id']}/").content.decode()
     assert "democloud@lvm-b#lvm-b</code>" in page and 'data-testid="volume-migration-status">success' in page
+
+
+def test_admin_pages_name_projects_as_keystone_lists_them_and_fall_back_to_ids(
+        demo: Demo, alice_client: Client) -> None:
+    from volpanel import cloud
+
+    cloud._project_names.clear()
+    bob = demo.volume("bob-secret")
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    page = admin.get("/manage/volumes/").content.decode()
+    # The list's column and filter: names (GET /v3/projects with the admin's token), the id behind each.
+    assert f'<a href="?project={bob["project_id"]}" title="project id {bob["project_id"]}"><bdi>other</bdi></a>' in page
+    assert '<datalist id="project-names">' in page and '<option value="other">' in page
+    page = admin.get("/manage/volumes/", {"project": "other"}).content.decode()
+    assert "bob-secret" in page and "data-01" not in page
+    page = admin.get(f"/manage/volumes/{bob['id']}/").content.decode()
+    assert f'<bdi>other</bdi> (<code>{bob["project_id"]}</code>)' in page
+    # Asked once a minute per cloud, not per page.
+    admin.get("/manage/volumes/")
+    assert demo.requests_served().get("GET /identity/v3/projects") == 1
+
+    # A project's name is whatever Keystone says, hostile or not: text, never markup.
+    hostile = '<img src=x onerror=alert(1)>\u202eevil'
+    cloud._project_names.put(cloud.cloud_config().auth_url, {bob["project_id"]: hostile})
+    page = admin.get(f"/manage/volumes/{bob['id']}/").content.decode()
+    assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+    # Keystone does not answer: ids, and the filter takes ids only, saying why.
+    cloud._project_names.clear()
+    demo.faults(http=[{"service": "identity", "method": "GET", "path": "/v3/projects", "status": 503}])
+    page = admin.get("/manage/volumes/").content.decode()
+    assert f'<code>{bob["project_id"]}</code></a>' in page and "<bdi>other</bdi>" not in page
+    page = admin.get("/manage/volumes/", {"project": "other"}).content.decode()
+    assert "Project names are not available now" in page
+    page = admin.get("/manage/volumes/", {"project": bob["project_id"]}).content.decode()
+    assert "bob-secret" in page
+    demo.clear_faults()
+
+
+
+def test_a_tenant_s_history_shows_a_cloud_administrator_s_repair_without_the_admin_s_name(
+        demo: Demo, alice_client: Client) -> None:
+    vid, failed = failed_extend(demo, alice_client)
+    admin = Client()
+    web_login(admin, "admin", "admin")
+    form = admin.get(f"/manage/volumes/{vid}/?repair={failed.uuid}").content.decode()
+    assert "The volume&#x27;s project also sees it in the volume&#x27;s History" in form  # the form says where
+    reason = "Back end checked <b>by ops</b>;\nthe extend never happened."
+    response = admin.post(f"/manage/volumes/{vid}/reset_status/", {
+        "status": "available", "reason": reason, "repairs": str(failed.uuid), "idempotency_key": uuid4().hex})
+    assert response.status_code == 302
+    assert watchers.wait_idle(20)
+    fixed = AuditEntry.objects.get(action="os-reset_status")
+    assert fixed.outcome == Outcome.SUCCEEDED and fixed.project_id != fixed.volume_project_id
+
+    # The volume's project sees the repair: action, time, outcome and reason, by "Cloud administrator".
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    history = page.split('data-testid="history"')[1].split("</table>")[0]
+    assert history.count("<tr ") == 2 and "Reset status" in history and 'data-outcome="succeeded"' in history
+    assert '<span data-testid="cloud-admin">Cloud administrator</span>' in history
+    assert "Back end checked &lt;b&gt;by ops&lt;/b&gt;;<br>the extend never happened." in history
+    assert "<td>admin</td>" not in history and ">admin<" not in history  # not the administrator's name
+    assert "<td>alice</td>" in history  # her own row, under her name
+
+    # Another project's tenant never gets it: its History of the volume has none of these rows; the admin's own
+    # project still has the admin's row (by name), and the volume's project both.
+    other = demo.volume("bob-secret")["project_id"]
+    assert list(AuditEntry.objects.for_volume(other, vid)) == []
+    assert [e.pk for e in AuditEntry.objects.for_volume(fixed.project_id, vid)] == [fixed.pk]
+    rows = selectors.history(fixed.volume_project_id, vid)
+    assert [(e.pk, e.by_cloud_admin) for e in rows] == [(fixed.pk, True), (failed.pk, False)]
+    assert [e.by_cloud_admin for e in selectors.history(fixed.project_id, vid)] == [False]

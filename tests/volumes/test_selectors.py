@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
+
+from tests.conftest import Demo
 from volpanel.openstack.nova import InstanceAction
 from volpanel.volumes.selectors import NovaFollowUp, VolumePage, recorded_since
 
@@ -36,3 +40,34 @@ def test_the_page_shows_a_server_s_newest_extend_volume_unless_it_waits_for_a_ne
     waiting = NovaFollowUp(server_id="srv-2", action="extend_volume", since=ASKED)
     page.nova_followups = (waiting,)
     assert page.nova_extends == [("srv-1", newest)]
+
+
+@pytest.mark.django_db
+def test_an_action_s_fresh_state_gives_its_form_what_the_whole_page_gives_it(demo: Demo, alice: Any) -> None:
+    from volpanel.cloud import connect
+    from volpanel.volumes import actions, selectors
+
+    cloud = connect(alice)
+    for name in ("data-01", "web-root", "scratch"):
+        vid = demo.volume(name)["id"]
+        page = selectors.load_volume_page(cloud, vid)
+        for spec in actions.SPECS:
+            if spec.audience != "tenant":
+                continue
+            state = selectors.load_action_state(cloud, vid, spec.needs)
+            assert state.volume == page.volume, name
+            # Availability, every choice offered and what a post of the page's own form makes of it: the same on
+            # the action's state as on the whole page, so the needs name everything the form reads.
+            assert spec.available(state) == spec.available(page), (name, spec.name)
+            full, checked = spec.bind(page), spec.bind(state)
+            data = {field: full[field].value() for field in full.fields}
+            data = {k: v for k, v in data.items() if v is not None}
+            posted_full, posted_checked = spec.bind(page, data), spec.bind(state, data)
+            assert posted_full.is_valid() == posted_checked.is_valid(), (name, spec.name)
+            assert posted_full.errors == posted_checked.errors, (name, spec.name)
+            for field, form_field in full.fields.items():
+                other = checked.fields[field]
+                assert (getattr(form_field, "choices", None), form_field.help_text) == (
+                    getattr(other, "choices", None), other.help_text), (name, spec.name, field)
+    with pytest.raises(ValueError, match="not parts of an action's state"):
+        selectors.load_action_state(cloud, demo.volume("data-01")["id"], frozenset({"messages"}))

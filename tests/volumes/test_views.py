@@ -338,15 +338,64 @@ def test_it_makes_three_cinder_calls_per_detail_view_and_one_volume_get_per_acti
     assert cinder_calls(demo) == {"GET /volumes/detail": 1}
 
     form = {"new_size": "11", "idempotency_key": "a" * 32}
-    assert "accepted by the cloud" in alice_client.post(f"/volumes/{vid}/extend/", form, **HTMX).content.decode()
+    answer = alice_client.post(f"/volumes/{vid}/extend/", form, **HTMX).content.decode()
+    assert "accepted by the cloud" in answer and "GiB of quota left" in answer and 'data-testid="snapshots"' in answer
     assert watchers.wait_idle(20)
     clear()
-    # The same form again: the page is loaded for the form, then the answer fetches the volume once more. The
-    # volume changed a moment ago, so its user messages are asked for again (MESSAGES_GRACE); nothing else is.
+    # The same form again: the check reads what the extend form reads (the volume, the quota), then the answer
+    # fetches the volume once more and shows the rest of the page as this token's last answer loaded it.
     again = alice_client.post(f"/volumes/{vid}/extend/", form, **HTMX).content.decode()
     assert "already submitted" in again and 'data-testid="volume-size">11 GiB' in again
-    assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 2, "GET /snapshots/detail": 1, "GET /limits": 1,
-                                  "GET /messages": 1}
+    assert "GiB of quota left" in again and 'data-testid="snapshots"' in again
+    assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 2, "GET /limits": 1}
+    clear()
+    # A retype's check reads the volume alone (the types come from their memo). Refused by Cinder here, so that no
+    # watcher's GET joins the count: the check's GET and the action.
+    demo.faults(http=[{"service": "volume", "method": "POST", "path": f"/volumes/{vid}/action", "status": 400}])
+    retyped = alice_client.post(f"/volumes/{vid}/retype/", {"new_type": "gold", "migration_policy": "never",
+                                                            "idempotency_key": "b" * 32}, **HTMX).content.decode()
+    demo.clear_faults()
+    assert 'data-outcome="rejected"' in retyped and 'data-testid="snapshots"' in retyped
+    assert cinder_calls(demo) == {"GET /volumes/{volume_id}": 1, "POST /volumes/{volume_id}/action": 1}
+
+
+def test_every_action_post_is_checked_against_the_volume_as_the_cloud_has_it_now(
+        demo: Demo, alice_client: Client, alice: Any) -> None:
+    from volpanel.cloud import connect
+
+    demo.config(delay=0.0)
+    vid = demo.volume("data-01")["id"]
+    cloud = connect(alice)
+    answer = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11", "idempotency_key": "d" * 32},
+                               **HTMX).content.decode()
+    assert "accepted by the cloud" in answer  # and this token's answers now keep the rest of the page a moment
+    assert watchers.wait_idle(20)
+    page = alice_client.get(f"/volumes/{vid}/").content.decode()
+    assert 'data-testid="volume-size">11 GiB' in page and "data-01-snap-tue" in page
+    # Behind the page's back (another tab, the CLI): the volume grows to 13 GiB and a snapshot goes away.
+    cloud.cinder.extend(vid, 13, in_use=False)
+    demo.wait_for("data-01", lambda v: v["status"] == "available" and v["size"] == 13)
+    snapshot = demo.snapshot_id("data-01-snap-tue")
+    cloud.cinder.delete_snapshot(snapshot)
+    deadline = time.monotonic() + 10
+    while snapshot in demo.state()["snapshots"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert snapshot not in demo.state()["snapshots"]
+    posts, rows = action_posts(demo), AuditEntry.objects.count()
+    # The page said 11 GiB and two snapshots: each post is checked against the cloud's state now, refused beside
+    # its fields, and nothing is sent or recorded.
+    for htmx in (HTMX, {}):
+        extend = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "12", "idempotency_key": "e" * 32},
+                                   **htmx)
+        assert extend.status_code == (200 if htmx else 400)
+        body = extend.content.decode()
+        assert "The new size must be larger than the current 13 GiB." in body
+        assert 'data-testid="volume-size">13 GiB' in body
+        delete = alice_client.post(f"/volumes/{vid}/delete_snapshot/", {"snapshot_id": snapshot, "confirm": "on",
+                                                                        "idempotency_key": "f" * 32}, **htmx)
+        assert delete.status_code == (200 if htmx else 400)
+        assert "it may have been deleted meanwhile" in delete.content.decode()
+    assert (action_posts(demo), AuditEntry.objects.count()) == (posts, rows)
 
 
 @pytest.mark.parametrize("without", [["compute"], ["image"], ["compute", "image"]], ids="-".join)
@@ -496,13 +545,13 @@ def test_an_answer_rendered_after_the_watcher_settled_the_row_says_it_is_done(
     from volpanel.volumes import selectors
 
     demo.config(delay=0.0)
-    refresh = selectors.refresh_volume
+    answer_page = selectors.answer_page
 
-    def after_the_watcher(cloud: Any, page: Any) -> Any:
+    def after_the_watcher(*args: Any, **kwargs: Any) -> Any:
         assert watchers.wait_idle(10)  # the watcher settles the row before the answer is rendered
-        return refresh(cloud, page)
+        return answer_page(*args, **kwargs)
 
-    monkeypatch.setattr(selectors, "refresh_volume", after_the_watcher)
+    monkeypatch.setattr(selectors, "answer_page", after_the_watcher)
     vid = demo.volume("data-01")["id"]
     body = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11"}, **HTMX).content.decode()
     # One story: the announcement, its outcome attribute and the History agree; nothing waits for a stream.

@@ -3,11 +3,14 @@ AuditEvent: the hash chain of every write to those rows (tamper evidence; hashed
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import uuid
+from datetime import datetime
 from datetime import timezone as dt_timezone
 from typing import Any
 
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 from volpanel.audit.chain import GENESIS_HASH, canonical_json, jsonable, stored_event_hash
@@ -47,7 +50,11 @@ class AppendOnlyError(Exception):
 
 class AuditEntryQuerySet(models.QuerySet["AuditEntry"]):
     def for_volume(self, project_id: str, volume_id: str) -> AuditEntryQuerySet:
-        return self.filter(project_id=project_id, volume_id=volume_id)
+        """The volume's History for a project: its own attempts, and a cloud administrator's actions on the volume
+        while it was this project's (`volume_project_id`; docs/audit.md, "What a tenant sees of a repair").
+        Never another project's attempts."""
+        return self.filter(models.Q(project_id=project_id) | models.Q(volume_project_id=project_id),
+                           volume_id=volume_id)
 
     def unsettled(self) -> AuditEntryQuerySet:
         return self.filter(outcome__in=[Outcome.PENDING, Outcome.ACCEPTED])
@@ -110,6 +117,9 @@ class AuditEntry(models.Model):
     objects = AuditEntryQuerySet.as_manager()
     # Not stored: set on a row found again by its form's idempotency key, so the answer says it was not re-sent.
     duplicate = False
+    # Not stored: set by the History of another project than the actor's (selectors.history) — a cloud
+    # administrator's action on the project's volume, shown without the administrator's name.
+    by_cloud_admin = False
 
     class Meta:
         app_label = "volpanel"  # the tables and migrations stay the volpanel app's (volpanel/migrations/)
@@ -140,8 +150,10 @@ class AuditEntry(models.Model):
             raise AppendOnlyError("Audit rows are append-only; use AuditEntry.advance().")
         with transaction.atomic():
             super().save(*args, **kwargs)
-            # Chain what the database holds, not what we handed it (an IPv6 address comes back normalized).
-            stored = AuditEntry.objects.get(pk=self.pk)
+            # Chain what the database holds, not what we handed it (an IPv6 address comes back normalized): read
+            # back unless every value is one the database returns unchanged.
+            stored = self if all(kept_as_given(f, getattr(self, f.attname)) for f in _ROW_FIELDS) else (
+                AuditEntry.objects.get(pk=self.pk))
             AuditEvent.append(self, EventKind.REQUESTED, stored.outcome, row_facts(stored))
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
@@ -167,7 +179,8 @@ class AuditEntry(models.Model):
             head = AuditChainHead.locked()
             moved = AuditEntry.objects.filter(pk=self.pk, outcome=self.outcome).update(outcome=outcome, **facts)
             if moved:
-                stored = AuditEntry.objects.filter(pk=self.pk).values(*facts).get()
+                stored = facts if all(kept_as_given(_FIELDS_BY_NAME[k], v) for k, v in facts.items()) else (
+                    AuditEntry.objects.filter(pk=self.pk).values(*facts).get())
                 kind = EventKind.SETTLED if outcome in FINAL_OUTCOMES else EventKind.ANSWERED
                 AuditEvent.append(self, kind, outcome, {k: jsonable(v) for k, v in stored.items()}, head=head)
         if moved:
@@ -184,8 +197,38 @@ LATER_FIELDS: dict[str, Any] = {"volume_project_id": "", "reason": "", "repairs"
 
 def row_facts(entry: AuditEntry) -> dict[str, Any]:
     """Everything a row holds except its id and outcome (the outcome is the event's own field)."""
-    return {f.name: jsonable(getattr(entry, f.attname)) for f in AuditEntry._meta.concrete_fields
-            if f.name not in ("id", "outcome")}
+    return {f.name: jsonable(getattr(entry, f.attname)) for f in _ROW_FIELDS}
+
+
+_ROW_FIELDS = [f for f in AuditEntry._meta.concrete_fields if f.name not in ("id", "outcome")]
+_FIELDS_BY_NAME = {f.name: f for f in _ROW_FIELDS}
+
+
+def kept_as_given(field: models.Field[Any, Any], value: Any) -> bool:
+    """Whether every database volpanel runs on gives `value` back unchanged in `field`, as the chain would record
+    it (jsonable, canonical JSON), so that the write need not be read back before it is chained. False when in
+    doubt: the caller reads the row back."""
+    if value is None:
+        return field.null
+    if isinstance(field, models.DateTimeField):
+        return isinstance(value, datetime) and value.utcoffset() is not None  # stored to the microsecond
+    if isinstance(field, models.GenericIPAddressField):
+        # IPv4 as the address's own text; IPv6 comes back in the database's normal form.
+        return type(value) is str and ":" not in value and str(ipaddress.ip_address(value)) == value
+    if isinstance(field, (models.CharField, models.TextField)):
+        return type(value) is str
+    if isinstance(field, models.BooleanField):
+        return type(value) is bool
+    if isinstance(field, models.IntegerField):
+        return type(value) is int
+    if isinstance(field, (models.UUIDField, models.ForeignKey)):
+        return isinstance(value, uuid.UUID)
+    if isinstance(field, models.JSONField):
+        try:
+            return canonical_json(json.loads(json.dumps(value))) == canonical_json(value)
+        except (TypeError, ValueError):
+            return False
+    return False
 
 
 class EventKind(models.TextChoices):
@@ -212,11 +255,38 @@ class AuditChainHead(models.Model):
     @classmethod
     def locked(cls) -> AuditChainHead:
         """The head, locked until the caller's transaction ends. Call inside transaction.atomic()."""
-        try:
-            return cls.objects.select_for_update().get(pk=1)
-        except cls.DoesNotExist:  # the trail's first write (two first writers: one insert wins, both lock it)
+        head = cls._select_locked()
+        if head is None:  # the trail's first write (two first writers: one insert wins, both lock it)
             cls.objects.get_or_create(pk=1)
-            return cls.objects.select_for_update().get(pk=1)
+            head = cls._select_locked()
+            assert head is not None
+        return head
+
+    # Every audit write locks the head and moves it on. Written as SQL: through the ORM, building these two
+    # statements took about as much CPU as the rest of the append (bench/action_profile.py, docs/PERFORMANCE.md).
+    _COLUMNS = ("id", "last_event_id", "last_hash", "events")
+
+    @classmethod
+    def _select_locked(cls) -> AuditChainHead | None:
+        db = router.db_for_write(cls)
+        connection = connections[db]
+        # SELECT ... FOR UPDATE where there is such a thing (PostgreSQL); SQLite's write transactions begin
+        # IMMEDIATE (settings), which already serializes them.
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(cls._COLUMNS)} FROM {connection.ops.quote_name(cls._meta.db_table)} "
+                           f"WHERE id = %s{lock}", [1])
+            row = cursor.fetchone()
+        return None if row is None else cls.from_db(db, list(cls._COLUMNS), row)
+
+    def move_to(self, event: AuditEvent) -> None:
+        """Make `event` the chain's last (the caller holds the lock, in the transaction that appended it)."""
+        self.last_event_id, self.last_hash, self.events = event.pk, event.hash, self.events + 1
+        connection = connections[router.db_for_write(type(self))]
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {connection.ops.quote_name(self._meta.db_table)} "
+                           "SET last_event_id = %s, last_hash = %s, events = %s WHERE id = %s",
+                           [self.last_event_id, self.last_hash, self.events, self.pk])
 
 
 class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
@@ -274,6 +344,5 @@ class AuditEvent(models.Model):
                     created_at=timezone.now().astimezone(dt_timezone.utc), prev_hash=head.last_hash)
         event.hash = event.expected_hash(entry.uuid)
         event.save()
-        head.last_event_id, head.last_hash, head.events = event.pk, event.hash, head.events + 1
-        head.save(update_fields=["last_event_id", "last_hash", "events"])
+        head.move_to(event)
         return event

@@ -15,10 +15,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from volpanel.accounts import auth
 from volpanel.audit import chart, exports
 from volpanel.audit.access import admins_only, can_repair
 from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry, Outcome
 from volpanel.audit.query import AuditFilter, Cursor, InvalidCursor, parse_filters
+from volpanel.cloud import project_names
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.volumes import actions
 
@@ -131,6 +133,7 @@ def audit_detail(request: HtmxHttpRequest, entry_uuid: UUID) -> HttpResponse:
         "entry": entry, "events": events, "parameters": sanitized(entry.parameters),
         "back_url": reverse("audit_list") + (f"?{back}" if back else ""),
         "volume_url": _volume_url(entry.volume_id), **_repairs(request, [entry]),
+        "project_names": project_names(auth.credentials(request)) if entry.volume_project_id else {},
     })
 
 

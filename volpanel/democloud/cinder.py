@@ -213,7 +213,31 @@ def _time_filter(raw: str) -> Callable[[datetime | None], bool]:
     return lambda found: found is not None and compare(found.replace(microsecond=0), moment)
 
 
+# Packaged Cinder's etc/cinder/resource_filters.json (the filters a non-admin may use from 3.31), for the lists the
+# demo serves; the real-cloud rig points resource_query_filters_file at the same file (tests/realcloud/up.sh).
+RESOURCE_FILTERS = {
+    "volume": ("name", "status", "metadata", "bootable", "migration_status", "availability_zone", "group_id",
+               "size", "created_at", "updated_at", "consumes_quota"),
+    "snapshot": ("name", "status", "volume_id", "metadata", "availability_zone", "consumes_quota"),
+}
+# What cinder.api.common pops before the filters are checked (pagination, sorting; with_count from 3.45).
+NOT_FILTERS = ("marker", "limit", "offset", "sort", "sort_key", "sort_dir")
+
+
+def check_filters(ctx: Ctx, resource: str) -> None:
+    """cinder.api.common.reject_invalid_filters from 3.31: an admin may filter by anything; anyone else only by
+    the resource's configured filters (a member's all_tenants is dropped silently, bug 1917574)."""
+    if ctx.mv < (3, 31) or ctx.admin:
+        return
+    skip = NOT_FILTERS + (("with_count",) if ctx.mv >= (3, 45) else ())
+    invalid = [k for k in ctx.req.query if k not in skip and k not in RESOURCE_FILTERS[resource]
+               and k != "all_tenants"]
+    if invalid:
+        raise HttpError(os_fault(400, f"Invalid filters {','.join(invalid)} are found in query options."))
+
+
 def _volume_filters(ctx: Ctx, vols: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    check_filters(ctx, "volume")
     for key in ("name", "status", "project_id"):
         wanted = ctx.req.q(key)
         if wanted is not None:
@@ -348,6 +372,7 @@ def begin_delete(world: World, vol: dict[str, Any]) -> Response:
 
 # ---- snapshots --------------------------------------------------------------------------------------------
 def _snapshots(ctx: Ctx) -> list[dict[str, Any]]:
+    check_filters(ctx, "snapshot")
     snaps = visible(ctx, list(ctx.world.snapshots.values()))
     for key in ("volume_id", "status", "name"):
         wanted = ctx.req.q(key)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from .state import World, now, stable_hex
 from .web import HttpError, Request, Response, Router, empty_response, json_response, keystone_error, parse_json
@@ -237,6 +238,27 @@ def user_projects(world: World, req: Request, user_id: str) -> Response:
         "self": f"{req.base_url}/identity/v3/users/{user_id}/projects", "previous": None, "next": None}})
 
 
+# GET /v3/projects's filters (keystone.api.projects.ProjectsResource.get); Keystone ignores any other parameter.
+PROJECT_FILTERS = ("domain_id", "name", "parent_id")
+
+
+def list_projects(world: World, req: Request) -> Response:
+    """Every project (not domains), for a caller with the admin role (identity:list_projects, whose deprecated
+    rule admin_required the default policy still honours); ordered by id as Keystone's SQL backend returns them.
+    The collection's self link repeats the query."""
+    tok = _caller(world, req)
+    if "admin" not in tok["roles"]:
+        raise HttpError(keystone_error(403, "You are not authorized to perform the requested action: "
+                                            "identity:list_projects."))
+    wanted = {name: req.q(name) for name in PROJECT_FILTERS if req.q(name) is not None}
+    projects = [_project_view(p, req.base_url) for _, p in sorted(world.projects.items())]
+    projects = [p for p in projects if all(p[name] == value for name, value in wanted.items())]
+    query = urlencode([(k, v) for k, values in req.query.items() for v in values])
+    return json_response(200, {"projects": projects, "links": {
+        "self": f"{req.base_url}/identity/v3/projects" + (f"?{query}" if query else ""),
+        "previous": None, "next": None}})
+
+
 def auth_catalog(world: World, req: Request) -> Response:
     tok = _caller(world, req)
     if not tok["project_id"]:
@@ -262,4 +284,5 @@ def register(router: Router) -> None:
     router.add("GET", "/identity/v3/auth/projects", auth_projects)
     router.add("GET", "/identity/v3/auth/catalog", auth_catalog)
     router.add("GET", "/identity/v3/users/{user_id}/projects", user_projects)
+    router.add("GET", "/identity/v3/projects", list_projects)
 

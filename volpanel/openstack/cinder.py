@@ -21,9 +21,10 @@ MV_UPLOAD_VISIBILITY = (3, 1)
 MV_MESSAGES = (3, 3)
 # Below 3.5 Cinder ignores every query parameter of GET /messages (api/v3/messages.py): no resource filter.
 MV_MESSAGES_FILTERS = (3, 5)
-# From 3.31 list filters are checked against the cloud's resource_filters.json; a Cinder installed without
-# it (pip, as tests/realcloud) rejects `volume_id` / `resource_uuid` with 400 "Invalid filters … are found in
-# query options." Below 3.31 the same filters pass on every Cinder.
+# From 3.31 a member's list filters are checked against the cloud's resource_filters.json; a Cinder installed
+# without it (pip without `resource_query_filters_file`, as tests/realcloud was before 2026-12-04) rejects
+# `volume_id` / `resource_uuid` with 400 "Invalid filters … are found in query options." Below 3.31 the same
+# filters pass on every Cinder.
 MV_REVERT = (3, 40)
 MV_EXTEND_IN_USE = (3, 42)
 MV_REIMAGE = (3, 68)

@@ -359,6 +359,19 @@ def list_projects(config: CloudConfig, creds: Credentials) -> list[Project]:
         raise CloudError("malformed", "Keystone's project list was not understood.", service="identity") from exc
 
 
+def all_projects(config: CloudConfig, creds: Credentials) -> list[Project]:
+    """Every project of the cloud (GET /v3/projects, Keystone's identity:list_projects: an admin's token; a
+    member's is refused 403), by id and name, disabled ones included (their volumes still need a name)."""
+    sess = user_session(config, creds)
+    response = call("identity", lambda: sess.get(_identity_url(config, "/projects"), raise_exc=False))
+    if response.status_code != 200:
+        raise fault_from_response("identity", response)
+    try:
+        return [Project(id=str(p["id"]), name=str(p["name"])) for p in response.json()["projects"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CloudError("malformed", "Keystone's project list was not understood.", service="identity") from exc
+
+
 def _own_token(config: CloudConfig, creds: Credentials, method: str, query: str = "") -> Any:
     """Keystone's /v3/auth/tokens about the user's token, with the token as its own subject."""
     token = json.loads(creds.auth_state)["auth_token"]

@@ -242,6 +242,9 @@ class ActionSpec:
     audience: Literal["tenant", "admin"] = "tenant"
     danger: bool = False  # discards data: a red button, a confirmation in the form
     lead: str = ""  # a template said above the form's fields (what exactly will happen)
+    # What its form and availability read of the page beyond the volume, the features and the types
+    # (selectors.STATE_PARTS): an action POST reads these, with the volume, from the cloud before the check.
+    needs: frozenset[str] = frozenset()
     audit_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -262,12 +265,12 @@ SPECS: tuple[ActionSpec, ...] = (
         "extend", "Extend",
         "Grow the volume to a larger size. Attached volumes grow online where the cloud allows.",
         forms.ExtendForm, (EXTEND,), lambda p: rules.extend(p.volume, p.features), _extend,
-        initial=lambda p: {"new_size": p.volume.size + 1},
+        initial=lambda p: {"new_size": p.volume.size + 1}, needs=frozenset({"limits"}),
     ),
     ActionSpec(
         "attach_server", "Attach to server", "Attach the volume to one of your servers through Compute (Nova).",
         forms.AttachServerForm, (SERVER_ATTACH,), lambda p: rules.attach_to_server(p.volume, p.features),
-        _attach_server, offered=lambda f: f.has_compute,
+        _attach_server, offered=lambda f: f.has_compute, needs=frozenset({"servers"}),
     ),
     ActionSpec(
         "attach_host", "Attach to host",
@@ -277,6 +280,7 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "detach", "Detach", "Detach the volume from a server (through Compute) or from a host (os-detach).",
         forms.DetachForm, (DETACH, SERVER_DETACH), lambda p: rules.detach(p.volume), _detach,
+        needs=frozenset({"servers"}),  # the attachments' server names, in the form's choices
     ),
     ActionSpec(
         "retype", "Change type", "Move the volume to another volume type (os-retype).",
@@ -289,7 +293,7 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "upload_snapshot", "Upload snapshot to image", "Copy one of the volume's snapshots into a new image.",
         forms.UploadSnapshotForm, (UPLOAD,), lambda p: rules.upload_snapshot(p.volume, p.snapshots, p.features),
-        _upload,
+        _upload, needs=frozenset({"snapshots"}),
     ),
     ActionSpec(
         "edit", "Edit name and description",
@@ -330,18 +334,19 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "delete_snapshot", "Delete snapshot", "Delete one of the volume's snapshots for good.",
         forms.DeleteSnapshotForm, (DELETE_SNAPSHOT,), lambda p: rules.delete_snapshot(p.snapshots), _delete_snapshot,
-        danger=True,
+        danger=True, needs=frozenset({"snapshots"}),
     ),
     ActionSpec(
         "reimage", "Reimage", "Overwrite the whole volume with an image from the Image service (os-reimage, "
         "Cinder API 3.68); the volume becomes bootable with the image's properties.",
         forms.ReimageForm, (REIMAGE,), lambda p: rules.reimage(p.volume, p.project_images, p.features), _reimage,
-        danger=True,
+        danger=True, needs=frozenset({"project_images"}),
     ),
     ActionSpec(
         "revert", "Revert to snapshot", "Roll the volume back to its latest snapshot. Later changes are lost.",
         forms.RevertForm, (REVERT,), lambda p: rules.revert(p.volume, p.snapshots, p.features), _revert,
         initial=_latest_snapshot, danger=True, lead="volpanel/actions/revert_lead.html",
+        needs=frozenset({"snapshots"}),
     ),
 )
 

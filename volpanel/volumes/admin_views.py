@@ -18,8 +18,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from volpanel.accounts import auth
 from volpanel.audit.access import cloud_admins_only
 from volpanel.audit.models import REPAIRABLE_OUTCOMES, AuditEntry, Outcome
+from volpanel.cloud import project_names
 from volpanel.lib.http import HtmxHttpRequest
 from volpanel.openstack.cinder import Volume
 from volpanel.openstack.cloud import Cloud
@@ -33,9 +35,13 @@ HISTORY_ROWS = 20
 
 
 def _admin_page(cloud: Cloud, volume_id: str) -> VolumePage:
-    """The volume page's reads, the volume's snapshots whatever their project (Force delete and Migrate refuse a
-    volume with any), and the scheduler's pools for Migrate (none if Cinder does not list them)."""
-    page = selectors.load_volume_page(cloud, volume_id)
+    return with_admin_facts(cloud, selectors.load_volume_page(cloud, volume_id))
+
+
+def with_admin_facts(cloud: Cloud, page: VolumePage) -> VolumePage:
+    """The volume page's reads plus the volume's snapshots whatever their project (Force delete and Migrate
+    refuse a volume with any), and the scheduler's pools for Migrate (none if Cinder does not list them)."""
+    volume_id = page.volume.id
     snapshots = cloud.cinder.list_snapshots(volume_id, all_projects=True)
     try:
         pools = tuple(cloud.cinder.scheduler_pools())
@@ -46,7 +52,7 @@ def _admin_page(cloud: Cloud, volume_id: str) -> VolumePage:
     return replace(page, pools=pools, snapshots=snapshots)
 
 
-def _failed_row(raw: str, volume_id: str) -> AuditEntry | None:
+def failed_row(raw: str, volume_id: str) -> AuditEntry | None:
     """The failed attempt on this volume a repair was opened from, or None (no such row: the page opens plain)."""
     try:
         wanted = UUID(raw)
@@ -60,8 +66,15 @@ def repair_url(entry: AuditEntry) -> str:
     return reverse("admin_volume", args=[entry.volume_id]) + f"?repair={entry.uuid}"
 
 
-def _context(request: HttpRequest, page: VolumePage, failed: AuditEntry | None,
-             bound: VolumeActionForm | None = None) -> dict[str, Any]:
+def admin_history(volume_id: str) -> list[AuditEntry]:
+    """Every project's attempts on the volume, newest first, with the rows they repair and their repairs."""
+    return list(AuditEntry.objects.filter(volume_id=volume_id).select_related("repairs")
+                .prefetch_related("repaired_by")[:HISTORY_ROWS])
+
+
+def admin_context(page: VolumePage, failed: AuditEntry | None, history: list[AuditEntry],
+                  bound: VolumeActionForm | None = None, names: dict[str, str] | None = None) -> dict[str, Any]:
+    """The admin page's context, for the page and for every partial the admin stream sends (no request)."""
     suggestion = rules.suggested_reset(failed.status_before, page.volume.status) if failed else ""
     forms = {}
     for spec in actions.ADMIN_SPECS:
@@ -73,13 +86,21 @@ def _context(request: HttpRequest, page: VolumePage, failed: AuditEntry | None,
         if spec.name == "reset_status" and suggestion:
             initial["status"] = suggestion
         forms[spec.name] = spec.bind(page, initial=initial)
-    history = list(AuditEntry.objects.filter(volume_id=page.volume.id).select_related("repairs")
-                   .prefetch_related("repaired_by")[:HISTORY_ROWS])
+    # Followed live while the volume or an attempt on it moves (a migration moves while the status stands).
+    watching = (page.volume.is_transitional or page.volume.migration_status in rules.MIGRATING
+                or any(not e.is_final for e in history))
     return {
         "page": page, "volume": page.volume, "failed": failed, "suggestion": suggestion,
         "specs": actions.ADMIN_SPECS, "forms": forms, "availability": actions.availability(page),
-        "history": history, "repairable": REPAIRABLE_OUTCOMES,
+        "history": history, "repairable": REPAIRABLE_OUTCOMES, "watching": watching,
+        "project_names": names or {},
     }
+
+
+def _context(request: HttpRequest, page: VolumePage, failed: AuditEntry | None,
+             bound: VolumeActionForm | None = None) -> dict[str, Any]:
+    return admin_context(page, failed, admin_history(page.volume.id), bound,
+                         project_names(auth.credentials(request)))
 
 
 @require_GET
@@ -88,7 +109,7 @@ def _context(request: HttpRequest, page: VolumePage, failed: AuditEntry | None,
 @cloud_errors
 def admin_volume(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
     page = _admin_page(_cloud(request), str(volume_id))
-    failed = _failed_row(request.GET.get("repair", ""), page.volume.id)
+    failed = failed_row(request.GET.get("repair", ""), page.volume.id)
     return render(request, "volpanel/admin_volume.html", _context(request, page, failed))
 
 
@@ -102,7 +123,7 @@ def admin_volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) 
         raise Http404("No such admin action.")
     cloud = _cloud(request)
     page = _admin_page(cloud, str(volume_id))
-    failed = _failed_row(request.POST.get("repairs", ""), page.volume.id)
+    failed = failed_row(request.POST.get("repairs", ""), page.volume.id)
     back = reverse("admin_volume", args=[volume_id]) + (f"?repair={failed.uuid}" if failed else "")
     form = spec.bind(page, request.POST)
     earlier = earlier_attempt(request, str(volume_id), spec, form)
@@ -140,7 +161,8 @@ PAGE_SIZE = 50
 def admin_volume_list(request: HtmxHttpRequest) -> HttpResponse:
     """Every project's volumes (Cinder's all_tenants), filtered by project, status and name or id, a page at a
     time by Cinder's marker. A bad filter is said next to its field and Cinder is not asked."""
-    form = AllVolumesFilter(request.GET if request.GET else None)
+    names = project_names(auth.credentials(request))
+    form = AllVolumesFilter(request.GET if request.GET else None, projects=names)
     volumes: list[Volume] = []
     next_marker = ""
     if not form.is_bound or form.is_valid():
@@ -168,7 +190,7 @@ def admin_volume_list(request: HtmxHttpRequest) -> HttpResponse:
             volumes = []
     query = {k: v for k, v in request.GET.items() if k != "marker" and v}
     return render(request, "volpanel/admin_volumes.html", {
-        "form": form, "volumes": volumes,
+        "form": form, "volumes": volumes, "project_names": names,
         "next_url": "?" + urlencode({**query, "marker": next_marker}) if next_marker else "",
         "first_url": "?" + urlencode(query) if request.GET.get("marker") else "",
     })

@@ -449,11 +449,17 @@ class RevertForm(VolumeActionForm):
 MAX_REASON = 1000
 
 
+# Where an admin's reason is read (docs/audit.md, "What a tenant sees of a repair").
+REASON_SHOWN = ("Kept in the audit trail with your name. The volume's project also sees it in the volume's "
+                "History, with the action, its time and outcome, as done by “Cloud administrator” (not your name).")
+
+
 def reason_field() -> forms.CharField:
     """Every admin action's reason: required, kept in its audit row."""
     return forms.CharField(
         label="Reason", max_length=MAX_REASON, widget=forms.Textarea(attrs={"rows": 2}),
         validators=[printable_multiline("reason")],
+        help_text=REASON_SHOWN,
         error_messages={"required": "Say why: the reason goes into the audit trail with your name.",
                         "max_length": f"The reason can be at most {MAX_REASON} characters."})
 
@@ -525,10 +531,10 @@ PROJECT_ID = re.compile(r"^[0-9a-fA-F-]{1,64}$")
 class AllVolumesFilter(forms.Form):
     """The all-projects list's filters (GET): Cinder's own filters, checked before Cinder is asked."""
 
-    project = forms.RegexField(
-        label="Project id", regex=PROJECT_ID, required=False, max_length=64,
-        error_messages={"invalid": "A project id is hexadecimal (as Keystone shows it), e.g. 5c531a83…",
-                        "max_length": "A project id is at most 64 characters."})
+    project = forms.CharField(
+        label="Project (name or id)", required=False, max_length=64, validators=[printable("project")],
+        widget=forms.TextInput(attrs={"list": "project-names"}),
+        error_messages={"max_length": "A project name or id is at most 64 characters."})
     status = forms.ChoiceField(label="Status", required=False, choices=[("", "any"), *((s, s) for s in
                                                                                         VOLUME_STATUSES)],
                                error_messages={"invalid_choice": "Choose the status from the list."})
@@ -543,6 +549,28 @@ class AllVolumesFilter(forms.Form):
                         "min_value": "Give at least 1 minute.", "max_value": "Give at most a year's minutes."})
     marker = forms.UUIDField(required=False, widget=forms.HiddenInput,
                              error_messages={"invalid": "This page's link is damaged; start from the first page."})
+
+    def __init__(self, *args: Any, projects: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.projects = projects or {}  # id → name, as Keystone lists them ({} if it did not answer)
+
+    def clean_project(self) -> str:
+        """A project's name or id → its id. A name Keystone does not list is refused; so is anything but a
+        hexadecimal id when Keystone gave no names."""
+        given = str(self.cleaned_data.get("project") or "").strip()
+        if not given or given in self.projects:
+            return given
+        ids = [pid for pid, name in self.projects.items() if name == given]
+        if len(ids) == 1:
+            return ids[0]
+        if len(ids) > 1:
+            raise forms.ValidationError("Several projects (in different domains) have this name: give its id.")
+        if PROJECT_ID.match(given):
+            return given
+        if self.projects:
+            raise forms.ValidationError("No project has this name; choose one from the list, or give an id.")
+        raise forms.ValidationError("Project names are not available now (Keystone did not list them): give the "
+                                    "project's id, hexadecimal as Keystone shows it, e.g. 5c531a83…")
 
 
 class ForceDetachForm(AdminActionForm):

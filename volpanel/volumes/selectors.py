@@ -310,10 +310,66 @@ def load_volume_page(cloud: Cloud, volume_id: str, *, image_ids: list[str] | Non
     return page
 
 
-def refresh_volume(cloud: Cloud, page: VolumePage) -> VolumePage:
-    """The page after an action: the volume fetched again (one Cinder GET), everything else as just loaded;
-    the status stream brings the rest once the volume moves on."""
-    return replace(page, volume=cloud.cinder.get_volume(page.volume.id))
+# --- an action POST: its fresh state, and the page its answer shows ---------------------------------------------
+# What an action's form and availability may read of the page beyond the volume, the cloud's features and the
+# volume types (volumes.actions.ActionSpec.needs).
+STATE_PARTS = frozenset({"snapshots", "limits", "servers", "project_images"})
+
+
+def load_action_state(cloud: Cloud, volume_id: str, needs: frozenset[str]) -> VolumePage:
+    """What an action POST checks its form against, read from the cloud now: the volume, and of the page only the
+    parts its action reads (`needs`, of STATE_PARTS), fetched at once; the version document, volume types and
+    project images come from the same memos as the page's. The rest stays empty, so the result is for checking the
+    form only: `answer_page` makes the page an answer shows."""
+    unknown = needs - STATE_PARTS
+    if unknown:
+        raise ValueError(f"not parts of an action's state: {sorted(unknown)}")
+    features = cloud_features(cloud)
+    snaps_f = _pool.submit(cloud.cinder.list_snapshots, volume_id) if "snapshots" in needs else None
+    limits_f = _pool.submit(_optional, cloud.cinder.get_limits, None) if "limits" in needs else None
+    servers_f = _pool.submit(_servers, cloud) if "servers" in needs and features.has_compute else None
+    images: list[Image] = []
+    if "project_images" in needs and features.has_image and features.versions.supports(MV_REIMAGE):
+        images = _optional(partial(project_images, cloud), [])
+    # The volume on this thread: an action needing nothing else (most of them) crosses to no other thread.
+    volume = cloud.cinder.get_volume(volume_id)
+    _read_by(cloud, volume_id)
+    servers, servers_problem = servers_f.result() if servers_f else ([], "")
+    return VolumePage(volume=volume, features=features, snapshots=snaps_f.result() if snaps_f else [],
+                      types=volume_types(cloud), limits=limits_f.result() if limits_f else None, servers=servers,
+                      messages=[], servers_problem=servers_problem, project_images=images)
+
+
+# The rest of the page an action's answer shows (snapshots, quota, servers, messages, Nova's instance actions),
+# per token and volume, as an answer last loaded it. Only what an answer displays around the volume comes from
+# here, never what a form is checked against (load_action_state reads that now), and for at most this long: the
+# status stream brings the page as the watcher loads it once the volume moves on, and the next page load reads
+# everything again.
+ANSWER_REST_TTL = 10.0
+_answer_rest: Memo[tuple[str, str, str], VolumePage] = Memo("volumes.answer_rest", ANSWER_REST_TTL)
+
+
+def answer_page(cloud: Cloud, state: VolumePage, needs: frozenset[str], *, refresh: bool,
+                load: bool = True) -> VolumePage:
+    """The page an action POST answers with: the volume fetched again after the cloud took the action (`refresh`;
+    one Cinder GET) or as `state` read it, the parts `state` read for the check (`needs`), and the rest as this
+    token's last answer on the volume loaded it within ANSWER_REST_TTL — or loaded now, with the volume. Without
+    `load` nothing is asked of the cloud: the rest is the memo's or left empty."""
+    key = (cloud.config.auth_url, cloud.token_id, state.volume.id)
+    rest = _answer_rest.get(key)
+    volume = state.volume
+    if rest is None and load:
+        rest = load_volume_page(cloud, state.volume.id)
+        _answer_rest.put(key, rest)
+        volume = rest.volume if refresh else state.volume
+    elif refresh:
+        volume = cloud.cinder.get_volume(state.volume.id)
+    if rest is None:
+        rest = state
+    checked: dict[str, Any] = {part: getattr(state, part) for part in needs}
+    if "servers" in needs:
+        checked["servers_problem"] = state.servers_problem
+    return replace(rest, volume=volume, features=state.features, types=state.types, **checked)
 
 
 
@@ -354,4 +410,7 @@ def recorded_host_names(project_id: str, volume: Volume) -> dict[str, str]:
 
 
 def history(project_id: str, volume_id: str, limit: int = 20) -> list[AuditEntry]:
-    return list(AuditEntry.objects.for_volume(project_id, volume_id)[:limit])
+    rows = list(AuditEntry.objects.for_volume(project_id, volume_id)[:limit])
+    for entry in rows:
+        entry.by_cloud_admin = entry.project_id != project_id  # a repair from outside: no name shown
+    return rows

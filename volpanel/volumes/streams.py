@@ -7,11 +7,12 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timezone as dt_timezone
+from typing import Any
 from uuid import UUID
 
 from asgiref.sync import SyncToAsync, sync_to_async
@@ -86,18 +87,25 @@ def _render(state: watchers.State) -> _Render:
         return cached
 
 
-async def _rendered(state: watchers.State) -> _Render:
-    done: _Render | None = state.renders.get("partials")
+async def shared_render(state: watchers.State, name: Any, render: Callable[[], Any]) -> Any:
+    """`render()` of this state, made once for every stream of it and kept in `state.renders[name]` (the
+    render itself stores it there)."""
+    done = state.renders.get(name)
     if done is not None:
         return done
     # One render in flight per state: the other streams of it (all on this event loop) await the same task
     # rather than queueing hundreds of executor jobs. Shielded, so a viewer who leaves meanwhile does not cancel
-    # it for the rest. Not thread-sensitive: rendering needs no database.
-    key = ("pending", asyncio.get_running_loop())
-    pending: asyncio.Future[_Render] | None = state.renders.get(key)
+    # it for the rest. Not thread-sensitive: rendering needs no request thread.
+    key = ("pending", name, asyncio.get_running_loop())
+    pending: asyncio.Future[Any] | None = state.renders.get(key)
     if pending is None:
-        pending = state.renders[key] = asyncio.ensure_future(sync_to_async(_render, thread_sensitive=False)(state))
+        pending = state.renders[key] = asyncio.ensure_future(sync_to_async(render, thread_sensitive=False)())
     return await asyncio.shield(pending)
+
+
+async def _rendered(state: watchers.State) -> _Render:
+    rendered: _Render = await shared_render(state, "partials", lambda: _render(state))
+    return rendered
 
 
 async def _batch(request: HttpRequest, state: watchers.State, admin: bool) -> str:
@@ -223,8 +231,16 @@ SESSION_ENDED = {"oob": True, "flash_level": "warning",
                                "to log in again."}
 
 
+# What a stream sends for a new state: the page's partials, rendered for this viewer (its CSRF token, form keys).
+Batch = Callable[[HttpRequest, Cloud, watchers.State], Awaitable[str]]
+
+
+async def _tenant_batch(request: HttpRequest, cloud: Cloud, state: watchers.State) -> str:
+    return await _batch(request, state, cloud.credentials.is_admin)
+
+
 async def _events(request: HttpRequest, creds: Credentials, volume_id: str, client_has: str,
-                  attempt: str, session_expires: datetime) -> AsyncGenerator[str, None]:
+                  attempt: str, session_expires: datetime, batch: Batch) -> AsyncGenerator[str, None]:
     _release_request_thread()
     # Browsers reconnect after `retry` ms if the stream drops, sending the last id they received.
     yield f"retry: {RETRY_MS}\n\n"
@@ -272,7 +288,7 @@ async def _events(request: HttpRequest, creds: Credentials, volume_id: str, clie
                 return
             out = ""
             if state.event_id != client_has:
-                out = await _batch(request, state, creds.is_admin)
+                out = await batch(request, cloud, state)
                 client_has = state.event_id
             if attempt:
                 # The attempt is among the watcher's recent rows; the database is asked only if it is not.
@@ -306,7 +322,7 @@ async def _counted(events: AsyncGenerator[str, None], slot: limits.Slot) -> Asyn
         await events.aclose()  # its own `finally` (unsubscribe) now, not when it is collected
 
 
-def _credentials(request: HttpRequest) -> tuple[Credentials | None, datetime, int]:
+def credentials(request: HttpRequest) -> tuple[Credentials | None, datetime, int]:
     """The session's credentials, when it expires, and how long it must wait before calling the cloud again
     (limits.cloud_wait; a stream calls it once to prove the viewer may read the volume)."""
     try:
@@ -321,9 +337,15 @@ def _credentials(request: HttpRequest) -> tuple[Credentials | None, datetime, in
 
 @require_GET
 async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponseBase:
-    creds, session_expires, wait = await sync_to_async(_credentials)(request)
+    creds, session_expires, wait = await sync_to_async(credentials)(request)
     if creds is None or token_expired(creds):
         return HttpResponse("Log in to follow this volume.", status=401, content_type="text/plain")
+    return respond(request, creds, str(volume_id), session_expires, wait, _tenant_batch)
+
+
+def respond(request: HttpRequest, creds: Credentials, volume_id: str, session_expires: datetime, wait: int,
+            batch: Batch) -> HttpResponseBase:
+    """The stream of the volume's states for a viewer already let in, each state sent as `batch` renders it."""
     slot = limits.Slot.take(request.session.session_key or "", creds.user_id) if not wait else None
     if slot is None:
         # The page falls back to its behaviour without a stream: the sse extension backs off and tries again.
@@ -336,7 +358,7 @@ async def volume_stream(request: HttpRequest, volume_id: UUID) -> HttpResponseBa
     client_has = request.headers.get("Last-Event-ID", "")
     # The attempt the page announced as accepted: its final outcome replaces that announcement once known.
     attempt = request.GET.get("attempt", "")
-    events = _counted(_events(request, creds, str(volume_id), client_has, attempt, session_expires), slot)
+    events = _counted(_events(request, creds, volume_id, client_has, attempt, session_expires, batch), slot)
     # A response never streamed (the client left first) never runs the generator's `finally`: its collection
     # releases the slot instead.
     weakref.finalize(events, slot.release)

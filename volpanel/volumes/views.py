@@ -204,50 +204,60 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
     if spec is None or spec.audience != "tenant":
         raise Http404("No such action.")
     cloud = _cloud(request)
-    page = selectors.load_volume_page(cloud, str(volume_id))
-    form = spec.bind(page, request.POST)
+    # Checked against the volume as the cloud has it now, and of the rest of the page only what this action's
+    # form reads (its spec's needs), also read now: nothing stale is acted on, and nothing unneeded is fetched.
+    state = selectors.load_action_state(cloud, str(volume_id), spec.needs)
+    form = spec.bind(state, request.POST)
     detail_url = reverse("volume_detail", args=[volume_id])
-    # The same form posted again (double click, second tab, replay): answer with the first attempt's result,
-    # before the volume's new state could make the form look invalid.
-    earlier = earlier_attempt(request, str(volume_id), spec, form)
-    if earlier is not None:
-        return _answer(request, cloud, page, earlier, detail_url)
     if form.errors or not form.is_valid():
-        if request.htmx:
-            # 200 so htmx swaps the form back in with its messages next to the fields (and clears the last answer).
-            return render_volume(request, "volpanel/volume.html#answer", volume_context(request, page, bound=form))
-        return render_volume(request, "volpanel/volume.html", volume_context(request, page, bound=form), status=400)
+        # The same form posted again (double click, second tab, replay) once the volume moved on: answer with the
+        # first attempt's result, not with what the volume's new state makes of the form. (A replay the form still
+        # passes is found by `perform`, whose insert of the row the key's unique constraint refuses.)
+        earlier = earlier_attempt(request, str(volume_id), spec, form)
+        if earlier is not None:
+            return _answer(request, cloud, spec, state, earlier, detail_url)
+        return _refused(request, cloud, spec, state, form)
     try:
         actor = _actor(request, form.cleaned_data.get("idempotency_key") or "")
-        entry = actions.run(spec.name, cloud=cloud, actor=actor, volume=page.volume, **form.cleaned_data)
+        entry = actions.run(spec.name, cloud=cloud, actor=actor, volume=state.volume, **form.cleaned_data)
     except services.DuplicateKeyError as exc:
         form.add_error(None, str(exc))
-        return render_volume(request, "volpanel/volume.html#answer" if request.htmx else "volpanel/volume.html",
-                             volume_context(request, page, bound=form), status=200 if request.htmx else 400)
-    if entry.outcome == Outcome.ERROR and entry.http_status == 401:
+        return _refused(request, cloud, spec, state, form)
+    if entry.outcome == Outcome.ERROR and entry.http_status == 401 and not entry.duplicate:
         # The token expired between the page load and the action (its row says so): the same path as an
         # expiry found earlier, log in again and find the form filled in.
         raise CloudError("auth", entry.detail, service="volume", status=401)
-    return _answer(request, cloud, page, entry, detail_url)
+    return _answer(request, cloud, spec, state, entry, detail_url)
 
 
-def _answer(request: HtmxHttpRequest, cloud: Cloud, page: VolumePage, entry: AuditEntry,
-            detail_url: str) -> HttpResponse:
+def _refused(request: HtmxHttpRequest, cloud: Cloud, spec: actions.ActionSpec, state: VolumePage,
+             form: VolumeActionForm) -> HttpResponse:
+    """The form back with its messages: htmx gets 200 so it swaps the form in next to the fields (and clears the
+    last answer); a plain POST gets the page, 400."""
+    page = selectors.answer_page(cloud, state, spec.needs, refresh=False)
+    if request.htmx:
+        return render_volume(request, "volpanel/volume.html#answer", volume_context(request, page, bound=form))
+    return render_volume(request, "volpanel/volume.html", volume_context(request, page, bound=form), status=400)
+
+
+def _answer(request: HtmxHttpRequest, cloud: Cloud, spec: actions.ActionSpec, state: VolumePage,
+            entry: AuditEntry, detail_url: str) -> HttpResponse:
     """After an attempt: redirect a plain POST with a flash message; give htmx the live partial."""
     level, text = presenters.describe(entry)
     if not request.htmx:
         request_id = f" Request id {entry.request_id}." if entry.request_id else ""
         getattr(messages, level)(request, text + request_id)
         return HttpResponseRedirect(detail_url)
-    if entry.answered_at and entry.http_status and entry.http_status < 300:
-        try:
-            page = selectors.refresh_volume(cloud, page)
-        except CloudError as exc:
-            # The cloud took the action; only the look at the volume afterwards failed (a token that expired
-            # just now, a blip). Answering with an error, or sending the tenant to log in and find the form
-            # refilled, would invite sending the action a second time: say it was accepted, show the volume as
-            # loaded before it, and let the stream (or the next page load) bring its new state.
-            log.info("volume GET after an accepted %s failed: %s", entry.action, exc)
+    accepted = bool(entry.answered_at and entry.http_status and entry.http_status < 300)
+    try:
+        page = selectors.answer_page(cloud, state, spec.needs, refresh=accepted)
+    except CloudError as exc:
+        # The cloud took the action (or answered it); only the look at the volume afterwards failed (a token that
+        # expired just now, a blip). Answering with an error, or sending the tenant to log in and find the form
+        # refilled, would invite sending the action a second time: say what the cloud answered, show the volume
+        # as checked before it, and let the stream (or the next page load) bring its new state.
+        log.info("volume GET after a %s answered %s failed: %s", entry.action, entry.http_status, exc)
+        page = selectors.answer_page(cloud, state, spec.needs, refresh=False, load=False)
     return render_volume(request, "volpanel/volume.html#answer", volume_context(request, page, entry=entry))
 
 

@@ -23,7 +23,7 @@ from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.openstack.cinder import Snapshot, Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
-from volpanel.volumes import leases, outcomes, selectors
+from volpanel.volumes import leases, outcomes, rules, selectors
 from volpanel.volumes.outcomes import Judge
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,9 @@ Snapshots = dict[str, Snapshot | None]  # the followed rows' snapshots by id (No
 def _signature(volume: Volume | None, snapshots: Snapshots) -> Any:
     if volume is None:
         return None
-    return (volume.status, volume.size, volume.volume_type, volume.attachments,
-            sorted((sid, s.status if s else None) for sid, s in snapshots.items()))
+    # Host and migration status too: a migration moves them while the status stands (the admin page shows them).
+    return (volume.status, volume.size, volume.volume_type, volume.attachments, volume.host,
+            volume.migration_status, sorted((sid, s.status if s else None) for sid, s in snapshots.items()))
 
 
 class Watch:
@@ -231,7 +232,8 @@ class Watch:
                 if time.monotonic() - started > settings.VOLPANEL_SETTLE_TIMEOUT:
                     self._give_up("The volume did not settle within the time volpanel follows an action.")
                     return
-                moving = ((volume is not None and volume.is_transitional) or self._waiting_on_image()
+                migrating = volume is not None and volume.migration_status in rules.MIGRATING
+                moving = ((volume is not None and volume.is_transitional) or migrating or self._waiting_on_image()
                           or bool(self.nova_waits)
                           or any(s and s.status in outcomes.SNAPSHOT_MOVING for s in snapshots.values()))
                 quiet_polls = 0 if moving else quiet_polls + 1
