@@ -318,12 +318,10 @@ class Watch:
 
     def _adopt(self) -> None:
         """Follow the accepted rows of this volume other processes recorded (their actions, a dead leader's),
-        judged by their kind's judge as the process that recorded them would have."""
+        judged by their kind's judge (from the registry, know_kinds) as the process that recorded them would have."""
         if time.monotonic() < self.adopt_at:
             return
         self.adopt_at = time.monotonic() + ADOPT_SECONDS
-        from volpanel.volumes import actions  # the registry imports services, which import this module
-
         since = timezone.now() - timedelta(seconds=settings.VOLPANEL_SETTLE_TIMEOUT)
         try:
             rows = list(AuditEntry.objects.filter(
@@ -334,13 +332,13 @@ class Watch:
             return
         with _lock:
             for row in rows:
-                if row.pk in self.entries:
-                    continue
-                kind = actions.AUDITED.get(row.action)
+                kind = _kinds.get(row.action)
+                if row.pk in self.entries or kind is None:
+                    continue  # a kind this process does not know is left to its own process or the reconciler
                 self.entries[row.pk] = row
-                self.judges[row.pk] = kind.judge if kind else outcomes.unjudgeable
-                if kind is not None and kind.nova_event:
-                    self.nova_events[row.pk] = kind.nova_event
+                self.judges[row.pk], nova_event = kind
+                if nova_event:
+                    self.nova_events[row.pk] = nova_event
 
     def _sleep(self, seconds: float) -> None:
         self.wakeup.wait(seconds)
@@ -476,6 +474,15 @@ class Watch:
 
 _lock = threading.RLock()
 _watches: dict[Key, Watch] = {}
+# Each audited kind's judge and Nova event by name, for the rows a leader adopts: handed over by the action
+# registry when it is imported (it imports services, which import this module).
+_kinds: dict[str, tuple[Judge, str]] = {}
+
+
+def know_kinds(kinds: dict[str, tuple[Judge, str]]) -> None:
+    _kinds.update(kinds)
+
+
 _NEVER = datetime.max.replace(tzinfo=dt_timezone.utc)
 
 
