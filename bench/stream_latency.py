@@ -6,7 +6,8 @@ changes fall anywhere in the poll cycle), flips the status between `extending` a
 made between the two timestamps around that call — and times the event's arrival at each viewer (loopback, so
 arrival is the event leaving the server plus well under a millisecond). Prints p50/p95/max per viewer count.
 
-    .venv/bin/python bench/stream_latency.py [--samples 40] [--viewers 1,250] [--interval 1.0]
+    .venv/bin/python bench/stream_latency.py [--samples 40] [--viewers 1,250] [--interval 1.0] [--workers 1]
+        [--database-url postgresql://...]
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40, help="status changes timed per viewer count")
     parser.add_argument("--viewers", default="1,250")
     parser.add_argument("--interval", type=float, default=1.0, help="VOLPANEL_POLL_INTERVAL")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
+    parser.add_argument("--database-url", default="", help="default: a fresh SQLite file")
     args = parser.parse_args()
     raise_nofile()
     print(uptime(), flush=True)
-    with StreamStack(workers=1, interval=args.interval) as stack:
+    with StreamStack(workers=args.workers, interval=args.interval, database_url=args.database_url) as stack:
         admin = Admin(stack.demo)
         vid = stack.volumes()["data-01"]
         admin.set_status(vid, "extending")

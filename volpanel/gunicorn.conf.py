@@ -13,8 +13,9 @@ _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 if _soft < _hard:
     resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
 
-# Streams are long-lived and cheap under the event loop, so one worker per core is plenty; each worker runs
-# its own volume watchers (a worker polls Cinder only for the volumes its own viewers watch).
+# Streams are long-lived and cheap under the event loop, so one worker per core is plenty. On PostgreSQL one
+# process of the deployment polls each watched volume and the others relay its states (volpanel/volumes/leases.py);
+# on SQLite each worker polls Cinder for the volumes its own viewers watch.
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 # uvicorn's worker with a deadline to read each request (VOLPANEL_REQUEST_READ_TIMEOUT, volpanel/worker.py).
 worker_class = "volpanel.worker.Worker"

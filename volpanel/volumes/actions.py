@@ -13,7 +13,7 @@ from volpanel.audit.models import AuditEntry
 from volpanel.openstack.cinder import Snapshot, UserMessage, Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.glance import Image
-from volpanel.volumes import forms, outcomes, rules, selectors
+from volpanel.volumes import forms, outcomes, rules, selectors, watchers
 from volpanel.volumes.outcomes import Verdict
 from volpanel.volumes.selectors import VolumePage
 from volpanel.volumes.services import Actor, Audited, Request, Sent, from_result, perform
@@ -460,3 +460,6 @@ ADMIN_SPECS: tuple[ActionSpec, ...] = (
 SPECS += ADMIN_SPECS
 ADMIN_BY_NAME: dict[str, ActionSpec] = {spec.name: spec for spec in ADMIN_SPECS}
 BY_NAME.update(ADMIN_BY_NAME)
+
+# A poller adopting another process's rows (PostgreSQL) judges them as that process would have (admin kinds too).
+watchers.know_kinds({a.name: (a.judge, a.nova_event) for a in AUDITED.values()})

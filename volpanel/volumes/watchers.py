@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
 
@@ -23,7 +23,7 @@ from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.openstack.cinder import Snapshot, Volume
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
-from volpanel.volumes import outcomes, rules, selectors
+from volpanel.volumes import leases, outcomes, rules, selectors
 from volpanel.volumes.outcomes import Judge
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,10 @@ Key = tuple[str, str, str]
 # While a volume is not moving but an action on it is still pending (accepted, not yet started), polls back
 # off from the interval up to this; a moving volume is polled every VOLPANEL_POLL_INTERVAL.
 QUIET_POLL_MAX = 10.0
+# On PostgreSQL: how often a follower asks for the lease (a dead leader is replaced within about this), and how
+# often a leader looks for accepted rows other processes recorded (a notice usually makes it look at once).
+FOLLOW_SECONDS = 1.0
+ADOPT_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,13 @@ class Watch:
         # another rather than leave rows and viewers behind. Tokens refused once are not tried again.
         self.credentials: dict[str, Cloud] = {cloud.token_id: cloud}
         self.refused: set[str] = set()
+        # On PostgreSQL one process of the deployment polls the volume: the holder of its lease (leases.py); the
+        # others follow the states it stores. None on SQLite, where every process polls for itself.
+        self.kid: int | None = leases.key_id(key) if leases.shared() else None
+        self.leading = False
+        self.listening = False
+        self.remote_until = 0.0  # (monotonic) another process has viewers of the volume until then
+        self.adopt_at = 0.0  # (monotonic) when the leader next reads the rows other processes are waiting on
 
     def offer(self, cloud: Cloud) -> None:
         """A credential that may read the volume: kept, and polled with if it outlives the one in use. Caller
@@ -148,14 +159,22 @@ class Watch:
         last_entries: tuple[int, ...] = ()
         failures = quiet_polls = 0
         try:
+            if self.kid is not None and not self._follow_leader():
+                return
             while True:
                 with _lock:
-                    if not self.subscribers and not self.entries:
+                    if not self.subscribers and not self.entries and not self._remote_viewers():
                         # Nobody watches and no audit row waits: polling on would cost Cinder calls for no one.
                         self._retire()
                         return
                     entries = tuple(sorted(self.entries))
                 close_old_connections()
+                if self.kid is not None:
+                    if not leases.holds(self.kid):  # its connection was lost, and the lease with it
+                        self.leading = False
+                        if not self._follow_leader():
+                            return
+                    self._adopt()
                 try:
                     volume = self._poll()
                     snapshots = self._poll_snapshots() if volume is not None else {}
@@ -164,7 +183,9 @@ class Watch:
                     if exc.kind == "auth":
                         if self._fall_back():
                             continue
-                        self._stop("Your session with the cloud expired; log in again to follow this volume.")
+                        # Not shared: the other processes' viewers poll on with their own credentials.
+                        self._stop("Your session with the cloud expired; log in again to follow this volume.",
+                                   share=False)
                         return
                     failures += 1
                     log.warning("watcher %s: %s", self.volume_id, exc)
@@ -175,11 +196,13 @@ class Watch:
                     continue
                 signature = _signature(volume, snapshots)
                 with _lock:
-                    viewers = bool(self.subscribers)
+                    viewers = bool(self.subscribers) or self._remote_viewers()
                 page = self.state.page
                 if not viewers and not self._waiting_on_image():
                     # Nobody looks: the rows are judged from the volume alone; no page is fetched or rendered.
                     page = None
+                    if self.leading and not self.stale:
+                        leases.forget(self.kid)  # type: ignore[arg-type]  # leading implies kid
                     self.stale = True
                     self._expire_nova_waits()  # kept for a viewer who comes while Nova is still awaited
                 elif (signature != last_signature or page is None or self.stale or self._waiting_on_image()
@@ -203,7 +226,7 @@ class Watch:
                     with _lock:
                         # An action accepted meanwhile keeps the watcher going; so does a viewer who arrived
                         # after this poll found nobody (the next poll, made at once, publishes for them).
-                        if not self.entries and not (self.stale and self.subscribers):
+                        if not self.entries and not (self.stale and (self.subscribers or self._remote_viewers())):
                             self._retire()
                             return
                 if time.monotonic() - started > settings.VOLPANEL_SETTLE_TIMEOUT:
@@ -219,7 +242,103 @@ class Watch:
             log.exception("watcher %s crashed", self.volume_id)
             self._stop("volpanel stopped following this volume after an internal error.")
         finally:
+            if self.leading:
+                self.leading = False
+                leases.release(self.kid)  # type: ignore[arg-type]  # leading implies kid
+            if self.listening:
+                leases.unlisten()
             connections.close_all()  # this thread's own connections: nothing else would ever close them
+
+    # --- sharing one poller between processes (PostgreSQL) ----------------------------------------------
+    def _remote_viewers(self) -> bool:
+        return self.leading and time.monotonic() < self.remote_until
+
+    def _follow_leader(self) -> bool:
+        """Publish the states the lease holder stores to this process's viewers, making no Cinder call, until
+        this process takes the lease (True: it polls from then on) or nobody here needs the volume (False).
+        This process's own rows are settled by the leader, which reads them from the database (_adopt)."""
+        assert self.kid is not None
+        if not self.listening:
+            leases.listen(_on_notice)
+            self.listening = True
+        seen = 0
+        hello_at = checked_at = 0.0
+        while True:
+            with _lock:
+                if not self.subscribers and not self.entries:
+                    self._retire()
+                    return False
+                viewers = bool(self.subscribers)
+            if leases.try_lead(self.kid):
+                self.leading = True
+                self.stale = True  # the first poll loads the page and publishes it, whatever was shown before
+                self.adopt_at = 0.0
+                return True
+            now = time.monotonic()
+            if viewers and (now >= hello_at or self.stale):
+                leases.notify(leases.HELLO, self.kid)  # the leader then fetches pages even if it has no viewer
+                hello_at = now + leases.HELLO_SECONDS
+            stored = leases.load(self.kid)
+            settled = False
+            if stored is None:
+                # The leader stores nothing while nobody looks: what this process shows may be behind the cloud;
+                # a viewer coming now waits for the state the leader publishes on the notice above.
+                self.stale = True
+            elif stored.version > seen:
+                seen = stored.version
+                page, settled, problem, history, event_id = stored.value
+                self._set_state(page, settled, problem, history, event_id)
+                checked_at = 0.0
+            if self.entries and now >= checked_at:
+                self._forget_settled()
+                checked_at = now + ADOPT_SECONDS
+            if settled:
+                with _lock:
+                    if not self.entries:
+                        self._retire()
+                        return False
+            self._sleep(FOLLOW_SECONDS)
+
+    def _forget_settled(self) -> None:
+        """Drop this process's rows the leader (or anyone) has settled: they no longer keep it waiting."""
+        close_old_connections()
+        with _lock:
+            pks = list(self.entries)
+        try:
+            open_rows = set(AuditEntry.objects.filter(pk__in=pks, outcome=Outcome.ACCEPTED)
+                            .values_list("pk", flat=True))
+        except DatabaseError:
+            log.exception("watcher %s: could not read which rows are settled", self.volume_id)
+            return
+        with _lock:
+            for pk in set(pks) - open_rows:
+                self.entries.pop(pk, None)
+                self.judges.pop(pk, None)
+                self.nova_events.pop(pk, None)
+
+    def _adopt(self) -> None:
+        """Follow the accepted rows of this volume other processes recorded (their actions, a dead leader's),
+        judged by their kind's judge (from the registry, know_kinds) as the process that recorded them would have."""
+        if time.monotonic() < self.adopt_at:
+            return
+        self.adopt_at = time.monotonic() + ADOPT_SECONDS
+        since = timezone.now() - timedelta(seconds=settings.VOLPANEL_SETTLE_TIMEOUT)
+        try:
+            rows = list(AuditEntry.objects.filter(
+                outcome=Outcome.ACCEPTED, cloud=self.key[0], project_id=self.key[1], volume_id=self.volume_id,
+                requested_at__gte=since))
+        except DatabaseError:
+            log.exception("watcher %s: could not read the rows other processes follow", self.volume_id)
+            return
+        with _lock:
+            for row in rows:
+                kind = _kinds.get(row.action)
+                if row.pk in self.entries or kind is None:
+                    continue  # a kind this process does not know is left to its own process or the reconciler
+                self.entries[row.pk] = row
+                self.judges[row.pk], nova_event = kind
+                if nova_event:
+                    self.nova_events[row.pk] = nova_event
 
     def _sleep(self, seconds: float) -> None:
         self.wakeup.wait(seconds)
@@ -315,7 +434,8 @@ class Watch:
         followups = tuple(f for f, _ in self.nova_waits.values()) + tuple(self.nova_missing.values())
         return page if followups == page.nova_followups else replace(page, nova_followups=followups)
 
-    def _publish(self, page: selectors.VolumePage | None, settled: bool, problem: str = "") -> None:
+    def _publish(self, page: selectors.VolumePage | None, settled: bool, problem: str = "",
+                 share: bool = True) -> None:
         try:
             history = tuple(selectors.history(self.key[1], self.volume_id)) if page is not None else ()
             if page is not None:
@@ -324,9 +444,16 @@ class Watch:
             # Viewers still get the volume's state; the rows reappear with the next state or page load.
             log.exception("watcher %s: history unavailable", self.volume_id)
             history = self.state.history
+        event_id = fingerprint(page, history, problem)
+        self._set_state(page, settled, problem, history, event_id)
+        if self.leading and share:
+            leases.store(self.kid, (page, settled, problem, history, event_id))  # type: ignore[arg-type]
+
+    def _set_state(self, page: selectors.VolumePage | None, settled: bool, problem: str,
+                   history: tuple[AuditEntry, ...], event_id: str) -> None:
         with _lock:
             self.state = State(version=self.state.version + 1, page=page, settled=settled, problem=problem,
-                               history=history, event_id=fingerprint(page, history, problem))
+                               history=history, event_id=event_id)
             self.stale = False
             subscribers = list(self.subscribers)
         for subscriber in subscribers:
@@ -339,15 +466,24 @@ class Watch:
             entry.advance(Outcome.UNKNOWN, settled_at=timezone.now(), detail=reason)
         self._stop(reason)
 
-    def _stop(self, problem: str) -> None:
+    def _stop(self, problem: str, share: bool = True) -> None:
         # Rows still accepted stay so: the reconciler settles them later with a valid credential.
         with _lock:
             self._retire()
-        self._publish(self.state.page, True, problem)
+        self._publish(self.state.page, True, problem, share)
 
 
 _lock = threading.RLock()
 _watches: dict[Key, Watch] = {}
+# Each audited kind's judge and Nova event by name, for the rows a leader adopts: handed over by the action
+# registry when it is imported (it imports services, which import this module).
+_kinds: dict[str, tuple[Judge, str]] = {}
+
+
+def know_kinds(kinds: dict[str, tuple[Judge, str]]) -> None:
+    _kinds.update(kinds)
+
+
 _NEVER = datetime.max.replace(tzinfo=dt_timezone.utc)
 
 
@@ -361,6 +497,22 @@ def _expiry(cloud: Cloud) -> datetime:
 def _outlives(new: Cloud, current: Cloud) -> bool:
     """Whether `new` is the better credential to poll with: the current one expired, or `new` expires later."""
     return current.expired or _expiry(new) > _expiry(current)
+
+
+def _on_notice(kind: str, kid: int) -> None:
+    """A notice from another process (leases' listener thread): wake the watch of that volume it concerns."""
+    with _lock:
+        watches = [w for w in _watches.values() if w.kid == kid]
+    for watch in watches:
+        if watch.leading and kind == leases.HELLO:
+            watch.remote_until = time.monotonic() + 3 * leases.HELLO_SECONDS
+            if watch.stale:
+                watch.wakeup.set()  # what it stored is gone: poll now, with the page, for the new viewers
+        elif watch.leading and kind == leases.FOLLOW:
+            watch.adopt_at = 0.0
+            watch.wakeup.set()
+        elif not watch.leading and kind == leases.STATE:
+            watch.wakeup.set()
 
 
 def _key(cloud: Cloud, volume_id: str) -> Key:
@@ -396,7 +548,10 @@ def follow(cloud: Cloud, entry: AuditEntry, judge: Judge, nova_event: str = "") 
         watch.judges[entry.pk] = judge
         if nova_event:
             watch.nova_events[entry.pk] = nova_event
+        tell_leader = watch.kid is not None and not watch.leading
     watch.wakeup.set()
+    if tell_leader:
+        leases.notify(leases.FOLLOW, watch.kid)  # type: ignore[arg-type]  # the leader adopts the row at once
 
 
 class Subscription:
