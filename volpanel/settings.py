@@ -132,6 +132,10 @@ VOLPANEL_SETTLE_TIMEOUT = envfloat("VOLPANEL_SETTLE_TIMEOUT", 900.0, minimum=1.0
 # (real Nova does within about 1.3 s; when it is down it never does, and the page then says so).
 VOLPANEL_NOVA_EVENT_WAIT = envfloat("VOLPANEL_NOVA_EVENT_WAIT", 15.0, minimum=0.0)
 
+# Threads of each web process that run pages and actions (volpanel.asgi), kept between requests; a request past
+# them waits for one. Status streams run on the event loop and do not count.
+VOLPANEL_VIEW_THREADS = int(envfloat("VOLPANEL_VIEW_THREADS", 64, minimum=1))
+
 # What one signed-in session may cost: open status streams (per session, and per user across sessions; counted
 # in each web process), and how fast its pages, actions and streams may make volpanel call the cloud (a page load
 # is 3–4 calls): VOLPANEL_CLOUD_RATE requests a second on average, VOLPANEL_CLOUD_BURST at once. Past them: 429.
