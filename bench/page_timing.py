@@ -6,8 +6,8 @@ logs in as alice, and alternates, over warm keep-alive connections from this cli
   raw `GET volumes/detail` / the volume list page.
 Prints p50/p95 of each and the page/raw ratios (issue 18's goals: detail ≤ 1.5×, list ≤ 1.3×). In steady state the
 detail page waits for the volume GET alone (its snapshots, the project's limits and servers come from memos a
-browser's stream refreshes; selectors.SIDE_TTL); the bench also times the three GETs a full load makes at once
-(the volume, its snapshots, the project's limits), as an action POST still does, for comparison. With
+browser's stream refreshes; selectors.SIDE_TTL); after the pages, the bench times the three GETs a full load
+makes at once (the volume, its snapshots, the project's limits), for comparison. With
 `--realcloud yes` (or when the rig's env file exists: REALCLOUD_ENV, else .cache/realcloud/env) it runs the same
 against the real Keystone + Cinder of tests/realcloud.
 
@@ -43,42 +43,42 @@ def timed(fn: Callable[[], requests.Response]) -> float:
 
 def compare(name: str, raw: Callable[[], requests.Response], page: Callable[[], requests.Response],
             rounds: int, goal: float, needs: dict[str, Callable[[], requests.Response]] | None = None) -> None:
-    """Alternate the raw GET and the page (and, given `needs`, the raw GETs the page is built on, at once)."""
-    pool = ThreadPoolExecutor(len(needs)) if needs else None
-
-    def all_needs() -> float:
-        assert pool is not None and needs is not None
-        start = time.perf_counter()
-        for elapsed in pool.map(lambda call: timed(call), needs.values()):
-            assert elapsed >= 0
-        return time.perf_counter() - start
-
+    """Alternate the raw GET and the page; then, given `needs`, time the raw GETs a full load is built on, in a pass
+    of their own (interleaved with the pages, their extra Cinder calls slowed the next page by a few ms)."""
     for _ in range(max(10, rounds // 10)):  # warm-up: connections, memos, template cache
         raw(), page()
-        if needs:
-            all_needs()
-    raw_t, page_t, needs_t = [], [], []
-    each: dict[str, list[float]] = {key: [] for key in needs or {}}
+    raw_t, page_t = [], []
     for _ in range(rounds):
         raw_t.append(timed(raw))
         page_t.append(timed(page))
-        if needs:
-            needs_t.append(all_needs())
-            for key, call in needs.items():
-                each[key].append(timed(call))
     p50 = percentile(page_t, 50) / percentile(raw_t, 50)
     p95 = percentile(page_t, 95) / percentile(raw_t, 95)
     print(f"  raw Cinder  {summary(raw_t)}")
     print(f"  {name:<11} {summary(page_t)}")
     print(f"  ratio page/raw: p50 {p50:.2f}x  p95 {p95:.2f}x  (goal <= {goal}x)", flush=True)
-    if needs:
-        for key, times in each.items():
-            print(f"  raw {key:<10} {summary(times)}  (alone)")
-        print(f"  raw {' + '.join(needs)} at once  {summary(needs_t)}")
-        print(f"  ratio page/(a full load's three GETs, at once): "
-              f"p50 {percentile(page_t, 50) / percentile(needs_t, 50):.2f}x  "
-              f"p95 {percentile(page_t, 95) / percentile(needs_t, 95):.2f}x  (for comparison)", flush=True)
-        pool.shutdown()  # type: ignore[union-attr]
+    if not needs:
+        return
+    pool = ThreadPoolExecutor(len(needs))
+
+    def all_needs() -> float:
+        start = time.perf_counter()
+        for elapsed in pool.map(lambda call: timed(call), needs.values()):
+            assert elapsed >= 0
+        return time.perf_counter() - start
+
+    all_needs()
+    needs_t: list[float] = []
+    each: dict[str, list[float]] = {key: [] for key in needs}
+    for _ in range(rounds):
+        needs_t.append(all_needs())
+        for key, call in needs.items():
+            each[key].append(timed(call))
+    for key, times in each.items():
+        print(f"  raw {key:<10} {summary(times)}  (alone)")
+    print(f"  raw {' + '.join(needs)} at once  {summary(needs_t)}")
+    print(f"  ratio page/(a full load's three GETs, at once): "
+          f"p50 {percentile(page_t, 50) / percentile(needs_t, 50):.2f}x  "
+          f"p95 {percentile(page_t, 95) / percentile(needs_t, 95):.2f}x  (for comparison)", flush=True)
 
 
 def run(stack: Stack, auth_url: str, user: str, password: str, project: str, volume_id: str,
