@@ -31,11 +31,12 @@ def create_cache_table(using: str = "default", **kwargs: Any) -> None:
     call_command("createcachetable", database=using, verbosity=0)
 
 
-# SQLite only. Each request opens its own connection and closes it at the end (CONN_MAX_AGE = 0, settings.py);
-# the connection closed last on a WAL database checkpoints the whole log into the database and deletes it, with
-# its syncs, and the next request starts a new log: ~2 ms of every page. One connection per serving process that
-# has read the database and stays open (never in a transaction, so it holds no lock) means no request's close is
-# the last: SQLite checkpoints as it goes instead (every 1,000 pages of log, wal_autocheckpoint).
+# SQLite only. Threads open connections and close them (a watcher's when it ends; before volpanel.asgi kept its
+# view threads, every request did: CONN_MAX_AGE = 0). The connection closed last on a WAL database checkpoints the
+# whole log into the database and deletes it, with its syncs, and the next one starts a new log: ~2 ms each time.
+# One connection per serving process that has read the database and stays open (never in a transaction, so it
+# holds no lock) means no thread's close is the last: SQLite checkpoints as it goes instead (every 1,000 pages of
+# log, wal_autocheckpoint).
 _anchors: dict[str, sqlite3.Connection] = {}
 _anchor_lock = threading.Lock()
 

@@ -71,3 +71,38 @@ def test_an_action_s_fresh_state_gives_its_form_what_the_whole_page_gives_it(dem
                     getattr(other, "choices", None), other.help_text), (name, spec.name, field)
     with pytest.raises(ValueError, match="not parts of an action's state"):
         selectors.load_action_state(cloud, demo.volume("data-01")["id"], frozenset({"messages"}))
+
+
+@pytest.mark.django_db
+def test_the_page_s_own_work_runs_on_its_thread_while_cinder_answers_the_volume_get(
+        demo: Demo, alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from volpanel.cloud import connect
+    from volpanel.openstack.cinder import CinderClient
+    from volpanel.volumes import selectors
+
+    cloud = connect(alice)
+    vid = demo.volume("data-01")["id"]
+    history_read = threading.Event()
+    seen: dict[str, str] = {}
+    real_get = CinderClient.get_volume
+
+    def get_volume(self: CinderClient, volume_id: str) -> Any:
+        seen["get"] = threading.current_thread().name
+        # Answered only once the History was read: a page that read it after the GET would wait here in vain.
+        assert history_read.wait(5), "the volume GET waited for the History"
+        return real_get(self, volume_id)
+
+    def meanwhile() -> None:
+        seen["meanwhile"] = threading.current_thread().name
+        history_read.set()
+
+    monkeypatch.setattr(CinderClient, "get_volume", get_volume)
+    page = selectors.load_volume_page(cloud, vid, reuse=True, meanwhile=meanwhile)
+    assert page.volume.id == vid
+    assert seen["meanwhile"] == threading.current_thread().name and seen["get"] != seen["meanwhile"]
+    # Without anything to do meanwhile, the GET stays on the page's thread (no thread switch on its one wait).
+    history_read.set()
+    selectors.load_volume_page(cloud, vid, reuse=True)
+    assert seen["get"] == threading.current_thread().name

@@ -146,11 +146,12 @@ def volume_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 def volume_context(request: HttpRequest, page: VolumePage, *, bound: VolumeActionForm | None = None,
-                   entry: AuditEntry | None = None) -> dict[str, Any]:
-    """The context of the volume page and of every partial of it."""
+                   entry: AuditEntry | None = None, history: list[AuditEntry] | None = None) -> dict[str, Any]:
+    """The context of the volume page and of every partial of it (`history`: the volume's History, read already)."""
     creds = auth.credentials(request)
     assert creds is not None
-    history = selectors.history(creds.project_id, page.volume.id)
+    if history is None:
+        history = selectors.history(creds.project_id, page.volume.id)
     page = selectors.with_recorded_hosts(page, creds.project_id)
     if entry is not None:
         # The answer speaks from the same read as the History below it: a watcher may have settled the row since
@@ -199,7 +200,11 @@ def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
     # (selectors.SIDE_TTL). A page whose stream would be refused (limits.full), or a tenant asking for the page
     # in full (`?complete`), waits for every answer instead.
     reuse = "complete" not in request.GET and not limits.full(request.session.session_key or "", creds.user_id)
-    page = selectors.load_volume_page(_cloud(request), str(volume_id), reuse=reuse)
+    # The History is read while Cinder answers the volume GET (a page load's rows are the ones written before it).
+    history: list[AuditEntry] = []
+    page = selectors.load_volume_page(_cloud(request), str(volume_id), reuse=reuse,
+                                      meanwhile=lambda: history.extend(selectors.history(creds.project_id,
+                                                                                         str(volume_id))))
     template = "volpanel/volume.html"
     if request.htmx and request.GET.get("partial") in {"live", "status", "actions", "history"}:
         template += "#" + request.GET["partial"]
@@ -209,8 +214,8 @@ def volume_detail(request: HtmxHttpRequest, volume_id: UUID) -> HttpResponse:
         spec = actions.BY_NAME.get(resume["action"])  # None: an action this version no longer has
         if spec is not None:
             form = spec.bind(page, initial=resume["data"])
-            return render_volume(request, template, volume_context(request, page, bound=form))
-    return render_volume(request, template, volume_context(request, page))
+            return render_volume(request, template, volume_context(request, page, bound=form, history=history))
+    return render_volume(request, template, volume_context(request, page, history=history))
 
 
 @require_POST
