@@ -1,20 +1,58 @@
-"""Token buckets in Django's cache, shared by every web process: a rate with a burst, per key."""
+"""Token buckets in the database, shared by every web process and host: a rate with a burst, per key.
+
+One statement a take (an upsert that refills, takes and answers at once), so two processes taking at the same
+instant never both get the last token, and a page pays one round trip for it: through Django's cache it was a
+read, a count, and a write transaction of three statements."""
 
 from __future__ import annotations
 
+import math
+import random
 import time
 
-from django.core.cache import cache
+from django.db import connection, models
+
+# A row idle long enough to have refilled is the same as no row: a take deletes those now and then.
+PRUNE_CHANCE = 1 / 500
+
+
+class Bucket(models.Model):
+    key = models.CharField(max_length=128, primary_key=True)
+    tokens = models.FloatField()  # what is left after the last take, before refilling
+    at = models.FloatField()  # when (seconds since the epoch) that was
+    taken = models.BooleanField(default=True)  # whether the last take got its cost
+
+    class Meta:
+        app_label = "volpanel"
+        db_table = "volpanel_bucket"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.tokens:g} at {self.at:.3f}"
 
 
 def take(key: str, rate: float, burst: float, cost: float = 1.0) -> float:
     """Take `cost` from the bucket `key` (it refills at `rate` per second up to `burst`): 0 if taken, else the
-    seconds until it could be. A read then a write: two processes taking at the same instant may both succeed,
-    which lets one request more through, never fewer."""
+    seconds until it could be."""
     now = time.time()
-    tokens, at = cache.get(key) or (burst, now)
-    tokens = min(burst, tokens + max(0.0, now - at) * rate)
-    if tokens < cost:
-        return (cost - tokens) / rate
-    cache.set(key, (tokens - cost, now), timeout=int(burst / rate) + 60)
-    return 0.0
+    for value in (rate, burst, cost, now):
+        if not math.isfinite(value):
+            raise ValueError(f"a bucket's rate, burst and cost must be finite numbers, not {value!r}")
+    q = connection.ops.quote_name
+    table = q(Bucket._meta.db_table)
+    tokens_, at_ = f"{table}.{q('tokens')}", f"{table}.{q('at')}"  # the stored row's, in the update
+    # Numbers are written into the statement as floats (never text from a request); the key is a parameter.
+    refilled = f"{tokens_} + (CASE WHEN {now!r} > {at_} THEN {now!r} - {at_} ELSE 0 END) * {float(rate)!r}"
+    level = f"CASE WHEN {refilled} < {float(burst)!r} THEN {refilled} ELSE {float(burst)!r} END"
+    first = burst >= cost
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({q('key')}, {q('tokens')}, {q('at')}, {q('taken')}) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT ({q('key')}) DO UPDATE SET "
+            f"{q('tokens')} = CASE WHEN {level} >= {float(cost)!r} THEN {level} - {float(cost)!r} ELSE {level} END, "
+            f"{q('taken')} = ({level} >= {float(cost)!r}), {q('at')} = {now!r} "
+            f"RETURNING {q('tokens')}, {q('taken')}",
+            [key, burst - cost if first else burst, now, first])
+        tokens, taken = cursor.fetchone()
+        if random.random() < PRUNE_CHANCE:
+            cursor.execute(f"DELETE FROM {table} WHERE {q('at')} < %s", [now - burst / rate - 60])
+    return 0.0 if taken else (cost - tokens) / rate

@@ -2,7 +2,7 @@
 one browser (or script) cannot hold hundreds of sockets and watchers; a stream over a cap is refused with 429,
 and a page whose stream would be refused is served without one (it says to reload for the latest status, as it
 does without JavaScript). And how fast a session's requests may make volpanel call the cloud (a token bucket
-shared by every process)."""
+in the database, shared by every process and host: lib.buckets)."""
 
 from __future__ import annotations
 
