@@ -285,7 +285,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_ENGINE = "volpanel.accounts.sessions"
 
 # Failed logins are counted in the cache (volpanel.accounts.throttle), which every web process and host must
 # share, or an attacker spreads guesses across them. By default it is a table in the database they already share;
