@@ -16,6 +16,8 @@ from django.utils import timezone
 class SessionStore(db.SessionStore):
     def _get_session_from_db(self) -> Any:
         model = self.model
+        session_key = self.session_key
+        assert session_key is not None  # SessionBase.load asks only with a key
         using = router.db_for_read(model)
         connection = connections[using]
         q = connection.ops.quote_name
@@ -23,9 +25,9 @@ class SessionStore(db.SessionStore):
                                                           "expire_date"))
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {data} FROM {table} WHERE {key} = %s AND {expires} > %s",
-                           [self.session_key, connection.ops.adapt_datetimefield_value(timezone.now())])
+                           [session_key, connection.ops.adapt_datetimefield_value(timezone.now())])
             row = cursor.fetchone()
         if row is None:
             self._session_key = None  # as Django's store: a key with no live session is not this session's
             return None
-        return model(session_key=self.session_key, session_data=row[0])
+        return model(session_key=session_key, session_data=row[0])
