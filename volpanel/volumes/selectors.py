@@ -492,8 +492,21 @@ def recorded_host_names(project_id: str, volume: Volume) -> dict[str, str]:
     return found
 
 
+# The History's SQL as Django writes it for AuditEntry.objects.for_volume(...)[:limit], kept per database and limit:
+# every page, answer and watcher publish reads it, and building the QuerySet's SQL each time cost as much as running
+# it and making the rows (0.65 -> 0.39 ms for 20 rows).
+_HISTORY_SQL: dict[tuple[str, int], tuple[str, tuple[str, ...]]] = {}
+_PROJECT, _VOLUME = "\x00project", "\x00volume"  # stand-ins for the parameters, mapped back on each read
+
+
 def history(project_id: str, volume_id: str, limit: int = 20) -> list[AuditEntry]:
-    rows = list(AuditEntry.objects.for_volume(project_id, volume_id)[:limit])
+    key = (AuditEntry.objects.db, limit)
+    if key not in _HISTORY_SQL:
+        sql, params = AuditEntry.objects.for_volume(_PROJECT, _VOLUME)[:limit].query.sql_with_params()
+        _HISTORY_SQL[key] = (sql, tuple(params))
+    sql, stand_ins = _HISTORY_SQL[key]
+    values = {_PROJECT: project_id, _VOLUME: volume_id}
+    rows = list(AuditEntry.objects.raw(sql, [values[p] for p in stand_ins]))
     for entry in rows:
         entry.by_cloud_admin = entry.project_id != project_id  # a repair from outside: no name shown
     return rows
