@@ -256,6 +256,34 @@ def test_it_sends_an_expired_session_to_login_and_keeps_the_form_input(demo: Dem
     assert demo.volume("data-01")["size"] == 10 and not AuditEntry.objects.exists()
 
 
+def test_an_accepted_action_s_answer_shows_the_watcher_s_read_not_a_get_of_its_own(
+        demo: Demo, alice_client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from volpanel.openstack.cinder import CinderClient
+
+    vid = demo.volume("data-01")["id"]
+    # A first answer loads the rest of the page (selectors.answer_page's memo, 10 s), with the volume.
+    first = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "11", "idempotency_key": "d" * 32}, **HTMX)
+    assert "accepted by the cloud" in first.content.decode() and watchers.wait_idle(20)
+    real_get = CinderClient.get_volume
+    by_thread: list[str] = []
+
+    def get_volume(self: CinderClient, volume_id: str) -> Any:
+        by_thread.append(threading.current_thread().name)
+        return real_get(self, volume_id)
+
+    monkeypatch.setattr(CinderClient, "get_volume", get_volume)
+    answer = alice_client.post(f"/volumes/{vid}/extend/", {"new_size": "12", "idempotency_key": "e" * 32},
+                               **HTMX).content.decode()
+    assert "accepted by the cloud" in answer
+    # The request made one volume GET, the check before the action; the volume the answer shows after it is the
+    # watcher's first read (which the stream publishes too), not a second GET of the request's own.
+    assert by_thread.count(threading.current_thread().name) == 1
+    assert any(name.startswith("watch-") for name in by_thread)
+    assert watchers.wait_idle(20)
+
+
 def test_it_sends_a_form_posted_twice_to_the_cloud_once(demo: Demo, alice_client: Client, bob: Any) -> None:
     import re as regex
 

@@ -433,11 +433,13 @@ _answer_rest: Memo[tuple[str, str, str], VolumePage] = Memo("volumes.answer_rest
 
 
 def answer_page(cloud: Cloud, state: VolumePage, needs: frozenset[str], *, refresh: bool,
-                load: bool = True) -> VolumePage:
+                load: bool = True, read: Callable[[], Volume | None] | None = None) -> VolumePage:
     """The page an action POST answers with: the volume fetched again after the cloud took the action (`refresh`;
     one Cinder GET) or as `state` read it, the parts `state` read for the check (`needs`), and the rest as this
     token's last answer on the volume loaded it within ANSWER_REST_TTL — or loaded now, with the volume. Without
-    `load` nothing is asked of the cloud: the rest is the memo's or left empty."""
+    `load` nothing is asked of the cloud: the rest is the memo's or left empty. `read` gives the volume as read
+    after the action by someone else (the watcher that follows it, watchers.polled_after), or None: then the
+    GET is this answer's own."""
     key = (cloud.config.auth_url, cloud.token_id, state.volume.id)
     rest = _answer_rest.get(key)
     volume = state.volume
@@ -446,7 +448,7 @@ def answer_page(cloud: Cloud, state: VolumePage, needs: frozenset[str], *, refre
         _answer_rest.put(key, rest)
         volume = rest.volume if refresh else state.volume
     elif refresh:
-        volume = cloud.cinder.get_volume(state.volume.id)
+        volume = (read() if read is not None else None) or cloud.cinder.get_volume(state.volume.id)
     if rest is None:
         rest = state
     checked: dict[str, Any] = {part: getattr(state, part) for part in needs}

@@ -250,7 +250,7 @@ def volume_action(request: HtmxHttpRequest, volume_id: UUID, action: str) -> Htt
         # The token expired between the page load and the action (its row says so): the same path as an
         # expiry found earlier, log in again and find the form filled in.
         raise CloudError("auth", entry.detail, service="volume", status=401)
-    return _answer(request, cloud, spec, state, entry, detail_url)
+    return _answer(request, cloud, spec, state, entry, detail_url, sent_now=not entry.duplicate)
 
 
 def _refused(request: HtmxHttpRequest, cloud: Cloud, spec: actions.ActionSpec, state: VolumePage,
@@ -264,7 +264,7 @@ def _refused(request: HtmxHttpRequest, cloud: Cloud, spec: actions.ActionSpec, s
 
 
 def _answer(request: HtmxHttpRequest, cloud: Cloud, spec: actions.ActionSpec, state: VolumePage,
-            entry: AuditEntry, detail_url: str) -> HttpResponse:
+            entry: AuditEntry, detail_url: str, *, sent_now: bool = False) -> HttpResponse:
     """After an attempt: redirect a plain POST with a flash message; give htmx the live partial."""
     level, text = presenters.describe(entry)
     if not request.htmx:
@@ -273,7 +273,10 @@ def _answer(request: HtmxHttpRequest, cloud: Cloud, spec: actions.ActionSpec, st
         return HttpResponseRedirect(detail_url)
     accepted = bool(entry.answered_at and entry.http_status and entry.http_status < 300)
     try:
-        page = selectors.answer_page(cloud, state, spec.needs, refresh=accepted)
+        # The volume after an action this request sent is the one the watcher following it reads at once, not a GET
+        # of our own (a replayed form's answer reads the volume as it is now).
+        page = selectors.answer_page(cloud, state, spec.needs, refresh=accepted,
+                                     read=(lambda: watchers.polled_after(cloud, entry)) if sent_now else None)
     except CloudError as exc:
         # The cloud took the action (or answered it); only the look at the volume afterwards failed (a token that
         # expired just now, a blip). Answering with an error, or sending the tenant to log in and find the form

@@ -105,6 +105,9 @@ class Watch:
         self.state = State(version=0, page=None, settled=False)
         self.running = False
         self.polls = 0  # Cinder volume GETs made by this watcher (benchmarks read it)
+        # Rows handed over by follow() whose answer waits for this watcher's next volume GET (polled_after), with
+        # when they were handed over (time.monotonic()): a GET that started before that does not count.
+        self.awaiting_read: dict[int, float] = {}
         self.wakeup = threading.Event()  # cuts a poll interval short: last viewer gone, new action to follow
         # Set while nobody watches: the watcher then polls the volume alone (its rows are judged from it) and
         # publishes nothing, so `state` may be behind the cloud; the next viewer waits for a fresh one.
@@ -352,12 +355,26 @@ class Watch:
 
     def _poll(self) -> Volume | None:
         self.polls += 1
+        started = time.monotonic()
+        volume = None
         try:
-            return self.cloud.cinder.get_volume(self.volume_id)
+            volume = self.cloud.cinder.get_volume(self.volume_id)
+            return volume
         except CloudError as exc:
             if exc.status == 404:
                 return None
             raise
+        finally:
+            with _polled:
+                now = time.monotonic()
+                for pk, handed_over in list(self.awaiting_read.items()):
+                    if started >= handed_over:
+                        _first_reads[pk] = (now, volume)
+                        del self.awaiting_read[pk]
+                for pk, (read_at, _) in list(_first_reads.items()):
+                    if now - read_at > FIRST_READ_KEPT:  # no answer came for it (another path followed the row)
+                        del _first_reads[pk]
+                _polled.notify_all()
 
     def _poll_snapshots(self) -> Snapshots:
         """The snapshots the followed rows name (one taken, deleted or reverted to): a snapshot moves while its
@@ -474,6 +491,11 @@ class Watch:
 
 
 _lock = threading.RLock()
+_polled = threading.Condition(_lock)  # a watcher finished a volume GET
+# A followed row's first volume GET after follow() (row pk -> when it was read, the volume or None), until its
+# answer takes it (polled_after) or FIRST_READ_KEPT seconds pass.
+_first_reads: dict[int, tuple[float, Volume | None]] = {}
+FIRST_READ_KEPT = 30.0
 _watches: dict[Key, Watch] = {}
 # Each audited kind's judge and Nova event by name, for the rows a leader adopts: handed over by the action
 # registry when it is imported (it imports services, which import this module).
@@ -545,6 +567,9 @@ def follow(cloud: Cloud, entry: AuditEntry, judge: Judge, nova_event: str = "") 
     with _lock:
         watch = _ensure(cloud, entry.volume_id)
         watch.entries[entry.pk] = copy.copy(entry)
+        now = time.monotonic()
+        watch.awaiting_read = {pk: at for pk, at in watch.awaiting_read.items() if now - at < FIRST_READ_KEPT}
+        watch.awaiting_read[entry.pk] = now
         watch.judges[entry.pk] = judge
         if nova_event:
             watch.nova_events[entry.pk] = nova_event
@@ -552,6 +577,24 @@ def follow(cloud: Cloud, entry: AuditEntry, judge: Judge, nova_event: str = "") 
     watch.wakeup.set()
     if tell_leader:
         leases.notify(leases.FOLLOW, watch.kid)  # type: ignore[arg-type]  # the leader adopts the row at once
+
+
+def polled_after(cloud: Cloud, entry: AuditEntry, timeout: float = 2.0) -> Volume | None:
+    """The volume as read by the first GET this process's watcher started after it was handed `entry` (follow()
+    wakes it to poll at once), waiting up to `timeout` for it: the answer to the action shows that read instead of
+    asking Cinder again. None when there is none to be had here (no watcher of this process polls for the row, as
+    a follower of another process's poller; that GET failed or found no volume; none in time): the caller reads
+    the volume itself, and meets the cloud's answer as its own."""
+    deadline = time.monotonic() + timeout
+    with _polled:
+        while entry.pk not in _first_reads:
+            watch = _watches.get(_key(cloud, entry.volume_id))
+            left = deadline - time.monotonic()
+            if (watch is None or entry.pk not in watch.awaiting_read or (watch.kid is not None and not watch.leading)
+                    or left <= 0):
+                return None
+            _polled.wait(left)
+        return _first_reads.pop(entry.pk)[1]
 
 
 class Subscription:
