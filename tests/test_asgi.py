@@ -14,13 +14,14 @@ from django.contrib.auth import get_user_model
 from django.core import signals
 from django.test import Client
 
+from tests.asgi_helpers import on_own_loop
 from tests.audit.conftest import T0, make_row
 from volpanel.audit import exports
 
 
 def serve(path: str, *, method: str = "GET", body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None,
           hang_up_after: int | None = None) -> tuple[int, dict[str, str], list[bytes]]:
-    """One request through the ASGI application on its own event loop in its own thread, as uvicorn runs it.
+    """One request through the ASGI application as uvicorn runs it (tests.asgi_helpers.on_own_loop).
     `hang_up_after`: the client goes away once that many body messages have arrived."""
     from volpanel.asgi import application
 
@@ -32,7 +33,6 @@ def serve(path: str, *, method: str = "GET", body: bytes = b"", headers: list[tu
     status: list[int] = []
     answer_headers: dict[str, str] = {}
     chunks: list[bytes] = []
-    failures: list[BaseException] = []
 
     async def run() -> None:
         gone = asyncio.Event()
@@ -58,17 +58,7 @@ def serve(path: str, *, method: str = "GET", body: bytes = b"", headers: list[tu
 
         await asyncio.wait_for(application(scope, receive, send), 20)
 
-    def loop() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as exc:  # re-raised in the test's thread
-            failures.append(exc)
-
-    server = threading.Thread(target=loop)
-    server.start()
-    server.join(30)
-    if failures:
-        raise failures[0]
+    on_own_loop(run)
     return status[0], answer_headers, chunks
 
 

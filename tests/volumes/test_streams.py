@@ -16,6 +16,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.test import AsyncClient, Client
 
+from tests.asgi_helpers import on_own_loop
 from tests.conftest import Demo, expire_session_token, token_of, web_login
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.cloud import connect
@@ -92,21 +93,7 @@ def stream_until(client: Client, url: str, hang_up_after: str, while_open: Calla
 
         await asyncio.wait_for(application(scope, receive, send), 20)
 
-    # Its own thread and event loop, as under uvicorn: async_to_sync would run the view's sync parts in this
-    # test's thread instead of the per-request threads a server uses.
-    failures: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            asyncio.run(run())
-        except BaseException as exc:  # re-raised in the test's thread
-            failures.append(exc)
-
-    server = threading.Thread(target=serve)
-    server.start()
-    server.join(30)
-    if failures:
-        raise failures[0]
+    on_own_loop(run)
     return "".join(received)
 
 
