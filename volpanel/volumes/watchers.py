@@ -121,6 +121,7 @@ class Watch:
         # others follow the states it stores. None on SQLite, where every process polls for itself.
         self.kid: int | None = leases.key_id(key) if leases.shared() else None
         self.leading = False
+        self.deciding = self.kid is not None  # until its first try for the lease: poller or follower?
         self.listening = False
         self.remote_until = 0.0  # (monotonic) another process has viewers of the volume until then
         self.adopt_at = 0.0  # (monotonic) when the leader next reads the rows other processes are waiting on
@@ -272,7 +273,12 @@ class Watch:
                     self._retire()
                     return False
                 viewers = bool(self.subscribers)
-            if leases.try_lead(self.kid):
+            led = leases.try_lead(self.kid)
+            if self.deciding:
+                with _polled:
+                    self.deciding = False
+                    _polled.notify_all()  # an answer waiting for this watcher's read learns whether one comes
+            if led:
                 self.leading = True
                 self.stale = True  # the first poll loads the page and publishes it, whatever was shown before
                 self.adopt_at = 0.0
@@ -590,8 +596,8 @@ def polled_after(cloud: Cloud, entry: AuditEntry, timeout: float = 2.0) -> Volum
         while entry.pk not in _first_reads:
             watch = _watches.get(_key(cloud, entry.volume_id))
             left = deadline - time.monotonic()
-            if (watch is None or entry.pk not in watch.awaiting_read or (watch.kid is not None and not watch.leading)
-                    or left <= 0):
+            follower = watch is not None and watch.kid is not None and not watch.leading and not watch.deciding
+            if watch is None or entry.pk not in watch.awaiting_read or follower or left <= 0:
                 return None
             _polled.wait(left)
         return _first_reads.pop(entry.pk)[1]
