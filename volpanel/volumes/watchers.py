@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any
+from uuid import UUID
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections
@@ -107,7 +108,7 @@ class Watch:
         self.polls = 0  # Cinder volume GETs made by this watcher (benchmarks read it)
         # Rows handed over by follow() whose answer waits for this watcher's next volume GET (polled_after), with
         # when they were handed over (time.monotonic()): a GET that started before that does not count.
-        self.awaiting_read: dict[int, float] = {}
+        self.awaiting_read: dict[UUID, float] = {}
         self.wakeup = threading.Event()  # cuts a poll interval short: last viewer gone, new action to follow
         # Set while nobody watches: the watcher then polls the volume alone (its rows are judged from it) and
         # publishes nothing, so `state` may be behind the cloud; the next viewer waits for a fresh one.
@@ -373,13 +374,13 @@ class Watch:
         finally:
             with _polled:
                 now = time.monotonic()
-                for pk, handed_over in list(self.awaiting_read.items()):
+                for row, handed_over in list(self.awaiting_read.items()):
                     if started >= handed_over:
-                        _first_reads[pk] = (now, volume)
-                        del self.awaiting_read[pk]
-                for pk, (read_at, _) in list(_first_reads.items()):
+                        _first_reads[row] = (now, volume)
+                        del self.awaiting_read[row]
+                for row, (read_at, _) in list(_first_reads.items()):
                     if now - read_at > FIRST_READ_KEPT:  # no answer came for it (another path followed the row)
-                        del _first_reads[pk]
+                        del _first_reads[row]
                 _polled.notify_all()
 
     def _poll_snapshots(self) -> Snapshots:
@@ -498,9 +499,10 @@ class Watch:
 
 _lock = threading.RLock()
 _polled = threading.Condition(_lock)  # a watcher finished a volume GET
-# A followed row's first volume GET after follow() (row pk -> when it was read, the volume or None), until its
-# answer takes it (polled_after) or FIRST_READ_KEPT seconds pass.
-_first_reads: dict[int, tuple[float, Volume | None]] = {}
+# A followed row's first volume GET after follow() (the row's uuid, never reused as a pk can be after a database is
+# emptied -> when it was read, the volume or None), until its answer takes it (polled_after) or FIRST_READ_KEPT
+# seconds pass.
+_first_reads: dict[UUID, tuple[float, Volume | None]] = {}
 FIRST_READ_KEPT = 30.0
 _watches: dict[Key, Watch] = {}
 # Each audited kind's judge and Nova event by name, for the rows a leader adopts: handed over by the action
@@ -574,8 +576,8 @@ def follow(cloud: Cloud, entry: AuditEntry, judge: Judge, nova_event: str = "") 
         watch = _ensure(cloud, entry.volume_id)
         watch.entries[entry.pk] = copy.copy(entry)
         now = time.monotonic()
-        watch.awaiting_read = {pk: at for pk, at in watch.awaiting_read.items() if now - at < FIRST_READ_KEPT}
-        watch.awaiting_read[entry.pk] = now
+        watch.awaiting_read = {row: at for row, at in watch.awaiting_read.items() if now - at < FIRST_READ_KEPT}
+        watch.awaiting_read[entry.uuid] = now
         watch.judges[entry.pk] = judge
         if nova_event:
             watch.nova_events[entry.pk] = nova_event
@@ -593,14 +595,14 @@ def polled_after(cloud: Cloud, entry: AuditEntry, timeout: float = 2.0) -> Volum
     the volume itself, and meets the cloud's answer as its own."""
     deadline = time.monotonic() + timeout
     with _polled:
-        while entry.pk not in _first_reads:
+        while entry.uuid not in _first_reads:
             watch = _watches.get(_key(cloud, entry.volume_id))
             left = deadline - time.monotonic()
             follower = watch is not None and watch.kid is not None and not watch.leading and not watch.deciding
-            if watch is None or entry.pk not in watch.awaiting_read or follower or left <= 0:
+            if watch is None or entry.uuid not in watch.awaiting_read or follower or left <= 0:
                 return None
             _polled.wait(left)
-        return _first_reads.pop(entry.pk)[1]
+        return _first_reads.pop(entry.uuid)[1]
 
 
 class Subscription:
