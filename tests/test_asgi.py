@@ -14,7 +14,7 @@ from django.contrib.auth import get_user_model
 from django.core import signals
 from django.test import Client
 
-from tests.asgi_helpers import on_own_loop
+from tests.asgi_helpers import http_scope, on_own_loop, one_request
 from tests.audit.conftest import T0, make_row
 from volpanel.audit import exports
 
@@ -26,25 +26,14 @@ def serve(path: str, *, method: str = "GET", body: bytes = b"", headers: list[tu
     from volpanel.asgi import application
 
     path, _, query = path.partition("?")
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
-             "path": path, "raw_path": path.encode(), "query_string": query.encode(), "root_path": "",
-             "headers": [(b"host", b"testserver"), *(headers or [])],
-             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    scope = http_scope(path, method=method, query=query, headers=headers)
     status: list[int] = []
     answer_headers: dict[str, str] = {}
     chunks: list[bytes] = []
 
     async def run() -> None:
         gone = asyncio.Event()
-        requested = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal requested
-            if not requested:
-                requested = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await gone.wait()
-            return {"type": "http.disconnect"}
+        receive = one_request(body, gone)
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":

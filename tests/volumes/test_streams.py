@@ -16,7 +16,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 from django.test import AsyncClient, Client
 
-from tests.asgi_helpers import on_own_loop
+from tests.asgi_helpers import http_scope, on_own_loop, one_request
 from tests.conftest import Demo, expire_session_token, token_of, web_login
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.cloud import connect
@@ -66,23 +66,12 @@ def stream_until(client: Client, url: str, hang_up_after: str, while_open: Calla
     from volpanel.asgi import application
 
     cookie = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": url, "raw_path": url.encode(), "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode())],
-             "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+    scope = http_scope(url, headers=[(b"cookie", cookie.encode())])
     received: list[str] = []
 
     async def run() -> None:
         hung_up = asyncio.Event()
-        requested = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal requested
-            if not requested:
-                requested = True
-                return {"type": "http.request", "body": b"", "more_body": False}
-            await hung_up.wait()
-            return {"type": "http.disconnect"}
+        receive = one_request(b"", hung_up)
 
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.body":
