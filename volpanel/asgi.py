@@ -45,10 +45,9 @@ class Handler(ASGIHandler):
         await self._handle_sync(scope, receive, send)
 
     def _is_async(self, scope: dict[str, Any]) -> bool:
-        path = scope["path"]
-        prefix = scope.get("root_path", "")
-        if prefix and path.startswith(prefix):
-            path = path.removeprefix(prefix)
+        # The path the view is resolved by, as ASGIRequest makes its path_info (FORCE_SCRIPT_NAME or root_path off).
+        prefix = get_script_prefix(scope)
+        path = scope["path"].removeprefix(prefix) if prefix else scope["path"]
         try:
             return iscoroutinefunction(resolve(path).func)
         except Resolver404:
