@@ -6,6 +6,7 @@ read, a count, and a write transaction of three statements."""
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -37,22 +38,29 @@ def take(key: str, rate: float, burst: float, cost: float = 1.0) -> float:
     for value in (rate, burst, cost, now):
         if not math.isfinite(value):
             raise ValueError(f"a bucket's rate, burst and cost must be finite numbers, not {value!r}")
-    q = connection.ops.quote_name
-    table = q(Bucket._meta.db_table)
-    tokens_, at_ = f"{table}.{q('tokens')}", f"{table}.{q('at')}"  # the stored row's, in the update
-    # Numbers are written into the statement as floats (never text from a request); the key is a parameter.
-    refilled = f"{tokens_} + (CASE WHEN {now!r} > {at_} THEN {now!r} - {at_} ELSE 0 END) * {float(rate)!r}"
-    level = f"CASE WHEN {refilled} < {float(burst)!r} THEN {refilled} ELSE {float(burst)!r} END"
     first = burst >= cost
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({q('key')}, {q('tokens')}, {q('at')}, {q('taken')}) VALUES (%s, %s, %s, %s) "
-            f"ON CONFLICT ({q('key')}) DO UPDATE SET "
-            f"{q('tokens')} = CASE WHEN {level} >= {float(cost)!r} THEN {level} - {float(cost)!r} ELSE {level} END, "
-            f"{q('taken')} = ({level} >= {float(cost)!r}), {q('at')} = {now!r} "
-            f"RETURNING {q('tokens')}, {q('taken')}",
-            [key, burst - cost if first else burst, now, first])
+        cursor.execute(_take_sql(connection.vendor, float(rate), float(burst), float(cost)),
+                       [key, burst - cost if first else burst, now, first])
         tokens, taken = cursor.fetchone()
         if random.random() < PRUNE_CHANCE:
-            cursor.execute(f"DELETE FROM {table} WHERE {q('at')} < %s", [now - burst / rate - 60])
+            q = connection.ops.quote_name
+            cursor.execute(f"DELETE FROM {q(Bucket._meta.db_table)} WHERE {q('at')} < %s", [now - burst / rate - 60])
     return 0.0 if taken else (cost - tokens) / rate
+
+
+@functools.lru_cache(maxsize=16)
+def _take_sql(vendor: str, rate: float, burst: float, cost: float) -> str:
+    """take's statement for a database vendor and a bucket's numbers. Its text depends on nothing else (the time of
+    the take is the row it would have inserted, `excluded`), so it is built once and the database and the driver
+    keep it prepared. The numbers are written into it as floats (settings, never text from a request)."""
+    q = connection.ops.quote_name
+    table = q(Bucket._meta.db_table)
+    tokens_, at_, now_ = f"{table}.{q('tokens')}", f"{table}.{q('at')}", f"excluded.{q('at')}"
+    refilled = f"{tokens_} + (CASE WHEN {now_} > {at_} THEN {now_} - {at_} ELSE 0 END) * {rate!r}"
+    level = f"CASE WHEN {refilled} < {burst!r} THEN {refilled} ELSE {burst!r} END"
+    return (f"INSERT INTO {table} ({q('key')}, {q('tokens')}, {q('at')}, {q('taken')}) VALUES (%s, %s, %s, %s) "
+            f"ON CONFLICT ({q('key')}) DO UPDATE SET "
+            f"{q('tokens')} = CASE WHEN {level} >= {cost!r} THEN {level} - {cost!r} ELSE {level} END, "
+            f"{q('taken')} = ({level} >= {cost!r}), {q('at')} = {now_} "
+            f"RETURNING {q('tokens')}, {q('taken')}")
