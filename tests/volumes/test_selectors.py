@@ -106,3 +106,42 @@ def test_the_page_s_own_work_runs_on_its_thread_while_cinder_answers_the_volume_
     history_read.set()
     selectors.load_volume_page(cloud, vid, reuse=True)
     assert seen["get"] == threading.current_thread().name
+
+
+@pytest.mark.django_db
+def test_the_list_page_is_rendered_around_the_list_while_this_thread_makes_the_get(
+        demo: Demo, alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from volpanel.cloud import connect
+    from volpanel.openstack.cinder import CinderClient
+    from volpanel.volumes import selectors
+
+    cloud = connect(alice)
+    sent, rendered = threading.Event(), threading.Event()
+    seen: dict[str, str] = {}
+    real_list = CinderClient.list_volumes
+
+    def list_volumes(self: CinderClient) -> Any:
+        seen["get"] = threading.current_thread().name
+        sent.set()
+        # Answered only once the page around it was rendered: both go on at once.
+        assert rendered.wait(5), "the page around the list waited for the GET"
+        return real_list(self)
+
+    def meanwhile() -> None:
+        seen["meanwhile"] = threading.current_thread().name
+        assert sent.wait(5), "the GET waited for the page around the list"
+        rendered.set()
+
+    monkeypatch.setattr(CinderClient, "list_volumes", list_volumes)
+    names = [v.name for v in selectors.list_volumes(cloud, meanwhile=meanwhile)]
+    assert "data-01" in names
+    assert seen["get"] == threading.current_thread().name and seen["meanwhile"] != seen["get"]
+
+    # What failed on either side is raised, once the other side is done.
+    def failing() -> None:
+        raise RuntimeError("the template failed")
+
+    with pytest.raises(RuntimeError, match="the template failed"):
+        selectors.list_volumes(cloud, meanwhile=failing)

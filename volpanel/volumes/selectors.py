@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
@@ -40,8 +40,19 @@ def cloud_features(cloud: Cloud) -> rules.CloudFeatures:
     )
 
 
-def list_volumes(cloud: Cloud) -> list[Volume]:
-    return cloud.cinder.list_volumes()
+def list_volumes(cloud: Cloud, *, meanwhile: Callable[[], object] | None = None) -> list[Volume]:
+    """The project's volumes. `meanwhile` (the page around the list) runs on the pool while this thread makes the
+    GET: the thread already running sends it at once, where a pool thread would first have to wake and then wait
+    for the interpreter while the page renders."""
+    if meanwhile is None:
+        return cloud.cinder.list_volumes()
+    around_f = _pool.submit(contextvars.copy_context().run, meanwhile)  # the request id and the script prefix
+    try:
+        volumes = cloud.cinder.list_volumes()
+    finally:
+        wait([around_f])  # the request is not answered while its page is still being rendered
+    around_f.result()
+    return volumes
 
 
 @dataclass(frozen=True)

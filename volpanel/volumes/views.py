@@ -24,6 +24,7 @@ from volpanel.accounts import auth
 from volpanel.audit.models import AuditEntry, Outcome
 from volpanel.cloud import connect, disconnect
 from volpanel.lib.http import HtmxHttpRequest
+from volpanel.lib.later import Later
 from volpanel.openstack.cloud import Cloud
 from volpanel.openstack.errors import CloudError
 from volpanel.volumes import actions, limits, presenters, selectors, services, watchers
@@ -140,9 +141,14 @@ def _cloud(request: HttpRequest) -> Cloud:
 @cloud_budget
 @cloud_errors
 def volume_list(request: HtmxHttpRequest) -> HttpResponse:
-    volumes = selectors.list_volumes(_cloud(request))
-    template = "volpanel/volume_list.html#volumes" if request.htmx else "volpanel/volume_list.html"
-    return render(request, template, {"volumes": volumes})
+    cloud = _cloud(request)
+    if request.htmx:
+        return render(request, "volpanel/volume_list.html#volumes",
+                      {"volumes": selectors.list_volumes(cloud), "project_name": cloud.credentials.project_name})
+    # The page around the table is rendered while Cinder answers the list GET, the table into it once it has.
+    page = Later(request, "volpanel/volume_list.html", "volumes")
+    volumes = selectors.list_volumes(cloud, meanwhile=page.render_around)
+    return HttpResponse(page.fill({"volumes": volumes, "project_name": cloud.credentials.project_name}))
 
 
 def volume_context(request: HttpRequest, page: VolumePage, *, bound: VolumeActionForm | None = None,
