@@ -123,3 +123,40 @@ def test_a_streamed_export_is_sent_batch_by_batch_and_stops_when_the_client_goes
     status, _, chunks = serve("/audit/export/jsonl/", headers=[(b"cookie", cookie)], hang_up_after=1)
     assert status == 200 and len(chunks) == 1
     assert len(pulled) < 4  # the client went: the rest was not read from the database
+
+
+def test_the_access_line_is_written_once_the_answer_is_sent_with_the_request_s_id(
+        transactional_db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from volpanel import middleware
+
+    events: list[str] = []
+    written = threading.Event()
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            events.append(f"line:{record.getMessage()}:{getattr(record, 'request_id', '')}")
+            written.set()
+
+    real_info = middleware.access_log.info
+    monkeypatch.setattr(middleware.access_log, "info", lambda *a, **k: (events.append("logged"), real_info(*a, **k)))
+    recorder = Recorder(level=logging.INFO)
+    middleware.access_log.addHandler(recorder)
+    try:
+        from volpanel.asgi import application
+
+        scope = http_scope("/healthz", headers=[(b"x-request-id", b"req-asgi-0001")])
+
+        async def run() -> None:
+            async def send(message: dict[str, Any]) -> None:
+                if message["type"] == "http.response.body":
+                    events.append("body sent")
+
+            await application(scope, one_request(b"", asyncio.Event()), send)
+
+        on_own_loop(run)
+        assert written.wait(5), "no access line was written"
+    finally:
+        middleware.access_log.removeHandler(recorder)
+    assert events == ["body sent", "logged", "line:GET /healthz 200:req-asgi-0001"]

@@ -4,7 +4,9 @@ there in one go; only an async view (the status stream) is awaited on the event 
 
 import asyncio
 import contextvars
+import logging
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,6 +19,8 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http.response import HttpResponseBase
 from django.urls import Resolver404, resolve, set_script_prefix
+
+from volpanel.middleware import AFTER_ANSWER
 
 
 class Handler(ASGIHandler):
@@ -60,10 +64,19 @@ class Handler(ASGIHandler):
             return
         loop = asyncio.get_running_loop()
         context = contextvars.copy_context()
+        after: list[Callable[[], object]] = []  # the access line (volpanel.middleware), once the answer is sent
+        scope = {**scope, AFTER_ANSWER: after}
         try:
             response = await loop.run_in_executor(self._threads, context.run, self._respond, scope, body_file)
         finally:
             body_file.close()
+        try:
+            await self._send(response, receive, send)
+        finally:
+            if after:
+                self._threads.submit(_run_all, after)
+
+    async def _send(self, response: HttpResponseBase, receive: Any, send: Any) -> None:
         if not response.streaming:
             await self.send_response(response, send)
             return
@@ -94,6 +107,14 @@ class Handler(ASGIHandler):
         if not response.streaming:
             response.close()  # request_finished: the thread's database connection goes back as Django's would
         return response
+
+
+def _run_all(calls: list[Callable[[], object]]) -> None:
+    for call in calls:
+        try:
+            call()
+        except Exception:  # one failed line does not keep the next from being written
+            logging.getLogger(__name__).exception("writing a request's access line failed")
 
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "volpanel.settings")

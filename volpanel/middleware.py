@@ -4,6 +4,7 @@ line, the security headers, and the refusal of form bodies in another charset th
 from __future__ import annotations
 
 import codecs
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -29,19 +30,31 @@ def _begin(request: HttpRequest) -> tuple[Any, float]:
     return logs.request_id.set(rid), time.perf_counter()
 
 
+# Where volpanel's ASGI handler takes what is to be done once the answer is on its way (a list in the request's
+# scope): the access line is written then, off the answer's path. Elsewhere (WSGI, the test client) it is written
+# at once.
+AFTER_ANSWER = "volpanel.after_answer"
+
+
 def _finish(request: HttpRequest, response: HttpResponse, token: Any, started: float) -> HttpResponse:
     response.headers["X-Request-Id"] = request.request_id  # type: ignore[attr-defined]
     # Who, only when the view already read the session (health checks and static files cost no session load).
     creds = getattr(request, "_volpanel_credentials", None)
-    access_log.info(
-        "%s %s %s", request.method, request.path, response.status_code,
+    line = functools.partial(
+        access_log.info, "%s %s %s", request.method, request.path, response.status_code,
         extra={
             "method": request.method, "path": request.path, "status": response.status_code,
             "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             "streaming": response.streaming,
             "user_id": getattr(creds, "user_id", ""), "project_id": getattr(creds, "project_id", ""),
+            "request_id": request.request_id,  # type: ignore[attr-defined]  # wherever the line is written
         },
     )
+    after = getattr(request, "scope", {}).get(AFTER_ANSWER)
+    if after is None:
+        line()
+    else:
+        after.append(line)
     logs.request_id.reset(token)
     return response
 
