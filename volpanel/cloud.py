@@ -3,8 +3,6 @@ whether Keystone still honours a user's token, and which tokens ended (for every
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -58,7 +56,7 @@ ENDED_LONGEST = 24 * 3600.0
 
 def token_name(credentials: Credentials) -> str:
     """The token's hash, as Cloud.token_id names it (never the token itself)."""
-    return hashlib.sha256(json.loads(credentials.auth_state)["auth_token"].encode()).hexdigest()
+    return credentials.token_hash
 
 
 def ended(token_names: Iterable[str]) -> set[str]:

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
+from volpanel.lib.memo import Memo
 from volpanel.openstack.session import Credentials
 
 CREDENTIALS_KEY = "volpanel.credentials"
@@ -20,6 +21,11 @@ PROJECTS_KEY = "volpanel.projects"
 SUPERSEDED_KEY = "volpanel.superseded"
 
 
+# What a session's stored credentials parse to, by their text: a session's pages share one Credentials (never changed
+# once made), and with it the token's hash that names its Cloud, instead of parsing the same JSON on every page.
+_parsed: Memo[str, Credentials] = Memo("auth.credentials", ttl=300.0, size=256)
+
+
 def credentials(request: HttpRequest) -> Credentials | None:
     cached = getattr(request, "_volpanel_credentials", None)
     if cached is not None:
@@ -27,7 +33,10 @@ def credentials(request: HttpRequest) -> Credentials | None:
     raw = request.session.get(CREDENTIALS_KEY)
     if not raw:
         return None
-    creds = Credentials.from_json(raw)
+    creds = _parsed.get(raw)
+    if creds is None:
+        creds = Credentials.from_json(raw)
+        _parsed.put(raw, creds)
     request._volpanel_credentials = creds  # type: ignore[attr-defined]
     return creds
 

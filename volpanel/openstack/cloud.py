@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -27,8 +26,7 @@ _sessions_lock = threading.Lock()
 
 
 def _token_key(config: CloudConfig, credentials: Credentials) -> tuple[CloudConfig, str]:
-    token = json.loads(credentials.auth_state)["auth_token"]
-    return config, hashlib.sha256(token.encode()).hexdigest()
+    return config, credentials.token_hash
 
 
 def token_expired(credentials: Credentials) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -9,8 +10,9 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -67,8 +69,18 @@ class Credentials:
     def is_admin(self) -> bool:
         return "admin" in self.roles
 
+    @cached_property
+    def token(self) -> str:
+        """The Keystone token itself (for the server's own calls; it never leaves the server)."""
+        return str(json.loads(self.auth_state)["auth_token"])
+
+    @cached_property
+    def token_hash(self) -> str:
+        """The token's SHA-256, which names it in memos and in other processes (never the token itself)."""
+        return hashlib.sha256(self.token.encode()).hexdigest()
+
     def to_json(self) -> str:
-        data = {k: v for k, v in self.__dict__.items() if k != "expires_at"}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "expires_at"}
         data["expires_at"] = self.expires_at.isoformat() if self.expires_at else None
         return json.dumps(data)
 
@@ -322,14 +334,14 @@ def login(config: CloudConfig, username: str, password: str, project_name: str, 
 
 def rescope(config: CloudConfig, creds: Credentials, project_id: str) -> Credentials:
     """Exchange the current token for one scoped to another of the user's projects."""
-    token = json.loads(creds.auth_state)["auth_token"]
+    token = creds.token
     plugin = v3.Token(auth_url=config.auth_url, token=token, project_id=project_id)
     return _credentials_from(plugin, _bare_session(config, plugin))
 
 
 def user_session(config: CloudConfig, creds: Credentials) -> ks_session.Session:
     """A keystoneauth session that reuses the stored token and catalog: no Keystone call per request."""
-    token = json.loads(creds.auth_state)["auth_token"]
+    token = creds.token
     plugin = v3.Token(auth_url=config.auth_url, token=token, project_id=creds.project_id or None,
                       reauthenticate=False)
     plugin.set_auth_state(creds.auth_state)
@@ -374,7 +386,7 @@ def all_projects(config: CloudConfig, creds: Credentials) -> list[Project]:
 
 def _own_token(config: CloudConfig, creds: Credentials, method: str, query: str = "") -> Any:
     """Keystone's /v3/auth/tokens about the user's token, with the token as its own subject."""
-    token = json.loads(creds.auth_state)["auth_token"]
+    token = creds.token
     sess = user_session(config, creds)
     return call("identity", lambda: sess.request(_identity_url(config, "/auth/tokens" + query), method,
                                                  headers={"X-Subject-Token": token}, raise_exc=False))
