@@ -265,3 +265,59 @@ def test_it_reads_proxies_and_ca_bundles_from_the_environment_once_not_per_reque
             assert session.environment_shapes_requests()
     (tmp_path / ".netrc").write_text("machine keystone.example login x password y\n")
     assert session.environment_shapes_requests()
+
+
+def test_the_process_s_pool_sends_what_requests_would_and_keeps_no_cookie_of_anyone_s() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import requests
+
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()},
+                         self.rfile.read(length)))
+            self.send_response(200)
+            self.send_header("Set-Cookie", "SERVERID=backend-1; Path=/")  # a load balancer's sticky cookie
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v3/p1/volumes/detail"
+    try:
+        pool = session.PoolSession()
+        pool.trust_env = False
+        stock = requests.Session()
+        stock.trust_env = False
+        calls = [dict(method="GET", url=url, params={"limit": "5"},
+                      headers={"X-Auth-Token": "t", "OpenStack-API-Version": "volume 3.71",
+                               "accept": "application/json", "Accept-Encoding": None}),
+                 dict(method="post", url=url + "/x/action", data=b'{"os-extend": {"new_size": 2}}',
+                      headers={"Content-Type": "application/json", "User-Agent": "volpanel keystoneauth1/5.18.1"})]
+        for call in calls:
+            for client in (requests.Session(), pool):  # a stock session with no cookie yet
+                client.trust_env = False
+                answer = client.request(timeout=5, allow_redirects=False, **call)  # type: ignore[arg-type]
+                assert answer.status_code == 200 and answer.json() == {}
+            assert seen[-1] == seen[-2]  # the same request line, headers and body on the wire
+        # A header set to None is left out, as requests leaves it (http.client then says identity).
+        assert seen[0][1] == "/v3/p1/volumes/detail?limit=5" and seen[0][2]["accept-encoding"] == "identity"
+        # requests' own Session keeps the cookie and sends it on (to the next user, on a shared pool); this one
+        # keeps none.
+        stock.get(url, timeout=5)
+        assert "SERVERID" in stock.cookies and not pool.cookies
+        stock.get(url, timeout=5)
+        pool.get(url, timeout=5)
+        assert "cookie" in seen[-2][2] and "cookie" not in seen[-1][2]
+    finally:
+        server.shutdown()
