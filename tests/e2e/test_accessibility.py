@@ -102,6 +102,9 @@ def test_it_extends_a_volume_from_the_keyboard_and_streams_the_status_into_a_liv
     demo.config(delay=2.0)
     log_in(page)
     page.get_by_role("link", name="data-01", exact=True).click()
+    # The volume page is loaded before the keyboard is used (a click returns once the navigation has started: a
+    # Tab pressed into the page still loading lands nowhere).
+    expect(page.get_by_test_id("volume-status")).to_contain_text("available")
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     expect(page.get_by_role("link", name="Skip to content")).to_be_in_viewport()
