@@ -44,7 +44,7 @@ def disconnect(credentials: Credentials) -> None:
         left = (expires.replace(tzinfo=expires.tzinfo or timezone.utc) - datetime.now(timezone.utc)).total_seconds()
         ttl = min(max(left + 60, 60), ENDED_LONGEST)  # past its expiry the token ends anyway
     try:
-        cache.set(ENDED_PREFIX + token_name(credentials), True, ttl)
+        cache.set(ENDED_PREFIX + credentials.token_hash, True, ttl)
     except DatabaseError as exc:
         log.warning("could not tell the other processes that a token ended: %s", exc)
 
@@ -52,11 +52,6 @@ def disconnect(credentials: Credentials) -> None:
 # Tokens that ended, named in the shared cache (VOLPANEL_CACHE) by their hash: what every process's streams read.
 ENDED_PREFIX = "volpanel:token-ended:"
 ENDED_LONGEST = 24 * 3600.0
-
-
-def token_name(credentials: Credentials) -> str:
-    """The token's hash, as Cloud.token_id names it (never the token itself)."""
-    return credentials.token_hash
 
 
 def ended(token_names: Iterable[str]) -> set[str]:

@@ -25,19 +25,16 @@ class Later:
     """`template`'s page with its partial `fragment` left out (`render_around`, with the request's context
     processors), then completed (`fill`, the partial alone with its own context)."""
 
-    def __init__(self, request: HttpRequest, template: str, fragment: str,
-                 context: Mapping[str, Any] | None = None) -> None:
+    def __init__(self, request: HttpRequest, template: str, fragment: str) -> None:
         self.request = request
         self.template = template
         self.fragment = fragment
-        self.context = dict(context or {})
         # A comment no template or cloud answer can contain: the page is split at it.
         self.marker: SafeString = mark_safe(f"<!--later:{fragment}:{secrets.token_hex(16)}-->")
         self._around: tuple[str, str] | None = None
 
     def render_around(self) -> None:
-        html = render_to_string(self.template, {**self.context, "later": {self.fragment: self.marker}},
-                                self.request)
+        html = render_to_string(self.template, {"later": {self.fragment: self.marker}}, self.request)
         before, found, after = html.partition(self.marker)
         if not found or self.marker in after:
             raise ImproperlyConfigured(f"{self.template} must show later.{self.fragment} once in place of its "

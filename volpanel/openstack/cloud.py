@@ -94,10 +94,10 @@ class Cloud:
     def expired(self) -> bool:
         return token_expired(self.credentials)
 
-    @cached_property
+    @property
     def token_id(self) -> str:
         """A hash naming this token in memos (never the token itself)."""
-        return _token_key(self.config, self.credentials)[1]
+        return self.credentials.token_hash
 
     @cached_property
     def _catalog(self) -> access.service_catalog.ServiceCatalog:
